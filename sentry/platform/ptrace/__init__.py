@@ -1,0 +1,181 @@
+"""The ptrace platform: program threads are threads of traced stub processes.
+
+A stub process starts from the master stub (a clean address space holding only
+the stub page) and runs program code under PTRACE_SYSEMU, so every syscall
+stops it before the host kernel sees it.  The wait/registers/resume loop is C
+(`_ptrace`); this module wraps it for the kernel.
+"""
+from __future__ import annotations
+
+import os
+import signal
+
+from ...abi import sysno
+from ...abi.errno import EFAULT, ENAMETOOLONG
+from ...kernel.errors import SysError
+from ._ptrace import ffi, lib
+
+_ULONG = (1 << 64) - 1
+
+# Stop kinds decoded from a wait status.
+SYSCALL_STOP = (signal.SIGTRAP | 0x80) << 8 | 0x7F
+
+_NR_FORK = sysno.NUMBERS["fork"]
+
+
+def _check(ret: int, what: str) -> int:
+    if ret < 0:
+        raise OSError(-ret, f"{what}: {os.strerror(-ret)}")
+    return ret
+
+
+class StubSpace:
+    """A stub process: the host side of one sandboxed address space."""
+
+    __slots__ = ("pid", "_args", "_ret", "_child", "_buf", "_bufsize")
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self._args = ffi.new("unsigned long[6]")
+        self._ret = ffi.new("long *")
+        self._child = ffi.new("int *")
+        self._bufsize = 0
+        self._buf = None
+
+    def _scratch(self, n: int):
+        if n > self._bufsize:
+            self._bufsize = max(n, 4096)
+            self._buf = ffi.new("char[]", self._bufsize)
+        return self._buf
+
+    def read(self, addr: int, length: int) -> bytes:
+        """Copy `length` bytes at `addr`; SysError(EFAULT) if any is unmapped."""
+        if length == 0:
+            return b""
+        buf = self._scratch(length)
+        if not 0 <= addr <= _ULONG or lib.rf_read(self.pid, addr, buf, length) != length:
+            raise SysError(EFAULT)
+        return ffi.unpack(buf, length)
+
+    def read_partial(self, addr: int, length: int) -> bytes:
+        """Copy up to `length` bytes at `addr`, stopping at the first unmapped page."""
+        buf = self._scratch(length)
+        n = lib.rf_read(self.pid, addr, buf, length) if 0 <= addr <= _ULONG else -1
+        return ffi.unpack(buf, n) if n > 0 else b""
+
+    def write(self, addr: int, data: bytes) -> None:
+        """Copy `data` to `addr`; SysError(EFAULT) if any byte is not writable."""
+        if data and (not 0 <= addr <= _ULONG or lib.rf_write(self.pid, addr, data, len(data)) != len(data)):
+            raise SysError(EFAULT)
+
+    def read_cstr(self, addr: int, maximum: int) -> bytes:
+        """Read a NUL-terminated string of at most `maximum` bytes."""
+        buf = self._scratch(maximum + 1)
+        n = lib.rf_read_cstr(self.pid, addr, buf, maximum) if 0 <= addr <= _ULONG else -EFAULT
+        if n < 0:
+            raise SysError(-n)
+        return ffi.unpack(buf, n)
+
+    def syscall(self, tid: int, nr: int, *args: int) -> int:
+        """Run syscall `nr` inside stopped stub thread `tid`; returns its raw result."""
+        a = self._args
+        for i in range(6):
+            a[i] = (args[i] & _ULONG) if i < len(args) else 0
+        _check(lib.rf_inject(tid, nr, a, self._ret, self._child), "inject syscall")
+        return self._ret[0]
+
+    def clone(self, tid: int, nr: int, *args: int) -> int:
+        """Run a fork/clone syscall in stopped thread `tid` (of any stub); returns
+        the new host thread's tid, already past its first stop."""
+        ret = self.syscall(tid, nr, *args)
+        if ret < 0:
+            raise OSError(-ret, f"stub {sysno.NAMES[nr]}: {os.strerror(-ret)}")
+        return self._child[0]
+
+
+class PtracePlatform:
+    """Runs program threads as PTRACE_SYSEMU-traced stub threads."""
+
+    name = "ptrace"
+
+    def __init__(self):
+        self.master = StubSpace(_check(lib.rf_stub_create_master(), "create master stub"))
+        self.stub_page = lib.rf_stub_page()
+        self.stop = ffi.new("struct rf_stop *")
+        self.regs = self.stop.regs
+
+    def new_address_space(self) -> tuple[StubSpace, int]:
+        """A clean address space (holding only the stub page) and its stopped thread."""
+        tid = self.master.clone(self.master.pid, _NR_FORK)
+        return StubSpace(tid), tid
+
+    def fork_address_space(self, tid: int) -> tuple[StubSpace, int]:
+        """A copy-on-write copy of the address space of stopped thread `tid`."""
+        pid = self.master.clone(tid, _NR_FORK)
+        return StubSpace(pid), pid
+
+    def resume_wait(self, tid: int, rax: int | None, sig: int = 0) -> int:
+        """Resume `tid` (after setting %rax unless None), then wait for any stop.
+
+        Fills `self.stop`; returns the stopped tid or -errno (-EINTR: a signal
+        for the sentry arrived).
+        """
+        if rax is None:
+            return lib.rf_resume_wait(tid, 0, 0, sig, self.stop)
+        return lib.rf_resume_wait(tid, 1, rax & _ULONG, sig, self.stop)
+
+    def resume(self, tid: int, rax: int | None, sig: int = 0) -> None:
+        """Resume `tid` (after setting %rax unless None) without waiting."""
+        if rax is None:
+            _check(lib.rf_resume(tid, 0, 0, sig), "resume")
+        else:
+            _check(lib.rf_resume(tid, 1, rax & _ULONG, sig), "resume")
+
+    def wait(self, block: bool) -> int:
+        """Wait for any stop (filling `self.stop`); 0 if none pending and not blocking."""
+        return lib.rf_wait(-1, 0 if block else os.WNOHANG, self.stop)
+
+    def getregs(self, tid: int, regs) -> None:
+        _check(lib.rf_getregs(tid, regs), "getregs")
+
+    def setregs(self, tid: int, regs) -> None:
+        _check(lib.rf_setregs(tid, regs), "setregs")
+
+    def getfpregs(self, tid: int) -> bytes:
+        buf = ffi.new("char[512]")
+        _check(lib.rf_getfpregs(tid, buf), "getfpregs")
+        return ffi.unpack(buf, 512)
+
+    def setfpregs(self, tid: int, data: bytes) -> None:
+        _check(lib.rf_setfpregs(tid, data), "setfpregs")
+
+    def siginfo(self, tid: int) -> tuple[int, int, int]:
+        """(signo, si_code, si_addr) of the signal `tid` is stopped for."""
+        signo, code, addr = ffi.new("int *"), ffi.new("int *"), ffi.new("unsigned long *")
+        _check(lib.rf_getsiginfo(tid, signo, code, addr), "getsiginfo")
+        return signo[0], code[0], addr[0]
+
+    def stop_notifier(self) -> int:
+        """A pollable fd that becomes readable when a stub thread stops."""
+        return _check(lib.rf_sigchld_fd(), "signalfd")
+
+    def interrupt(self, pid: int, tid: int) -> None:
+        """Make running thread `tid` stop soon (a SIGSTOP the kernel suppresses)."""
+        lib.rf_tgkill(pid, tid, signal.SIGSTOP)
+
+    def kill(self, space: StubSpace) -> None:
+        """Destroy a stub process (all of its threads)."""
+        try:
+            os.kill(space.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def new_regs(self):
+        """A zeroed register set."""
+        return ffi.new("struct user_regs_struct *")
+
+    def copy_regs(self, src):
+        """A copy of register set `src`."""
+        regs = ffi.new("struct user_regs_struct *")
+        ffi.memmove(regs, src, ffi.sizeof("struct user_regs_struct"))
+        return regs

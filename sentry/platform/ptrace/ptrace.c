@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/user.h>
@@ -197,10 +198,40 @@ int rf_resume_wait(int tid, int set_rax, unsigned long rax, int sig, struct rf_s
     return rf_wait(-1, 0, out);
 }
 
-/* Resume `tid` with PTRACE_SYSEMU without waiting. */
-int rf_resume(int tid, int sig)
+/* rf_resume_wait without the wait. */
+int rf_resume(int tid, int set_rax, unsigned long rax, int sig)
 {
+    if (set_rax &&
+        ptrace(PTRACE_POKEUSER, tid, offsetof(struct user_regs_struct, rax), rax) != 0)
+        return -errno;
     return ptrace(PTRACE_SYSEMU, tid, 0, sig) == 0 ? 0 : -errno;
+}
+
+/* The signal that caused `tid`'s signal-delivery stop: si_signo, si_code, si_addr. */
+int rf_getsiginfo(int tid, int *signo, int *code, unsigned long *addr)
+{
+    siginfo_t si;
+    if (ptrace(PTRACE_GETSIGINFO, tid, 0, &si) != 0)
+        return -errno;
+    *signo = si.si_signo;
+    *code = si.si_code;
+    *addr = (unsigned long)si.si_addr;
+    return 0;
+}
+
+/*
+ * Block SIGCHLD in the calling thread and return a non-blocking signalfd for
+ * it: ptrace stops become poll()able without a signal handler per stop.
+ */
+int rf_sigchld_fd(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0)
+        return -errno;
+    int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    return fd < 0 ? -errno : fd;
 }
 
 int rf_getregs(int tid, struct user_regs_struct *regs)

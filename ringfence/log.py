@@ -1,0 +1,37 @@
+"""Logging for every ringfence process: structlog, as text or JSON."""
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+
+def configure(debug: bool = False, log_path: str | None = None, log_format: str = "text",
+              stream=None) -> None:
+    """Send structured logs to `log_path` (default stderr) at INFO, or DEBUG with `debug`.
+
+    Everything the renderers need is imported and exercised here, because the
+    sentry cannot import (open files) once it is confined.
+    """
+    if log_format not in ("text", "json"):
+        raise ValueError(f"--log-format must be text or json, not {log_format!r}")
+    out = stream or (open(log_path, "a", buffering=1) if log_path else sys.stderr)
+    renderer = (structlog.processors.JSONRenderer() if log_format == "json"
+                else structlog.dev.ConsoleRenderer(colors=False))
+    processors = [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        renderer,
+    ]
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG if debug else logging.INFO),
+        logger_factory=structlog.WriteLoggerFactory(file=out),
+        cache_logger_on_first_use=False,
+    )
+    # Warm up every processor once (lazy imports happen now, not when confined).
+    event = {"event": "warm-up"}
+    for proc in processors:
+        event = proc(None, "debug", event)

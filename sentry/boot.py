@@ -1,0 +1,159 @@
+"""Starting a sentry: its confinement, its kernel, and the sandbox's first process.
+
+`start()` forks the sentry process.  Before it serves the program it:
+  1. enters fresh user, mount, pid, ipc and uts namespaces; the parent maps
+     the sandbox's root to the host's `nobody`, so the sentry holds no host
+     privilege;
+  2. creates the platform (the master stub: the future pid 1 of the pid
+     namespace) while it can still fork freely;
+  3. chroots into an empty, read-only tmpfs;
+  4. installs its seccomp allowlist (no open, no execve, ...).
+From then on files reach it only through the gofer socket.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+
+import structlog
+
+log = structlog.get_logger("ringfence.sentry")
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+NOBODY = 65534
+AT_HWCAP, AT_HWCAP2 = 16, 26
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.getauxval.restype = ctypes.c_ulong
+_libc.getauxval.argtypes = (ctypes.c_ulong,)
+
+
+@dataclass
+class SentryConfig:
+    """What the sentry runs and how."""
+
+    argv: list[bytes]
+    envp: list[bytes]
+    cwd: bytes = b"/"
+    platform: str = "ptrace"
+    hostname: bytes = b"ringfence"
+    strace: bool = False
+    strace_syscalls: set[str] | None = None
+    strace_fd: int = 2
+    extra: dict = field(default_factory=dict)
+
+
+def _ok(ret: int, what: str) -> None:
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def start(config: SentryConfig, gofer_sock) -> int:
+    """Fork the sentry serving `config` with files from `gofer_sock`; returns its pid.
+
+    The child's exit status is the sandboxed init's (code, or 128 + signal).
+    """
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 125
+        try:
+            os.close(ready_r)
+            os.close(go_w)
+            code = _sentry_main(config, gofer_sock, ready_w, go_r)
+        except BaseException as err:  # the sentry must always exit with a status
+            try:
+                log.error("sentry failed", error=repr(err))
+            finally:
+                os._exit(125)
+        os._exit(code)
+    os.close(ready_w)
+    os.close(go_r)
+    try:
+        if os.read(ready_r, 1) != b"u":
+            raise RuntimeError("sentry died before entering its namespaces")
+        for name, host_id in (("uid_map", NOBODY), ("gid_map", NOBODY)):
+            with open(f"/proc/{pid}/{name}", "w") as f:
+                f.write(f"0 {host_id} 1\n")
+        os.write(go_w, b"g")
+    finally:
+        os.close(ready_r)
+        os.close(go_w)
+    return pid
+
+
+def _confine_namespaces(ready_w: int, go_r: int) -> None:
+    _ok(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
+    os.setsid()  # terminal signals go to the runtime, which forwards them once
+    _ok(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
+    os.write(ready_w, b"u")
+    os.close(ready_w)
+    if os.read(go_r, 1) != b"g":
+        raise RuntimeError("the runtime did not map the sentry's user namespace")
+    os.close(go_r)
+    os.setresgid(0, 0, 0)
+    os.setresuid(0, 0, 0)
+    # Changing uid made the process non-dumpable; the stubs (forked from it)
+    # must stay dumpable so that their tracer may read their memory.
+    _ok(_libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "prctl(DUMPABLE)")
+
+
+def _chroot_empty() -> None:
+    _ok(_libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "mount(private)")
+    _ok(_libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                    b"size=4k,nr_inodes=2,mode=0555"), "mount(tmpfs)")
+    os.chroot("/tmp")
+    os.chdir("/")
+
+
+def _sentry_main(config: SentryConfig, gofer_sock, ready_w: int, go_r: int) -> int:
+    # Everything the sentry will ever import is imported now.
+    from ringfence.gofer.client import GoferClient
+
+    from . import platform as platforms
+    from . import seccomp
+    from .kernel.errors import SysError
+    from .kernel.kernel import Kernel
+    from .strace import Strace
+    from .vfs import build_sandbox_fs, std_files
+
+    _confine_namespaces(ready_w, go_r)
+    hwcap = (_libc.getauxval(AT_HWCAP), _libc.getauxval(AT_HWCAP2))
+    strace = Strace(config.strace_fd, config.strace_syscalls) if config.strace else None
+    kernel = Kernel(platforms.get(config.platform), config.hostname, strace, hwcap)
+    gofer = GoferClient(gofer_sock)
+    _chroot_empty()
+    seccomp.confine_sentry()
+    fs, fdtable = build_sandbox_fs(kernel, gofer)
+    for fd, file in enumerate(std_files()):
+        fdtable.install_at(fd, file)
+    fs.chdir_path(config.cwd)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(sig, lambda signo, _frame: kernel.external_signals.append(signo))
+    try:
+        kernel.spawn_init(config.argv, config.envp, fs, fdtable)
+    except (SysError, OSError) as err:
+        print(f"ringfence: {config.argv[0].decode(errors='replace')}: {os.strerror(err.errno)}",
+              file=sys.stderr)
+        return 127 if err.errno in (2, 20) else 126
+    status = kernel.run()
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)

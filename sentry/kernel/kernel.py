@@ -1,0 +1,396 @@
+"""The sentry's kernel: the PID namespace, the scheduler loop and process exit.
+
+One Python thread serves every task.  A task is RUNNING while its stub
+thread runs on the platform, BLOCKED while parked in a syscall (see
+waitqueue.Block), DEAD once exited.  The loop waits for the next platform
+stop, serves the syscall through the table and resumes the task; the common
+case (the syscall completes at once, nothing else to watch) is one call into
+the C extension that resumes and waits for the next stop.
+"""
+from __future__ import annotations
+
+import collections
+import heapq
+import itertools
+import os
+import select
+import time
+
+import structlog
+
+from ..abi import errno as E
+from ..abi import sysno
+from ..abi.signal import SIGKILL, SIGSTOP, SIG_IGN, SA_NOCLDWAIT, SIGCHLD, CLD_EXITED, CLD_KILLED, CLD_DUMPED
+from ..syscalls.table import TABLE
+from .creds import Credentials
+from .errors import SysError
+from .signals import Signals
+from .task import Task, TaskState, ThreadGroup
+from .waitqueue import Block
+
+log = structlog.get_logger("ringfence.sentry")
+
+RELEASE = b"4.4.0-ringfence"
+VERSION = b"#1 SMP Sun Jan 10 15:06:54 PST 2016"
+
+SYSCALL_STOP = (5 | 0x80) << 8 | 0x7F  # WIFSTOPPED with SIGTRAP|0x80
+
+# A handler's answer meaning "the task's registers are already set (execve,
+# rt_sigreturn): resume it without touching %rax".
+JUSTRESUME = object()
+# ... meaning "do not resume this task" (it exited).
+NORESUME = object()
+
+
+def _host_rlimit(resource: int) -> tuple[int, int]:
+    """The sentry's own limit: what the sandbox inherits, as a runtime's child would."""
+    import resource as host
+
+    soft, hard = host.getrlimit(resource)
+    infinity = (1 << 64) - 1
+    return (infinity if soft < 0 else soft, infinity if hard < 0 else hard)
+
+
+class Kernel:
+    """The sandbox kernel: tasks, their processes, and the loop that serves them."""
+
+    def __init__(self, platform, hostname: bytes = b"ringfence", strace=None, hwcap: tuple[int, int] = (0, 0)):
+        self.platform = platform
+        self.reserved_range = (platform.stub_page, platform.stub_page + 4096)
+        self.hostname = hostname
+        self.release = RELEASE
+        self.version = VERSION
+        self.version_string = b"Linux version %s (ringfence@sentry) (gcc) %s\n" % (RELEASE, VERSION)
+        self.boot_time = time.time()
+        self.boot_monotonic = time.monotonic()
+        self.hwcap, self.hwcap2 = hwcap
+        self.signals = Signals(self)
+        self.default_rlimits = {r: _host_rlimit(r) for r in range(16)}
+        self._pids = itertools.count(1)
+        self.tasks: dict[int, Task] = {}
+        self.by_host: dict[int, Task] = {}
+        self.groups: dict[int, ThreadGroup] = {}
+        self.init: ThreadGroup | None = None
+        self.current: Task | None = None  # the task whose syscall is being served
+        self.ready: collections.deque[Task] = collections.deque()
+        self.timers: list[tuple[float, int, Task]] = []
+        self._timer_seq = itertools.count()
+        self.host_waits: dict[Task, tuple[tuple[int, int], ...]] = {}
+        self.external_signals: list[int] = []
+        self._enosys_logged: set[int] = set()
+        self.handlers = [None] * (sysno.MAX_NR + 1)
+        for nr, row in TABLE.items():
+            handler = row.handler or self._unsupported(nr)
+            self.handlers[nr] = strace.wrap(row, handler) if strace and strace.wants(row.name) else handler
+        self._stop_fd = platform.stop_notifier()
+
+    # -- process table -------------------------------------------------------
+    def threadgroups(self):
+        """The live (not yet reaped) processes."""
+        return list(self.groups.values())
+
+    def new_pid(self) -> int:
+        pid = next(self._pids)
+        while pid in self.tasks or pid in self.groups:
+            pid = next(self._pids)
+        return pid
+
+    def add_task(self, t: Task) -> None:
+        self.tasks[t.tid] = t
+        self.by_host[t.host_tid] = t
+        t.tg.tasks[t.tid] = t
+
+    def rehost(self, t: Task, host_tid: int) -> None:
+        """Point task `t` at a new stub thread (after execve)."""
+        self.by_host.pop(t.host_tid, None)
+        t.host_tid = host_tid
+        self.by_host[host_tid] = t
+
+    def spawn_init(self, argv: list[bytes], envp: list[bytes], fs, fdtable) -> ThreadGroup:
+        """Create pid 1 running `argv[0]`."""
+        from ..loader import exec as loader
+
+        pid = self.new_pid()
+        tg = ThreadGroup(self, pid, None)
+        t = Task(self, pid, tg, 0, None, fs, fdtable, Credentials())
+        image = loader.load(self, t, argv[0], argv, envp)
+        t.host_tid = image.host_tid
+        t.mm = image.mm
+        self.groups[pid] = tg
+        self.add_task(t)
+        self.init = tg
+        self.signals.start_image(t, image)
+        self.platform.resume(t.host_tid, None)
+        return tg
+
+    # -- the loop ------------------------------------------------------------
+    def run(self) -> int:
+        """Serve the sandbox until init exits; return init's wait status."""
+        plat = self.platform
+        stop = plat.stop
+        regs = plat.regs
+        handlers = self.handlers
+        nhandlers = len(handlers)
+        tid = 0
+        while self.init.exit_status is None:
+            if tid <= 0:
+                tid = self._next_stop()
+                continue
+            t = self.current = self.by_host.get(tid)
+            tid = 0
+            if t is None or t.state is not TaskState.RUNNING:
+                continue  # a stub thread we already let go of
+            if stop.status != SYSCALL_STOP:
+                self._other_stop(t, stop.status)
+                continue
+            nr = regs.orig_rax
+            handler = handlers[nr] if nr < nhandlers else self._unsupported(nr)
+            args = (regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9)
+            try:
+                result = handler(t, *args)
+            except SysError as err:
+                result = -err.errno
+            except OSError as err:
+                result = -(err.errno or E.EIO)
+            if result.__class__ is not int:
+                if result.__class__ is Block:
+                    t.syscall = (handler, args)
+                    self._park(t, result)
+                    continue
+                if result is NORESUME or t.state is not TaskState.RUNNING:
+                    continue
+                result = None
+            if t.pending or t.tg.pending or self.external_signals:
+                self._finish(t, result)
+            elif self.ready or self.timers or self.host_waits:
+                plat.resume(t.host_tid, result)
+            else:
+                tid = plat.resume_wait(t.host_tid, result)
+                if tid == -E.EINTR:
+                    self._take_external_signals()
+                elif tid < 0:
+                    self._lost(t, -tid)
+        return self.init.exit_status
+
+    def _unsupported(self, nr: int):
+        """The handler of an unimplemented syscall: ENOSYS, logged once per number."""
+        def enosys(t, *_):
+            if nr not in self._enosys_logged:
+                self._enosys_logged.add(nr)
+                log.warning("unsupported syscall", nr=nr, name=sysno.NAMES.get(nr, f"syscall_{nr}"))
+            return -E.ENOSYS
+        return enosys
+
+    def _lost(self, t: Task, err: int) -> None:
+        """The platform failed on task `t` (its stub died): the process is killed."""
+        log.warning("stub thread lost", tid=t.tid, error=os.strerror(err))
+        self.exit_group(t.tg, SIGKILL)
+
+    def _next_stop(self) -> int:
+        """Run woken tasks and timers, then wait for a platform stop; 0 if none came."""
+        self.current = None
+        while self.ready:
+            self._rerun(self.ready.popleft())
+        if self.external_signals:
+            self._take_external_signals()
+        now = time.monotonic()
+        while self.timers and self.timers[0][0] <= now:
+            _, _, t = heapq.heappop(self.timers)
+            if t.block is not None and t.block.deadline is not None and t.block.deadline <= now:
+                self._wake(t)
+        if self.ready:
+            return 0
+        if not self.timers and not self.host_waits:
+            tid = self.platform.wait(block=True)
+            if tid == -E.EINTR:
+                self._take_external_signals()
+                return 0
+            if tid < 0:
+                raise OSError(-tid, "wait for stub threads")
+            return tid
+        tid = self.platform.wait(block=False)
+        if tid != 0:
+            return tid if tid > 0 else 0
+        timeout = None
+        if self.timers:
+            timeout = max(0.0, self.timers[0][0] - time.monotonic()) * 1000
+        poller = select.poll()
+        poller.register(self._stop_fd, select.POLLIN)
+        owners: dict[int, list[Task]] = {}
+        for t, fds in self.host_waits.items():
+            for fd, events in fds:
+                poller.register(fd, events)
+                owners.setdefault(fd, []).append(t)
+        try:
+            ready = poller.poll(timeout)
+        except InterruptedError:
+            ready = []
+        for fd, _events in ready:
+            if fd == self._stop_fd:
+                try:
+                    os.read(self._stop_fd, 4096)
+                except BlockingIOError:
+                    pass
+                continue
+            for t in owners.get(fd, ()):
+                self._wake(t)
+        return 0
+
+    def _take_external_signals(self) -> None:
+        sigs, self.external_signals = self.external_signals, []
+        for sig in sigs:
+            if self.init is not None and self.init.exit_status is None:
+                self.signals.send_group(self.init, sig, 0, 0)
+
+    # -- blocking ------------------------------------------------------------
+    def _park(self, t: Task, block: Block) -> None:
+        t.state = TaskState.BLOCKED
+        t.block = block
+        waker = t.waker = lambda: self._wake(t)
+        for q in block.queues:
+            q.add(waker)
+        if block.deadline is not None:
+            heapq.heappush(self.timers, (block.deadline, next(self._timer_seq), t))
+        if block.host_fds:
+            self.host_waits[t] = block.host_fds
+
+    def _unpark(self, t: Task) -> Block | None:
+        block, t.block = t.block, None
+        if block is not None:
+            for q in block.queues:
+                q.remove(t.waker)
+            self.host_waits.pop(t, None)
+            if block.deadline is not None:
+                self.timers = [e for e in self.timers if e[2] is not t]
+                heapq.heapify(self.timers)
+        t.waker = None
+        return block
+
+    def _wake(self, t: Task) -> None:
+        if t.state is TaskState.BLOCKED and t.block is not None and t not in self.ready:
+            self.ready.append(t)
+
+    def _rerun(self, t: Task) -> None:
+        if t.state is not TaskState.BLOCKED:
+            return
+        block = self._unpark(t)
+        t.state = TaskState.RUNNING
+        self.current = t
+        handler, args = t.syscall
+        try:
+            result = block.retry() if block.retry is not None else handler(t, *args)
+        except SysError as err:
+            result = -err.errno
+        except OSError as err:
+            result = -(err.errno or E.EIO)
+        if result.__class__ is Block:
+            self._park(t, result)
+            return
+        if result is NORESUME or t.state is not TaskState.RUNNING:
+            return
+        self._finish(t, None if result is JUSTRESUME else result)
+
+    def interrupt(self, t: Task) -> None:
+        """A signal arrived for `t`: stop its blocking syscall or kick it off the CPU."""
+        if t.state is TaskState.BLOCKED:
+            block = self._unpark(t)
+            t.state = TaskState.RUNNING
+            self.ready = collections.deque(x for x in self.ready if x is not t)
+            self._finish(t, -E.ERESTARTSYS if block is not None and block.restartable else -E.EINTR)
+        elif t.state is TaskState.RUNNING:
+            self.platform.interrupt(t.mm.space.pid, t.host_tid)
+
+    def _finish(self, t: Task, result: int | None) -> None:
+        """Resume `t` with syscall result `result` (None: registers as they are),
+        delivering pending signals first."""
+        if self.external_signals:
+            self._take_external_signals()
+        if t.state is not TaskState.RUNNING:
+            return
+        result = self.signals.deliver(t, result)
+        if result is NORESUME:
+            return
+        try:
+            self.platform.resume(t.host_tid, result)
+        except OSError as err:
+            self._lost(t, err.errno or E.ESRCH)
+
+    def _other_stop(self, t: Task, status: int) -> None:
+        """A stop that is not a syscall: the stub died, or a signal (fault or kick)."""
+        if os.WIFEXITED(status) or os.WIFSIGNALED(status):
+            self.exit_group(t.tg, SIGKILL)
+            return
+        sig = os.WSTOPSIG(status)
+        if status >> 16 == 0 and sig != SIGSTOP:
+            signo, code, addr = self.platform.siginfo(t.host_tid)
+            if code > 0 and signo == sig:  # a fault of the program: a forced signal
+                self.signals.force(t, sig, code, addr)
+        self._finish(t, None)
+
+    # -- exit ------------------------------------------------------------------
+    def exit_group(self, tg: ThreadGroup, status: int) -> None:
+        """End every task of `tg`; `status` is the wait status (code << 8 or signal)."""
+        if tg.exit_status is not None:
+            return
+        space = None
+        for t in list(tg.tasks.values()):
+            self._unpark(t)
+            t.state = TaskState.DEAD
+            self.by_host.pop(t.host_tid, None)
+            self.tasks.pop(t.tid, None)
+            if t.mm is not None:
+                t.mm.users -= 1
+                if t.mm.users == 0:
+                    space = t.mm.space
+            if t.fdtable is not None:
+                t.fdtable.close_all()
+        if space is not None:
+            self.platform.kill(space)
+        tg.exit_status = status
+        for child in list(tg.children.values()):
+            self._reparent(child)
+        if tg is self.init:
+            self._kill_all()
+            return
+        parent = tg.parent
+        if parent is None:
+            self.groups.pop(tg.pid, None)
+            return
+        act = parent.actions[SIGCHLD]
+        if act.handler == SIG_IGN or act.flags & SA_NOCLDWAIT:
+            self.reap(tg)
+        else:
+            if os.WIFSIGNALED(status):
+                code = CLD_DUMPED if status & 0x80 else CLD_KILLED
+                value = os.WTERMSIG(status)
+            else:
+                code, value = CLD_EXITED, os.WEXITSTATUS(status)
+            if tg.exit_signal:
+                self.signals.send_group(parent, tg.exit_signal, code, tg.pid, status=value)
+        parent.child_exit.notify()
+
+    def _reparent(self, child: ThreadGroup) -> None:
+        init = self.init
+        child.parent.children.pop(child.pid, None)
+        if init is None or init.exit_status is not None or child is init:
+            child.parent = None
+            if child.exit_status is not None:
+                self.groups.pop(child.pid, None)
+            return
+        child.parent = init
+        init.children[child.pid] = child
+        if child.exit_status is not None:
+            init.child_exit.notify()
+
+    def reap(self, tg: ThreadGroup) -> None:
+        """Remove zombie `tg` from its parent and the pid namespace."""
+        if tg.parent is not None:
+            tg.parent.children.pop(tg.pid, None)
+        self.groups.pop(tg.pid, None)
+
+    def _kill_all(self) -> None:
+        """Init exited: every other process of the namespace is killed."""
+        for tg in list(self.groups.values()):
+            if tg.exit_status is None:
+                self.exit_group(tg, SIGKILL)
+        self.platform.kill(self.platform.master)

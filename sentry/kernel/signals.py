@@ -1,0 +1,228 @@
+"""Signals: queueing, delivery onto the program's stack, and rt_sigreturn.
+
+Delivery builds a real x86_64 `rt_sigframe` (pretcode, ucontext with the
+interrupted registers and signal mask, siginfo, and the FXSAVE area the
+ucontext's fpstate points to) the way Linux does, so handlers, sigreturn and
+programs that inspect their ucontext all work.
+"""
+from __future__ import annotations
+
+import struct
+
+from ..abi import errno as E
+from ..abi.signal import (
+    CORE, IGNORE, SA_NODEFER, SA_ONSTACK, SA_RESETHAND, SA_RESTART, SA_RESTORER, SIG_DFL, SIG_IGN,
+    SIGKILL, SIGSEGV, SS_DISABLE, SS_ONSTACK, STOP, UNBLOCKABLE, bit, default_action,
+)
+
+_SIGCONTEXT = struct.Struct("<18Q4H4QQ8Q")  # 256 bytes
+_UC_HEAD = struct.Struct("<QQQiiQ")  # uc_flags, uc_link, ss_sp, ss_flags, pad, ss_size
+_FRAME_SIZE = 8 + _UC_HEAD.size + _SIGCONTEXT.size + 8 + 128
+_UC = 8  # offset of the ucontext in the frame
+_MCONTEXT = _UC + _UC_HEAD.size
+_SIGMASK = _MCONTEXT + _SIGCONTEXT.size
+_SIGINFO = _SIGMASK + 8
+_FPSTATE_SIZE = 512
+_REDZONE = 128
+_UC_FLAGS = 0x2 | 0x4  # UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS
+# Flags a handler may change through its ucontext (AC OF DF TF SF ZF AF PF CF RF).
+_FIX_EFLAGS = 0x40000 | 0x800 | 0x400 | 0x100 | 0x80 | 0x40 | 0x10 | 0x4 | 0x1 | 0x10000
+_RESTART_CODES = (-E.ERESTARTSYS, -E.ERESTARTNOINTR, -E.ERESTARTNOHAND)
+
+
+def _siginfo(sig: int, code: int, pid: int, addr: int, status: int) -> bytes:
+    info = struct.pack("<iii4x", sig, 0, code)
+    if addr:
+        info += struct.pack("<Q", addr)
+    else:
+        info += struct.pack("<iIi", pid, 0, status)
+    return info.ljust(128, b"\0")
+
+
+class Signals:
+    """The kernel's signal machinery."""
+
+    def __init__(self, kernel):
+        self.kernel = kernel
+
+    # -- sending ------------------------------------------------------------
+    def _ignored(self, tg, sig: int) -> bool:
+        act = tg.actions[sig]
+        if act.handler == SIG_IGN:
+            return True
+        return act.handler == SIG_DFL and default_action(sig) in (IGNORE, STOP)
+
+    def send_task(self, t, sig: int, code: int = 0, pid: int = 0, addr: int = 0, status: int = 0) -> None:
+        """Queue `sig` for thread `t` and make sure it notices."""
+        self._queue(t.tg, t.pending, t, sig, code, pid, addr, status)
+
+    def send_group(self, tg, sig: int, code: int = 0, pid: int = 0, addr: int = 0, status: int = 0) -> None:
+        """Queue a process-directed `sig` for `tg`."""
+        target = next((t for t in tg.tasks.values() if not t.sigmask & bit(sig)), tg.leader)
+        self._queue(tg, tg.pending, target, sig, code, pid, addr, status)
+
+    def _queue(self, tg, queue: list, target, sig, code, pid, addr, status) -> None:
+        if tg.exit_status is not None or target is None:
+            return
+        if sig == SIGKILL:
+            self.kernel.exit_group(tg, SIGKILL)
+            return
+        blocked = target.sigmask & bit(sig)
+        if self._ignored(tg, sig) and not blocked:
+            return
+        if sig < 32 and any(entry[0] == sig for entry in queue):
+            return  # standard signals do not queue twice
+        queue.append((sig, code, pid, addr, status))
+        if not blocked and target is not self.kernel.current:
+            self.kernel.interrupt(target)
+
+    def force(self, t, sig: int, code: int, addr: int) -> None:
+        """A synchronous fault: unblock `sig` (default action if it was blocked or ignored)."""
+        act = t.tg.actions[sig]
+        if t.sigmask & bit(sig) or act.handler == SIG_IGN:
+            act.handler = SIG_DFL
+            t.sigmask &= ~bit(sig)
+        t.pending.insert(0, (sig, code, 0, addr, 0))
+
+    def _dequeue(self, t):
+        for queue in (t.pending, t.tg.pending):
+            for i, entry in enumerate(queue):
+                if not t.sigmask & bit(entry[0]):
+                    return queue.pop(i)
+        return None
+
+    # -- delivery -------------------------------------------------------------
+    def deliver(self, t, result):
+        """Deliver `t`'s next deliverable signal before it resumes.
+
+        `result` is the syscall result about to be returned (None: not in a
+        syscall).  Returns the %rax value to resume with (None when the
+        registers were rewritten), or kernel.NORESUME when the task died.
+        """
+        from .kernel import NORESUME
+
+        while True:
+            entry = self._dequeue(t)
+            if entry is None:
+                if t.saved_sigmask is not None:  # sigsuspend ended without a handler
+                    t.sigmask, t.saved_sigmask = t.saved_sigmask, None
+                if result in _RESTART_CODES:
+                    return self._restart(t)
+                return result
+            sig = entry[0]
+            act = t.tg.actions[sig]
+            if act.handler == SIG_IGN:
+                continue
+            if act.handler == SIG_DFL:
+                action = default_action(sig)
+                if action in (IGNORE, STOP):
+                    continue
+                self.kernel.exit_group(t.tg, sig | (0x80 if action == CORE else 0))
+                return NORESUME
+            if not self._setup_frame(t, act, entry, result):
+                self.kernel.exit_group(t.tg, SIGSEGV | 0x80)
+                return NORESUME
+            return None
+
+    def _restart(self, t) -> None:
+        regs = self.kernel.platform.new_regs()
+        self.kernel.platform.getregs(t.host_tid, regs)
+        regs.rax = regs.orig_rax
+        regs.rip -= 2
+        self.kernel.platform.setregs(t.host_tid, regs)
+        return None
+
+    def _setup_frame(self, t, act, entry, result) -> bool:
+        plat = self.kernel.platform
+        sig, code, pid, addr, status = entry
+        regs = plat.new_regs()
+        plat.getregs(t.host_tid, regs)
+        if result is not None:
+            if result in _RESTART_CODES:
+                if act.flags & SA_RESTART or result == -E.ERESTARTNOINTR:
+                    regs.rax = regs.orig_rax
+                    regs.rip -= 2
+                else:
+                    regs.rax = (-E.EINTR) & ((1 << 64) - 1)
+            else:
+                regs.rax = result & ((1 << 64) - 1)
+        if not act.flags & SA_RESTORER:
+            return False
+        sp = regs.rsp - _REDZONE
+        ss_sp, ss_flags, ss_size = t.altstack
+        if act.flags & SA_ONSTACK and not ss_flags & SS_DISABLE and not ss_sp <= regs.rsp < ss_sp + ss_size:
+            sp = ss_sp + ss_size
+        fpstate = (sp - _FPSTATE_SIZE) & ~63
+        frame = ((fpstate - _FRAME_SIZE) & ~15) - 8
+        on_stack = SS_ONSTACK if ss_sp <= regs.rsp < ss_sp + ss_size else ss_flags
+        mask = t.saved_sigmask if t.saved_sigmask is not None else t.sigmask
+        t.saved_sigmask = None
+        mcontext = _SIGCONTEXT.pack(
+            regs.r8, regs.r9, regs.r10, regs.r11, regs.r12, regs.r13, regs.r14, regs.r15,
+            regs.rdi, regs.rsi, regs.rbp, regs.rbx, regs.rdx, regs.rax, regs.rcx, regs.rsp,
+            regs.rip, regs.eflags, regs.cs, regs.gs, regs.fs, regs.ss,
+            0, 0, mask & 0xFFFFFFFF, addr, fpstate, *([0] * 8))
+        blob = (act.restorer.to_bytes(8, "little")
+                + _UC_HEAD.pack(_UC_FLAGS, 0, ss_sp, on_stack, 0, ss_size)
+                + mcontext + mask.to_bytes(8, "little") + _siginfo(sig, code, pid, addr, status))
+        try:
+            t.mm.write(fpstate, plat.getfpregs(t.host_tid))
+            t.mm.write(frame, blob)
+        except OSError:
+            return False
+        regs.rsp = frame
+        regs.rip = act.handler
+        regs.rdi = sig
+        regs.rsi = frame + _SIGINFO
+        regs.rdx = frame + _UC
+        regs.rax = 0
+        regs.eflags &= ~(0x400 | 0x100)
+        plat.setregs(t.host_tid, regs)
+        t.sigmask |= act.mask
+        if not act.flags & SA_NODEFER:
+            t.sigmask |= bit(sig)
+        t.sigmask &= ~UNBLOCKABLE
+        if act.flags & SA_RESETHAND:
+            act.handler = SIG_DFL
+            act.flags &= ~SA_RESETHAND
+        return True
+
+    def sigreturn(self, t) -> None:
+        """Restore the registers, mask and FP state saved by the frame at %rsp - 8."""
+        plat = self.kernel.platform
+        regs = plat.new_regs()
+        plat.getregs(t.host_tid, regs)
+        frame = regs.rsp - 8
+        raw = t.mm.read(frame, _SIGINFO)
+        v = _SIGCONTEXT.unpack_from(raw, _MCONTEXT)
+        (regs.r8, regs.r9, regs.r10, regs.r11, regs.r12, regs.r13, regs.r14, regs.r15,
+         regs.rdi, regs.rsi, regs.rbp, regs.rbx, regs.rdx, regs.rax, regs.rcx, regs.rsp, regs.rip) = v[:17]
+        regs.eflags = (regs.eflags & ~_FIX_EFLAGS) | (v[17] & _FIX_EFLAGS)
+        regs.orig_rax = (1 << 64) - 1
+        fpstate = v[26]
+        t.sigmask = int.from_bytes(raw[_SIGMASK:_SIGMASK + 8], "little") & ~UNBLOCKABLE
+        if fpstate:
+            plat.setfpregs(t.host_tid, t.mm.read(fpstate, _FPSTATE_SIZE))
+        plat.setregs(t.host_tid, regs)
+
+    # -- exec -------------------------------------------------------------------
+    def start_image(self, t, image) -> None:
+        """Set `t`'s registers to enter a freshly loaded image."""
+        plat = self.kernel.platform
+        regs = plat.new_regs()
+        plat.getregs(image.host_tid, regs)
+        for name in ("r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax", "rcx",
+                     "rdx", "rsi", "rdi", "fs_base", "gs_base"):
+            setattr(regs, name, 0)
+        regs.orig_rax = (1 << 64) - 1
+        regs.rip = image.entry
+        regs.rsp = image.sp
+        regs.eflags = 0x202
+        plat.setregs(image.host_tid, regs)
+
+    def reset_for_exec(self, tg) -> None:
+        """execve: handled signals return to their default action."""
+        for act in tg.actions:
+            if act.handler not in (SIG_DFL, SIG_IGN):
+                act.handler, act.flags, act.restorer, act.mask = SIG_DFL, 0, 0, 0
+

@@ -1,0 +1,100 @@
+"""Tasks (threads) and thread groups (processes) of the sandbox."""
+from __future__ import annotations
+
+import enum
+
+from ..abi.signal import NSIG, SIG_DFL
+from .waitqueue import WaitQueue
+
+RLIM_INFINITY = (1 << 64) - 1
+
+
+class TaskState(enum.Enum):
+    """Where a task is: running on the platform, parked in a syscall, or gone."""
+
+    RUNNING = "R"
+    BLOCKED = "S"
+    DEAD = "X"
+
+
+class SigAction:
+    """One signal's disposition (struct k_sigaction)."""
+
+    __slots__ = ("handler", "flags", "restorer", "mask")
+
+    def __init__(self, handler: int = SIG_DFL, flags: int = 0, restorer: int = 0, mask: int = 0):
+        self.handler, self.flags, self.restorer, self.mask = handler, flags, restorer, mask
+
+    def copy(self) -> "SigAction":
+        return SigAction(self.handler, self.flags, self.restorer, self.mask)
+
+
+class ThreadGroup:
+    """A process: its tasks, memory, signal dispositions, children and exit status."""
+
+    def __init__(self, kernel, pid: int, parent: "ThreadGroup | None"):
+        self.kernel = kernel
+        self.pid = pid
+        self.parent = parent
+        self.children: dict[int, ThreadGroup] = {}
+        self.tasks: dict[int, Task] = {}
+        self.pgid = pid
+        self.sid = pid
+        self.comm = b""
+        self.cmdline = b""
+        self.exe = b""
+        self.actions = [SigAction() for _ in range(NSIG + 1)]
+        self.pending: list[tuple] = []  # process-directed signals: (sig, code, pid, uid, status)
+        self.exit_status: int | None = None  # wait status once a zombie
+        self.child_exit = WaitQueue()
+        self.rlimits: dict[int, tuple[int, int]] = {}
+        self.exit_signal = 17  # SIGCHLD unless clone() named another
+        self.pdeathsig = 0
+        self.dumpable = 1
+        self.no_new_privs = 0
+
+    @property
+    def ppid(self) -> int:
+        return self.parent.pid if self.parent is not None else 0
+
+    @property
+    def leader(self) -> "Task | None":
+        return self.tasks.get(self.pid)
+
+    @property
+    def state(self) -> str:
+        if self.exit_status is not None:
+            return "Z"
+        leader = self.leader
+        return leader.state.value if leader is not None else "Z"
+
+
+class Task:
+    """A thread of the sandbox, run by one stub thread of the platform."""
+
+    def __init__(self, kernel, tid: int, tg: ThreadGroup, host_tid: int, mm, fs, fdtable, creds):
+        self.kernel = kernel
+        self.tid = tid
+        self.tg = tg
+        self.host_tid = host_tid
+        self.mm = mm
+        self.fs = fs
+        self.fdtable = fdtable
+        self.creds = creds
+        self.state = TaskState.RUNNING
+        self.sigmask = 0
+        self.saved_sigmask: int | None = None  # restored after sigsuspend's handler
+        self.pending: list[tuple] = []  # thread-directed signals
+        self.altstack = (0, 2, 0)  # (sp, flags, size): SS_DISABLE
+        self.clear_child_tid = 0
+        self.robust_list = (0, 0)
+        self.block = None  # the Block the task is parked on
+        self.waker = None  # its wake callback while parked
+        self.syscall = None  # (nr, args) of the syscall being served (for re-runs)
+
+    def send_signal(self, sig: int, code: int = 0, pid: int = 0) -> None:
+        """Queue a signal for this thread (e.g. SIGPIPE from a broken pipe)."""
+        self.kernel.signals.send_task(self, sig, code, pid)
+
+    def __repr__(self) -> str:
+        return f"Task({self.tid}, host={self.host_tid}, {self.state.value})"

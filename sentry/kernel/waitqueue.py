@@ -1,0 +1,69 @@
+"""Wait queues and the Block result that parks a task in a syscall.
+
+A handler that cannot finish yet returns `Block(...)` instead of a number.
+The kernel parks the task and, when one of the queues is notified, the
+deadline passes or the host fd becomes ready, runs the syscall again: by
+calling `retry()` when given, else the same handler with the same arguments.
+A handler therefore either completes or returns a new Block each time it runs.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+
+class WaitQueue:
+    """Callbacks waiting for an event (a pipe becoming readable, a child exiting...)."""
+
+    __slots__ = ("_waiters",)
+
+    def __init__(self):
+        self._waiters: list[Callable[[], None]] = []
+
+    def add(self, waker: Callable[[], None]) -> None:
+        """Call `waker()` at the next notify()."""
+        self._waiters.append(waker)
+
+    def remove(self, waker: Callable[[], None]) -> None:
+        """Stop waiting (no-op if `waker` is not waiting)."""
+        try:
+            self._waiters.remove(waker)
+        except ValueError:
+            pass
+
+    def notify(self) -> None:
+        """Wake every waiter; each is removed and must re-add itself to wait again."""
+        waiters, self._waiters = self._waiters, []
+        for waker in waiters:
+            waker()
+
+    def __bool__(self) -> bool:
+        return bool(self._waiters)
+
+
+class Block:
+    """A syscall handler's answer meaning "not yet: park me".
+
+    queues:      wait queues whose notify() re-runs the syscall.
+    deadline:    time.monotonic() value at which the syscall is re-run anyway.
+    host_fds:    (fd, poll events) pairs: host fds of the sentry whose
+                 readiness re-runs the syscall.
+    retry:       what to run instead of the original handler (no arguments).
+    restartable: whether a signal that interrupts it restarts it under
+                 SA_RESTART (read, write, wait4...) or fails it with EINTR.
+    """
+
+    __slots__ = ("queues", "deadline", "host_fds", "retry", "restartable")
+
+    def __init__(
+        self,
+        queues: tuple[WaitQueue, ...] = (),
+        deadline: float | None = None,
+        host_fds: tuple[tuple[int, int], ...] = (),
+        retry: Callable[[], object] | None = None,
+        restartable: bool = True,
+    ):
+        self.queues = queues
+        self.deadline = deadline
+        self.host_fds = host_fds
+        self.retry = retry
+        self.restartable = restartable

@@ -1,0 +1,84 @@
+"""execve's loader: from a path to a fresh address space ready to run."""
+from __future__ import annotations
+
+import stat as statmod
+from dataclasses import dataclass
+
+from ..abi.errno import EACCES, ELOOP, ENOEXEC
+from ..abi.mm import MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, MAP_STACK, PROT_READ, PROT_WRITE, page_up
+from ..kernel.errors import SysError
+from ..mm.mm import MemoryManager
+from . import elf, stack
+
+AT_FDCWD = -100
+O_RDONLY = 0
+STACK_SIZE = 8 << 20
+_MAX_INTERP_DEPTH = 4
+
+
+@dataclass
+class Image:
+    """A loaded program: its memory, the stopped stub thread that will run it, and where."""
+
+    mm: MemoryManager
+    host_tid: int
+    entry: int
+    sp: int
+    exe: bytes
+    argv: list[bytes]
+
+
+def _open_exec(t, path: bytes):
+    from ..vfs import open_path
+
+    file = open_path(t, AT_FDCWD, path, O_RDONLY)
+    st = file.stat()
+    if not statmod.S_ISREG(st.st_mode) or not st.st_mode & 0o111:
+        raise SysError(EACCES)
+    return file
+
+
+def _shebang(head: bytes, path: bytes, argv: list[bytes]) -> tuple[bytes, list[bytes]]:
+    """The interpreter and argv for a `#!` script."""
+    line = head[2:].split(b"\n", 1)[0].strip(b" \t")
+    if not line:
+        raise SysError(ENOEXEC)
+    parts = line.split(None, 1)
+    interp = parts[0]
+    new_argv = [interp, *parts[1:], path, *argv[1:]]
+    return interp, new_argv
+
+
+def load(kernel, t, path: bytes, argv: list[bytes], envp: list[bytes]) -> Image:
+    """Open `path` for `t`, follow `#!` lines, and load the ELF into a new address space."""
+    for _ in range(_MAX_INTERP_DEPTH):
+        file = _open_exec(t, path)
+        head = file.pread(256, 0)
+        if not head.startswith(b"#!"):
+            break
+        path, argv = _shebang(head, path, argv)
+    else:
+        raise SysError(ELOOP)
+    info = elf.parse(file)
+    interp = None
+    if info.interp is not None:
+        interp_file = _open_exec(t, info.interp)
+        interp = (interp_file, elf.parse(interp_file))
+    space, tid = kernel.platform.new_address_space()
+    try:
+        mm = MemoryManager(space, kernel.reserved_range)
+        main = elf.load(mm, tid, file, info)
+        entry, interp_base = main.entry, 0
+        if interp is not None:
+            ld = elf.load(mm, tid, *interp)
+            entry, interp_base = ld.entry, ld.bias
+        mm.brk_start = mm.brk = page_up(main.end)
+        stack_lo = mm.mmap(tid, 0, STACK_SIZE, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK)
+        aux = stack.base_auxv(main.phdr, main.phnum, main.entry, interp_base, kernel.hwcap, kernel.hwcap2)
+        sp, blob = stack.build(stack_lo + STACK_SIZE, argv, envp, path, aux)
+        mm.write(sp, blob)
+    except BaseException:
+        kernel.platform.kill(space)
+        raise
+    return Image(mm, tid, entry, sp, file.path, argv)

@@ -1,0 +1,41 @@
+"""The sentry's own seccomp allowlist.
+
+Once confined the sentry can still serve the program (ptrace the stubs, copy
+their memory, talk to the gofer over its socket, use the fds it was given),
+but it cannot open a path, execute anything, mount, or create sockets.
+Anything not listed fails with EPERM.
+"""
+from __future__ import annotations
+
+import errno
+
+import pyseccomp
+
+ALLOWED = (
+    # fds it holds: stdio, pipes, the gofer socket and donated files, its signalfd
+    "read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev", "lseek", "close",
+    "fstat", "fstatfs", "getdents64", "fcntl", "dup", "dup2", "dup3", "ioctl", "fsync", "fdatasync",
+    "ftruncate", "fallocate", "sendmsg", "recvmsg", "sendto", "recvfrom", "shutdown", "pipe2",
+    "poll", "ppoll", "select", "pselect6", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait",
+    "copy_file_range", "splice", "sendfile", "newfstatat", "statx", "readlinkat",
+    # its own memory and threads
+    "mmap", "munmap", "mprotect", "mremap", "brk", "madvise", "futex", "set_robust_list", "rseq",
+    "sched_yield", "sched_getaffinity", "sched_setaffinity", "getcpu",
+    # signals and time
+    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "signalfd4", "restart_syscall",
+    "clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep", "gettimeofday",
+    # identity and limits (read only)
+    "getpid", "gettid", "getppid", "getuid", "geteuid", "getgid", "getegid", "getrandom",
+    "prlimit64", "getrlimit", "uname", "sysinfo",
+    # the platform: tracing and copying the stubs' memory, killing them
+    "ptrace", "wait4", "waitid", "process_vm_readv", "process_vm_writev", "kill", "tgkill",
+    "exit", "exit_group",
+)
+
+
+def confine_sentry() -> None:
+    """Install the allowlist on the calling (single-threaded) sentry process."""
+    filt = pyseccomp.SyscallFilter(defaction=pyseccomp.ERRNO(errno.EPERM))
+    for name in ALLOWED:
+        filt.add_rule(pyseccomp.ALLOW, name)
+    filt.load()

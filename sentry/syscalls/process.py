@@ -1,0 +1,382 @@
+"""Process syscalls: creation (fork/clone/execve), exit, wait, identity, limits."""
+from __future__ import annotations
+
+import os
+import struct
+
+from ..abi import errno as E
+from ..abi.mm import TASK_SIZE
+from ..abi.signal import SIGCHLD
+from ..kernel.errors import SysError
+from ..kernel.kernel import JUSTRESUME, NORESUME
+from ..kernel.task import Task, ThreadGroup
+from ..kernel.waitqueue import Block
+from ..loader import exec as loader
+from ..mm.mm import MemoryManager
+from .args import s32, s64
+
+CLONE_VM = 0x00000100
+CLONE_FS = 0x00000200
+CLONE_FILES = 0x00000400
+CLONE_SIGHAND = 0x00000800
+CLONE_VFORK = 0x00004000
+CLONE_PARENT = 0x00008000
+CLONE_THREAD = 0x00010000
+CLONE_SETTLS = 0x00080000
+CLONE_PARENT_SETTID = 0x00100000
+CLONE_CHILD_CLEARTID = 0x00200000
+CLONE_CHILD_SETTID = 0x01000000
+CSIGNAL = 0xFF
+
+WNOHANG = 1
+WUNTRACED = 2
+WCONTINUED = 8
+WNOWAIT = 0x01000000
+__WNOTHREAD = 0x20000000
+__WALL = 0x40000000
+__WCLONE = 0x80000000
+
+ARCH_SET_GS, ARCH_SET_FS, ARCH_GET_FS, ARCH_GET_GS = 0x1001, 0x1002, 0x1003, 0x1004
+
+PR_SET_PDEATHSIG, PR_GET_PDEATHSIG = 1, 2
+PR_GET_DUMPABLE, PR_SET_DUMPABLE = 3, 4
+PR_SET_NAME, PR_GET_NAME = 15, 16
+PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS = 38, 39
+
+RLIM_NLIMITS = 16
+RLIMIT_NOFILE = 7
+_RLIMIT = struct.Struct("<QQ")
+
+MAX_ARG_STRLEN = 131072
+PATH_MAX = 4096
+
+
+# -- identity ---------------------------------------------------------------
+def getpid(t, *_):
+    return t.tg.pid
+
+
+def getppid(t, *_):
+    return t.tg.ppid
+
+
+def gettid(t, *_):
+    return t.tid
+
+
+def getuid(t, *_):
+    return t.creds.uid
+
+
+def geteuid(t, *_):
+    return t.creds.euid
+
+
+def getgid(t, *_):
+    return t.creds.gid
+
+
+def getegid(t, *_):
+    return t.creds.egid
+
+
+def getgroups(t, size, listp, *_):
+    size = s32(size)
+    groups = t.creds.groups
+    if size < 0:
+        raise SysError(E.EINVAL)
+    if size:
+        if size < len(groups):
+            raise SysError(E.EINVAL)
+        t.mm.write(listp, b"".join(g.to_bytes(4, "little") for g in groups))
+    return len(groups)
+
+
+def _write_ids(t, ptrs, ids) -> int:
+    for ptr, value in zip(ptrs, ids):
+        t.mm.write_u32(ptr, value)
+    return 0
+
+
+def getresuid(t, ruid, euid, suid, *_):
+    c = t.creds
+    return _write_ids(t, (ruid, euid, suid), (c.uid, c.euid, c.suid))
+
+
+def getresgid(t, rgid, egid, sgid, *_):
+    c = t.creds
+    return _write_ids(t, (rgid, egid, sgid), (c.gid, c.egid, c.sgid))
+
+
+# -- sessions and process groups ----------------------------------------------
+def _group(t, pid: int) -> ThreadGroup:
+    if pid == 0:
+        return t.tg
+    tg = t.kernel.groups.get(pid)
+    if tg is None:
+        raise SysError(E.ESRCH)
+    return tg
+
+
+def setpgid(t, pid, pgid, *_):
+    pid, pgid = s32(pid), s32(pgid)
+    if pid < 0 or pgid < 0:
+        raise SysError(E.EINVAL)
+    tg = _group(t, pid)
+    if tg is not t.tg and tg.parent is not t.tg:
+        raise SysError(E.ESRCH)
+    if tg.sid != t.tg.sid:
+        raise SysError(E.EPERM)
+    if tg.pid == tg.sid:
+        raise SysError(E.EPERM)
+    pgid = pgid or tg.pid
+    if pgid != tg.pid and not any(g.pgid == pgid and g.sid == tg.sid for g in t.kernel.groups.values()):
+        raise SysError(E.EPERM)
+    tg.pgid = pgid
+    return 0
+
+
+def getpgid(t, pid, *_):
+    return _group(t, s32(pid)).pgid
+
+
+def getpgrp(t, *_):
+    return t.tg.pgid
+
+
+def setsid(t, *_):
+    tg = t.tg
+    if any(g.pgid == tg.pid for g in t.kernel.groups.values()):
+        raise SysError(E.EPERM)
+    tg.sid = tg.pgid = tg.pid
+    return tg.pid
+
+
+def getsid(t, pid, *_):
+    return _group(t, s32(pid)).sid
+
+
+# -- fork, clone, execve ------------------------------------------------------------
+def _new_process(t, flags: int, stack: int, parent_tid: int, child_tid: int, tls: int) -> int:
+    k = t.kernel
+    if flags & (CLONE_THREAD | CLONE_SIGHAND) or (flags & CLONE_VM and not flags & CLONE_VFORK):
+        raise SysError(E.EINVAL)  # threads: not built yet
+    space, host = k.platform.fork_address_space(t.host_tid)
+    regs = k.platform.new_regs()
+    k.platform.getregs(t.host_tid, regs)
+    regs.rax = 0
+    regs.orig_rax = (1 << 64) - 1
+    if stack:
+        regs.rsp = stack
+    if flags & CLONE_SETTLS:
+        regs.fs_base = tls
+    k.platform.setregs(host, regs)
+
+    pid = k.new_pid()
+    parent = t.tg.parent if flags & CLONE_PARENT and t.tg.parent is not None else t.tg
+    tg = ThreadGroup(k, pid, parent)
+    src = t.tg
+    tg.pgid, tg.sid, tg.comm, tg.cmdline, tg.exe = src.pgid, src.sid, src.comm, src.cmdline, src.exe
+    tg.actions = [a.copy() for a in src.actions]
+    tg.rlimits = dict(src.rlimits)
+    tg.exit_signal = flags & CSIGNAL
+    mm = MemoryManager(space, t.mm.reserved)
+    mm.brk_start, mm.brk = t.mm.brk_start, t.mm.brk
+    child = Task(k, pid, tg, host, mm, t.fs.fork(), t.fdtable.fork(), t.creds.copy())
+    child.sigmask = t.sigmask
+    child.altstack = t.altstack
+    if flags & CLONE_CHILD_SETTID:
+        mm.write_u32(child_tid, pid)
+    if flags & CLONE_CHILD_CLEARTID:
+        child.clear_child_tid = child_tid
+    if flags & CLONE_PARENT_SETTID:
+        t.mm.write_u32(parent_tid, pid)
+        mm.write_u32(parent_tid, pid)
+    k.groups[pid] = tg
+    parent.children[pid] = tg
+    k.add_task(child)
+    k.platform.resume(host, None)
+    return pid
+
+
+def fork(t, *_):
+    return _new_process(t, SIGCHLD, 0, 0, 0, 0)
+
+
+def vfork(t, *_):
+    return _new_process(t, CLONE_VM | CLONE_VFORK | SIGCHLD, 0, 0, 0, 0)
+
+
+def clone(t, flags, stack, parent_tid, child_tid, tls, *_):
+    return _new_process(t, flags, stack, parent_tid, child_tid, tls)
+
+
+def _read_strings(t, addr: int) -> list[bytes]:
+    if addr == 0:
+        return []
+    return [t.mm.read_cstr(p, MAX_ARG_STRLEN) for p in t.mm.read_ptr_array(addr)]
+
+
+def execve(t, path, argv, envp, *_):
+    k = t.kernel
+    path = t.mm.read_cstr(path, PATH_MAX)
+    if not path:
+        raise SysError(E.ENOENT)
+    image = loader.load(k, t, path, _read_strings(t, argv), _read_strings(t, envp))
+    # The point of no return: the old image goes away.
+    old = t.mm
+    k.rehost(t, image.host_tid)
+    t.mm = image.mm
+    old.users -= 1
+    if old.users == 0:
+        k.platform.kill(old.space)
+    t.fdtable.close_on_exec()
+    k.signals.reset_for_exec(t.tg)
+    t.altstack = (0, 2, 0)
+    t.clear_child_tid = 0
+    tg = t.tg
+    tg.exe = image.exe
+    tg.comm = os.path.basename(image.exe)[:15]
+    tg.cmdline = b"".join(a + b"\0" for a in image.argv)
+    k.signals.start_image(t, image)
+    return JUSTRESUME
+
+
+# -- exit and wait -----------------------------------------------------------------
+def exit_(t, code, *_):
+    return exit_group(t, code)
+
+
+def exit_group(t, code, *_):
+    t.kernel.exit_group(t.tg, (code & 0xFF) << 8)
+    return NORESUME
+
+
+def _matches(t, child: ThreadGroup, pid: int) -> bool:
+    if pid > 0:
+        return child.pid == pid
+    if pid == 0:
+        return child.pgid == t.tg.pgid
+    if pid == -1:
+        return True
+    return child.pgid == -pid
+
+
+def wait4(t, pid, status, options, rusage, *_):
+    pid, options = s32(pid), s32(options) & 0xFFFFFFFF
+    if options & ~(WNOHANG | WUNTRACED | WCONTINUED | WNOWAIT | __WNOTHREAD | __WALL | __WCLONE):
+        raise SysError(E.EINVAL)
+    children = [c for c in t.tg.children.values() if _matches(t, c, pid)]
+    if not children:
+        raise SysError(E.ECHILD)
+    for child in children:
+        if child.exit_status is not None:
+            if status:
+                t.mm.write_u32(status, child.exit_status)
+            if rusage:
+                t.mm.write(rusage, bytes(144))
+            if not options & WNOWAIT:
+                t.kernel.reap(child)
+            return child.pid
+    if options & WNOHANG:
+        return 0
+    return Block((t.tg.child_exit,))
+
+
+def set_tid_address(t, addr, *_):
+    t.clear_child_tid = addr
+    return t.tid
+
+
+def set_robust_list(t, head, length, *_):
+    if length != 24:
+        raise SysError(E.EINVAL)
+    t.robust_list = (head, length)
+    return 0
+
+
+# -- limits -------------------------------------------------------------------------
+def _limit(tg: ThreadGroup, resource: int) -> tuple[int, int]:
+    return tg.rlimits.get(resource) or tg.kernel.default_rlimits[resource]
+
+
+def prlimit64(t, pid, resource, new, old, *_):
+    pid, resource = s32(pid), s32(resource)
+    if not 0 <= resource < RLIM_NLIMITS:
+        raise SysError(E.EINVAL)
+    tg = _group(t, pid)
+    if new:
+        soft, hard = _RLIMIT.unpack(t.mm.read(new, _RLIMIT.size))
+        if soft > hard:
+            raise SysError(E.EINVAL)
+        if hard > _limit(tg, resource)[1] and t.creds.euid != 0:
+            raise SysError(E.EPERM)
+    if old:
+        t.mm.write(old, _RLIMIT.pack(*_limit(tg, resource)))
+    if new:
+        tg.rlimits[resource] = (soft, hard)
+        if resource == RLIMIT_NOFILE and hasattr(t.fdtable, "set_limit"):
+            t.fdtable.set_limit(soft)
+    return 0
+
+
+def getrlimit(t, resource, old, *_):
+    return prlimit64(t, 0, resource, 0, old)
+
+
+def setrlimit(t, resource, new, *_):
+    return prlimit64(t, 0, resource, new, 0)
+
+
+# -- arch and prctl -------------------------------------------------------------
+def arch_prctl(t, code, addr, *_):
+    plat = t.kernel.platform
+    regs = plat.new_regs()
+    plat.getregs(t.host_tid, regs)
+    if code in (ARCH_SET_FS, ARCH_SET_GS):
+        if addr >= TASK_SIZE:
+            raise SysError(E.EPERM)
+        if code == ARCH_SET_FS:
+            regs.fs_base = addr
+        else:
+            regs.gs_base = addr
+        plat.setregs(t.host_tid, regs)
+        return 0
+    if code in (ARCH_GET_FS, ARCH_GET_GS):
+        t.mm.write_u64(addr, regs.fs_base if code == ARCH_GET_FS else regs.gs_base)
+        return 0
+    raise SysError(E.EINVAL)
+
+
+def prctl(t, option, arg2, *_):
+    tg = t.tg
+    option = s32(option)
+    if option == PR_SET_NAME:
+        tg.comm = t.mm.read_partial(arg2, 16).split(b"\0", 1)[0][:15]
+        return 0
+    if option == PR_GET_NAME:
+        t.mm.write(arg2, tg.comm[:15].ljust(16, b"\0"))
+        return 0
+    if option == PR_SET_PDEATHSIG:
+        if not 0 <= s64(arg2) <= 64:
+            raise SysError(E.EINVAL)
+        tg.pdeathsig = arg2
+        return 0
+    if option == PR_GET_PDEATHSIG:
+        t.mm.write_u32(arg2, tg.pdeathsig)
+        return 0
+    if option == PR_GET_DUMPABLE:
+        return tg.dumpable
+    if option == PR_SET_DUMPABLE:
+        if arg2 not in (0, 1):
+            raise SysError(E.EINVAL)
+        tg.dumpable = arg2
+        return 0
+    if option == PR_SET_NO_NEW_PRIVS:
+        if arg2 != 1:
+            raise SysError(E.EINVAL)
+        tg.no_new_privs = 1
+        return 0
+    if option == PR_GET_NO_NEW_PRIVS:
+        return tg.no_new_privs
+    raise SysError(E.EINVAL)

@@ -1,0 +1,175 @@
+"""Signal syscalls: dispositions, masks, sending, sigreturn, waiting for signals."""
+from __future__ import annotations
+
+import struct
+
+from ..abi import errno as E
+from ..abi.signal import (
+    NSIG, SIG_BLOCK, SIG_IGN, SIG_SETMASK, SIG_UNBLOCK, SIGKILL, SIGSTOP, SI_TKILL, SI_USER, SS_DISABLE,
+    SS_ONSTACK, UNBLOCKABLE, bit,
+)
+from ..kernel.errors import SysError
+from ..kernel.kernel import JUSTRESUME
+from ..kernel.waitqueue import Block
+from .args import s32
+
+_SIGACTION = struct.Struct("<QQQQ")  # handler, flags, restorer, mask
+_STACK = struct.Struct("<Qi4xQ")  # ss_sp, ss_flags, ss_size
+MINSIGSTKSZ = 2048
+
+
+def _check_sig(sig: int) -> int:
+    if not 1 <= sig <= NSIG:
+        raise SysError(E.EINVAL)
+    return sig
+
+
+def rt_sigaction(t, sig, act, oact, size, *_):
+    sig = _check_sig(s32(sig))
+    if size != 8:
+        raise SysError(E.EINVAL)
+    if act and sig in (SIGKILL, SIGSTOP):
+        raise SysError(E.EINVAL)
+    new = _SIGACTION.unpack(t.mm.read(act, _SIGACTION.size)) if act else None
+    cur = t.tg.actions[sig]
+    if oact:
+        t.mm.write(oact, _SIGACTION.pack(cur.handler, cur.flags, cur.restorer, cur.mask))
+    if new is not None:
+        cur.handler, cur.flags, cur.restorer, cur.mask = new[0], new[1], new[2], new[3] & ~UNBLOCKABLE
+        if cur.handler == SIG_IGN:  # pending instances are discarded
+            for queue in [t.tg.pending] + [x.pending for x in t.tg.tasks.values()]:
+                queue[:] = [e for e in queue if e[0] != sig]
+    return 0
+
+
+def rt_sigprocmask(t, how, set_, oset, size, *_):
+    if size != 8:
+        raise SysError(E.EINVAL)
+    new = int.from_bytes(t.mm.read(set_, 8), "little") if set_ else None
+    if oset:
+        t.mm.write_u64(oset, t.sigmask)
+    if new is not None:
+        how = s32(how)
+        if how == SIG_BLOCK:
+            t.sigmask |= new
+        elif how == SIG_UNBLOCK:
+            t.sigmask &= ~new
+        elif how == SIG_SETMASK:
+            t.sigmask = new
+        else:
+            raise SysError(E.EINVAL)
+        t.sigmask &= ~UNBLOCKABLE
+    return 0
+
+
+def rt_sigreturn(t, *_):
+    t.kernel.signals.sigreturn(t)
+    return JUSTRESUME
+
+
+def _send(t, targets, sig: int, code: int) -> int:
+    if sig:
+        for tg in targets:
+            t.kernel.signals.send_group(tg, sig, code, t.tg.pid)
+    return 0
+
+
+def kill(t, pid, sig, *_):
+    pid, sig = s32(pid), s32(sig)
+    if not 0 <= sig <= NSIG:
+        raise SysError(E.EINVAL)
+    k = t.kernel
+    live = [g for g in k.groups.values() if g.exit_status is None]
+    if pid > 0:
+        targets = [g for g in live if g.pid == pid]
+    elif pid == 0:
+        targets = [g for g in live if g.pgid == t.tg.pgid]
+    elif pid == -1:
+        targets = [g for g in live if g is not k.init and g is not t.tg]
+    else:
+        targets = [g for g in live if g.pgid == -pid]
+    if not targets:
+        raise SysError(E.ESRCH)
+    return _send(t, targets, sig, SI_USER)
+
+
+def tgkill(t, tgid, tid, sig, *_):
+    tgid, tid, sig = s32(tgid), s32(tid), s32(sig)
+    if tgid <= 0 or tid <= 0 or not 0 <= sig <= NSIG:
+        raise SysError(E.EINVAL)
+    target = t.kernel.tasks.get(tid)
+    if target is None or target.tg.pid != tgid:
+        raise SysError(E.ESRCH)
+    if sig:
+        t.kernel.signals.send_task(target, sig, SI_TKILL, t.tg.pid)
+    return 0
+
+
+def tkill(t, tid, sig, *_):
+    tid, sig = s32(tid), s32(sig)
+    if tid <= 0 or not 0 <= sig <= NSIG:
+        raise SysError(E.EINVAL)
+    target = t.kernel.tasks.get(tid)
+    if target is None:
+        raise SysError(E.ESRCH)
+    if sig:
+        t.kernel.signals.send_task(target, sig, SI_TKILL, t.tg.pid)
+    return 0
+
+
+def sigaltstack(t, ss, old, *_):
+    sp, flags, size = t.altstack
+    if old:
+        regs_sp = _current_sp(t)
+        on = SS_ONSTACK if sp <= regs_sp < sp + size else flags & SS_DISABLE
+        t.mm.write(old, _STACK.pack(sp, on, size))
+    if ss:
+        new_sp, new_flags, new_size = _STACK.unpack(t.mm.read(ss, _STACK.size))
+        if sp <= _current_sp(t) < sp + size:
+            raise SysError(E.EPERM)
+        if new_flags & ~(SS_DISABLE | (1 << 31)):
+            raise SysError(E.EINVAL)
+        if new_flags & SS_DISABLE:
+            t.altstack = (0, SS_DISABLE, 0)
+        else:
+            if new_size < MINSIGSTKSZ:
+                raise SysError(E.ENOMEM)
+            t.altstack = (new_sp, 0, new_size)
+    return 0
+
+
+def _current_sp(t) -> int:
+    regs = t.kernel.platform.new_regs()
+    t.kernel.platform.getregs(t.host_tid, regs)
+    return regs.rsp
+
+
+def rt_sigpending(t, set_, size, *_):
+    if size > 8:
+        raise SysError(E.EINVAL)
+    pending = 0
+    for entry in t.pending + t.tg.pending:
+        pending |= bit(entry[0])
+    t.mm.write(set_, (pending & t.sigmask).to_bytes(8, "little")[:size])
+    return 0
+
+
+def _deliverable(t) -> bool:
+    return any(not t.sigmask & bit(e[0]) for e in t.pending + t.tg.pending)
+
+
+def rt_sigsuspend(t, mask, size, *_):
+    if size != 8:
+        raise SysError(E.EINVAL)
+    new = int.from_bytes(t.mm.read(mask, 8), "little") & ~UNBLOCKABLE
+    t.saved_sigmask = t.sigmask
+    t.sigmask = new
+    if _deliverable(t):
+        raise SysError(E.EINTR)
+    return Block(retry=lambda: Block(restartable=False), restartable=False)
+
+
+def pause(t, *_):
+    if _deliverable(t):
+        raise SysError(E.EINTR)
+    return Block(restartable=False)

@@ -1,0 +1,193 @@
+"""The syscall table: number -> name, handler, support status, argument kinds.
+
+This is the single declaration of what the sentry implements.  Every number
+missing here is unsupported: it fails with ENOSYS and is logged once.
+`ringfence syscalls` prints this table and `--strace` takes its names and
+argument kinds from it.
+
+Argument kinds (for strace): int, uint, hex, fd, dirfd, path, wbuf:N (a buffer
+the program passes, its length in argument N), rbuf:N (a buffer the kernel
+fills, its length the result), oflags, atflags, mode, sig, argv, clone,
+mprot, mflags, whence.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Callable
+
+from ..abi import sysno
+from . import fs, info, mm, process, signal, time
+
+
+class Support(enum.Enum):
+    """How completely a syscall is implemented."""
+
+    FULL = "full"
+    PARTIAL = "partial"
+    UNSUPPORTED = "unsupported"
+
+
+FULL, PARTIAL, UNSUPPORTED = Support.FULL, Support.PARTIAL, Support.UNSUPPORTED
+
+
+@dataclass(frozen=True, slots=True)
+class Syscall:
+    """One row of the table."""
+
+    nr: int
+    name: str
+    handler: Callable | None
+    support: Support
+    note: str = ""
+    args: tuple[str, ...] = ()
+
+
+def _row(name: str, handler, support=FULL, note: str = "", args: str = "") -> Syscall:
+    return Syscall(sysno.NUMBERS[name], name, handler, support, note, tuple(args.split()))
+
+
+_ROWS = [
+    # fs: files, directories, descriptors
+    _row("read", fs.read, args="fd rbuf:2 uint"),
+    _row("write", fs.write, args="fd wbuf:2 uint"),
+    _row("open", fs.open, args="path oflags mode"),
+    _row("close", fs.close, args="fd"),
+    _row("stat", fs.stat, args="path hex"),
+    _row("fstat", fs.fstat, args="fd hex"),
+    _row("lstat", fs.lstat, args="path hex"),
+    _row("poll", fs.poll, PARTIAL, "pipes, host fds and regular files only", args="hex uint int"),
+    _row("lseek", fs.lseek, PARTIAL, "no SEEK_DATA/SEEK_HOLE", args="fd int whence"),
+    _row("ioctl", fs.ioctl, PARTIAL, "terminal queries (TCGETS, TIOCGWINSZ, TIOCGPGRP) and FIONREAD only", args="fd hex hex"),
+    _row("pread64", fs.pread64, args="fd rbuf:2 uint int"),
+    _row("pwrite64", fs.pwrite64, args="fd wbuf:2 uint int"),
+    _row("readv", fs.readv, args="fd hex int"),
+    _row("writev", fs.writev, args="fd hex int"),
+    _row("access", fs.access, args="path mode"),
+    _row("pipe", fs.pipe, args="hex"),
+    _row("select", fs.select, PARTIAL, "pipes, host fds and regular files only", args="int hex hex hex hex"),
+    _row("dup", fs.dup, args="fd"),
+    _row("dup2", fs.dup2, args="fd fd"),
+    _row("sendfile", fs.sendfile, args="fd fd hex uint"),
+    _row("fcntl", fs.fcntl, PARTIAL, "no record locks", args="fd int hex"),
+    _row("fsync", fs.fsync, args="fd"),
+    _row("fdatasync", fs.fdatasync, args="fd"),
+    _row("truncate", fs.truncate, args="path int"),
+    _row("ftruncate", fs.ftruncate, args="fd int"),
+    _row("getdents64", fs.getdents64, args="fd hex uint"),
+    _row("getcwd", fs.getcwd, args="hex uint"),
+    _row("chdir", fs.chdir, args="path"),
+    _row("fchdir", fs.fchdir, args="fd"),
+    _row("rename", fs.rename, args="path path"),
+    _row("mkdir", fs.mkdir, args="path mode"),
+    _row("rmdir", fs.rmdir, args="path"),
+    _row("creat", fs.creat, args="path mode"),
+    _row("link", fs.link, args="path path"),
+    _row("unlink", fs.unlink, args="path"),
+    _row("symlink", fs.symlink, args="path path"),
+    _row("readlink", fs.readlink, args="path hex uint"),
+    _row("chmod", fs.chmod, args="path mode"),
+    _row("fchmod", fs.fchmod, args="fd mode"),
+    _row("chown", fs.chown, args="path int int"),
+    _row("fchown", fs.fchown, args="fd int int"),
+    _row("lchown", fs.lchown, args="path int int"),
+    _row("umask", fs.umask, args="mode"),
+    _row("statfs", fs.statfs, args="path hex"),
+    _row("fstatfs", fs.fstatfs, args="fd hex"),
+    _row("chroot", fs.chroot, args="path"),
+    _row("sync", fs.sync),
+    _row("openat", fs.openat, args="dirfd path oflags mode"),
+    _row("mkdirat", fs.mkdirat, args="dirfd path mode"),
+    _row("fchownat", fs.fchownat, args="dirfd path int int atflags"),
+    _row("newfstatat", fs.newfstatat, args="dirfd path hex atflags"),
+    _row("unlinkat", fs.unlinkat, args="dirfd path atflags"),
+    _row("renameat", fs.renameat, args="dirfd path dirfd path"),
+    _row("linkat", fs.linkat, args="dirfd path dirfd path atflags"),
+    _row("symlinkat", fs.symlinkat, args="path dirfd path"),
+    _row("readlinkat", fs.readlinkat, args="dirfd path hex uint"),
+    _row("fchmodat", fs.fchmodat, args="dirfd path mode"),
+    _row("faccessat", fs.faccessat, args="dirfd path mode"),
+    _row("faccessat2", fs.faccessat2, args="dirfd path mode atflags"),
+    _row("pselect6", fs.pselect6, PARTIAL, "pipes, host fds and regular files only", args="int hex hex hex hex hex"),
+    _row("ppoll", fs.ppoll, PARTIAL, "pipes, host fds and regular files only", args="hex uint hex hex uint"),
+    _row("utimensat", fs.utimensat, args="dirfd path hex atflags"),
+    _row("dup3", fs.dup3, args="fd fd oflags"),
+    _row("pipe2", fs.pipe2, args="hex oflags"),
+    _row("renameat2", fs.renameat2, PARTIAL, "no RENAME_WHITEOUT", args="dirfd path dirfd path hex"),
+    _row("statx", fs.statx, args="dirfd path atflags hex hex"),
+    # mm: memory
+    _row("mmap", mm.mmap, PARTIAL, "file mappings are private copies; MAP_SHARED of files is not coherent", args="hex uint mprot mflags fd hex"),
+    _row("mprotect", mm.mprotect, args="hex uint mprot"),
+    _row("munmap", mm.munmap, args="hex uint"),
+    _row("brk", mm.brk, args="hex"),
+    _row("madvise", mm.madvise, args="hex uint int"),
+    _row("mremap", mm.mremap, PARTIAL, "anonymous private mappings only", args="hex uint uint hex hex"),
+    # process: creation, exit, wait, identity
+    _row("getpid", process.getpid),
+    _row("getppid", process.getppid),
+    _row("gettid", process.gettid),
+    _row("fork", process.fork),
+    _row("vfork", process.vfork, PARTIAL, "runs as fork: the parent does not wait for exec"),
+    _row("clone", process.clone, PARTIAL, "processes only: CLONE_VM and CLONE_THREAD fail with EINVAL", args="clone hex hex hex hex"),
+    _row("execve", process.execve, PARTIAL, "static ELF and #! scripts; no PT_INTERP", args="path argv argv"),
+    _row("exit", process.exit_, args="int"),
+    _row("exit_group", process.exit_group, args="int"),
+    _row("wait4", process.wait4, PARTIAL, "no WSTOPPED/WCONTINUED reports", args="int hex hex hex"),
+    _row("set_tid_address", process.set_tid_address, args="hex"),
+    _row("set_robust_list", process.set_robust_list, PARTIAL, "recorded, not walked at exit", args="hex uint"),
+    _row("getuid", process.getuid),
+    _row("getgid", process.getgid),
+    _row("geteuid", process.geteuid),
+    _row("getegid", process.getegid),
+    _row("getgroups", process.getgroups, args="int hex"),
+    _row("getresuid", process.getresuid, args="hex hex hex"),
+    _row("getresgid", process.getresgid, args="hex hex hex"),
+    _row("setpgid", process.setpgid, args="int int"),
+    _row("getpgid", process.getpgid, args="int"),
+    _row("getpgrp", process.getpgrp),
+    _row("setsid", process.setsid),
+    _row("getsid", process.getsid, args="int"),
+    _row("prlimit64", process.prlimit64, PARTIAL, "limits are recorded; only RLIMIT_NOFILE is enforced", args="int int hex hex"),
+    _row("getrlimit", process.getrlimit, args="int hex"),
+    _row("setrlimit", process.setrlimit, PARTIAL, "limits are recorded; only RLIMIT_NOFILE is enforced", args="int hex"),
+    _row("arch_prctl", process.arch_prctl, PARTIAL, "ARCH_SET_FS, ARCH_GET_FS, ARCH_SET_GS, ARCH_GET_GS", args="hex hex"),
+    _row("prctl", process.prctl, PARTIAL, "PR_SET_NAME, PR_GET_NAME, PR_SET_PDEATHSIG, PR_GET_PDEATHSIG, PR_SET_DUMPABLE, PR_GET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS", args="int hex hex hex hex"),
+    _row("rseq", None, UNSUPPORTED, "ENOSYS: glibc and musl fall back", args="hex uint int hex"),
+    # signal
+    _row("rt_sigaction", signal.rt_sigaction, args="sig hex hex uint"),
+    _row("rt_sigprocmask", signal.rt_sigprocmask, args="int hex hex uint"),
+    _row("rt_sigreturn", signal.rt_sigreturn, PARTIAL, "FP state kept by the sentry, not in the frame"),
+    _row("kill", signal.kill, args="int sig"),
+    _row("tgkill", signal.tgkill, args="int int sig"),
+    _row("tkill", signal.tkill, args="int sig"),
+    _row("sigaltstack", signal.sigaltstack, args="hex hex"),
+    _row("rt_sigpending", signal.rt_sigpending, args="hex uint"),
+    _row("rt_sigsuspend", signal.rt_sigsuspend, args="hex uint"),
+    _row("pause", signal.pause),
+    # time
+    _row("clock_gettime", time.clock_gettime, PARTIAL, "CPU-time clocks report wall time elapsed", args="int hex"),
+    _row("clock_getres", time.clock_getres, args="int hex"),
+    _row("gettimeofday", time.gettimeofday, args="hex hex"),
+    _row("time", time.time_, args="hex"),
+    _row("nanosleep", time.nanosleep, args="hex hex"),
+    _row("clock_nanosleep", time.clock_nanosleep, args="int int hex hex"),
+    # info: the machine as the sandbox sees it
+    _row("uname", info.uname, args="hex"),
+    _row("sysinfo", info.sysinfo, args="hex"),
+    _row("getrandom", info.getrandom, args="hex uint hex"),
+    _row("sethostname", info.sethostname, args="wbuf:1 uint"),
+    _row("getcpu", info.getcpu, args="hex hex hex"),
+    _row("sched_yield", info.sched_yield),
+    _row("sched_getaffinity", info.sched_getaffinity, args="int uint hex"),
+]
+
+TABLE: dict[int, Syscall] = {row.nr: row for row in _ROWS}
+
+# Every other known number is unsupported.
+for _nr, _name in sysno.NAMES.items():
+    TABLE.setdefault(_nr, Syscall(_nr, _name, None, UNSUPPORTED))
+
+
+def rows() -> list[Syscall]:
+    """All rows, in syscall-number order."""
+    return [TABLE[nr] for nr in sorted(TABLE)]
