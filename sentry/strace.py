@@ -11,7 +11,7 @@ import os
 from .abi import errno as E
 from .abi import signal as S
 from .kernel.errors import SysError
-from .kernel.waitqueue import Block
+from .kernel.waitqueue import NORESUME, Block
 from .syscalls.args import s32
 
 _MAX_STR = 64
@@ -119,14 +119,17 @@ class Strace:
                 self.emit(t, f"{enter} = -1 {E.name(err.errno)}")
                 raise
             if result.__class__ is int:
-                if any(k.startswith("rbuf") for k in row.args):
-                    enter = self._line(t, row, args, result)
-                shown = f"{result} ({hex(result)})" if result > 9 else str(result)
+                if result < 0:
+                    shown = f"-1 {E.name(-result)}"
+                else:
+                    if any(k.startswith("rbuf") for k in row.args):
+                        enter = self._line(t, row, args, result)
+                    shown = f"{result} ({hex(result)})" if result > 9 else str(result)
                 self.emit(t, f"{enter} = {shown}")
             elif result.__class__ is Block:
                 self.emit(t, f"{enter} ... (blocked)")
             else:
-                self.emit(t, f"{enter} = 0")
+                self.emit(t, f"{enter} = {'?' if result is NORESUME else 0}")
             return result
 
         return traced

@@ -26,7 +26,7 @@ from .creds import Credentials
 from .errors import SysError
 from .signals import Signals
 from .task import Task, TaskState, ThreadGroup
-from .waitqueue import Block
+from .waitqueue import JUSTRESUME, NORESUME, Block
 
 log = structlog.get_logger("ringfence.sentry")
 
@@ -35,11 +35,6 @@ VERSION = b"#1 SMP Sun Jan 10 15:06:54 PST 2016"
 
 SYSCALL_STOP = (5 | 0x80) << 8 | 0x7F  # WIFSTOPPED with SIGTRAP|0x80
 
-# A handler's answer meaning "the task's registers are already set (execve,
-# rt_sigreturn): resume it without touching %rax".
-JUSTRESUME = object()
-# ... meaning "do not resume this task" (it exited).
-NORESUME = object()
 
 
 def _host_rlimit(resource: int) -> tuple[int, int]:

@@ -15,6 +15,8 @@ from ..abi.signal import (
     SIGKILL, SIGSEGV, SS_DISABLE, SS_ONSTACK, STOP, UNBLOCKABLE, bit, default_action,
 )
 
+from .waitqueue import NORESUME
+
 _SIGCONTEXT = struct.Struct("<18Q4H4QQ8Q")  # 256 bytes
 _UC_HEAD = struct.Struct("<QQQiiQ")  # uc_flags, uc_link, ss_sp, ss_flags, pad, ss_size
 _FRAME_SIZE = 8 + _UC_HEAD.size + _SIGCONTEXT.size + 8 + 128
@@ -99,8 +101,6 @@ class Signals:
         syscall).  Returns the %rax value to resume with (None when the
         registers were rewritten), or kernel.NORESUME when the task died.
         """
-        from .kernel import NORESUME
-
         while True:
             entry = self._dequeue(t)
             if entry is None:

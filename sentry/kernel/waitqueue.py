@@ -67,3 +67,10 @@ class Block:
         self.host_fds = host_fds
         self.retry = retry
         self.restartable = restartable
+
+
+# A handler's answer meaning "the task's registers are already set (execve,
+# rt_sigreturn): resume it without touching %rax".
+JUSTRESUME = object()
+# ... meaning "do not resume this task" (it exited).
+NORESUME = object()

@@ -8,9 +8,8 @@ from ..abi import errno as E
 from ..abi.mm import TASK_SIZE
 from ..abi.signal import SIGCHLD
 from ..kernel.errors import SysError
-from ..kernel.kernel import JUSTRESUME, NORESUME
 from ..kernel.task import Task, ThreadGroup
-from ..kernel.waitqueue import Block
+from ..kernel.waitqueue import JUSTRESUME, NORESUME, Block
 from ..loader import exec as loader
 from ..mm.mm import MemoryManager
 from .args import s32, s64

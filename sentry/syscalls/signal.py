@@ -9,8 +9,7 @@ from ..abi.signal import (
     SS_ONSTACK, UNBLOCKABLE, bit,
 )
 from ..kernel.errors import SysError
-from ..kernel.kernel import JUSTRESUME
-from ..kernel.waitqueue import Block
+from ..kernel.waitqueue import JUSTRESUME, Block
 from .args import s32
 
 _SIGACTION = struct.Struct("<QQQQ")  # handler, flags, restorer, mask

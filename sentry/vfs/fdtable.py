@@ -1,0 +1,112 @@
+"""File descriptor tables and the per-task file-system context (root, cwd, umask)."""
+from __future__ import annotations
+
+from ..abi.errno import EBADF, EMFILE
+from ..abi.fs import NR_OPEN_DEFAULT
+from ..kernel.errors import SysError
+from .dentry import Location
+from .file import File
+
+
+class FDTable:
+    """A process's descriptors: fd -> File, the close-on-exec set, and the RLIMIT_NOFILE cap.
+
+    Installing a File hands the table one reference to it (the caller's: a new
+    File, or one taken with `File.ref()`), even when installing fails.
+    """
+
+    __slots__ = ("_files", "_cloexec", "limit")
+
+    def __init__(self, limit: int = NR_OPEN_DEFAULT):
+        self._files: dict[int, File] = {}
+        self._cloexec: set[int] = set()
+        self.limit = limit  # descriptors must be < limit (the kernel sets it from RLIMIT_NOFILE)
+
+    def get(self, fd: int) -> File:
+        """The File at `fd`; SysError(EBADF) if it is not open."""
+        try:
+            return self._files[fd]
+        except KeyError:
+            raise SysError(EBADF) from None
+
+    def install(self, f: File, cloexec: bool = False, minfd: int = 0) -> int:
+        """Put `f` at the lowest free fd >= `minfd`; SysError(EMFILE) past the limit."""
+        fd = minfd
+        files = self._files
+        while fd in files:
+            fd += 1
+        if fd >= self.limit:
+            f.unref()
+            raise SysError(EMFILE)
+        files[fd] = f
+        if cloexec:
+            self._cloexec.add(fd)
+        return fd
+
+    def install_at(self, fd: int, f: File, cloexec: bool = False) -> None:
+        """Put `f` at `fd`, closing what was there (dup2); SysError(EBADF) past the limit."""
+        if not 0 <= fd < self.limit:
+            f.unref()
+            raise SysError(EBADF)
+        old = self._files.get(fd)
+        self._files[fd] = f
+        self.set_cloexec(fd, cloexec)
+        if old is not None:
+            old.unref()
+
+    def close(self, fd: int) -> None:
+        """Close `fd`; SysError(EBADF) if it is not open."""
+        f = self._files.pop(fd, None)
+        if f is None:
+            raise SysError(EBADF)
+        self._cloexec.discard(fd)
+        f.unref()
+
+    def cloexec(self, fd: int) -> bool:
+        """Whether `fd` is close-on-exec."""
+        return fd in self._cloexec
+
+    def set_cloexec(self, fd: int, on: bool) -> None:
+        """Set or clear close-on-exec on `fd`."""
+        if on:
+            self._cloexec.add(fd)
+        else:
+            self._cloexec.discard(fd)
+
+    def items(self) -> list[tuple[int, File]]:
+        """The open descriptors, in fd order."""
+        return sorted(self._files.items())
+
+    def fork(self) -> FDTable:
+        """A copy sharing the same open files (fork without CLONE_FILES)."""
+        new = FDTable(self.limit)
+        new._files = {fd: f.ref() for fd, f in self._files.items()}
+        new._cloexec = set(self._cloexec)
+        return new
+
+    def close_on_exec(self) -> None:
+        """Close every close-on-exec descriptor (execve)."""
+        for fd in sorted(self._cloexec):
+            self.close(fd)
+
+    def close_all(self) -> None:
+        """Close every descriptor (exit)."""
+        files, self._files = self._files, {}
+        self._cloexec.clear()
+        for f in files.values():
+            f.unref()
+
+
+class FSContext:
+    """A task's root directory, working directory and umask."""
+
+    __slots__ = ("root", "cwd", "umask")
+
+    def __init__(self, root: Location, cwd: Location, umask: int = 0o022):
+        self.root = root
+        self.cwd = cwd
+        self.umask = umask
+
+    def fork(self) -> FSContext:
+        """A copy (fork without CLONE_FS)."""
+        return FSContext(self.root, self.cwd, self.umask)
