@@ -1,0 +1,107 @@
+/* Shared helpers for the differential test programs.
+ *
+ * Every program prints deterministic lines only: results, errno names, flags
+ * and comparisons -- never addresses, pids or times -- so that a native run
+ * and a run under `ringfence do` can be compared byte for byte.
+ * stdout is unbuffered so that nothing is duplicated across fork().
+ */
+#ifndef RF_H
+#define RF_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static inline const char *errname(int e)
+{
+    static char other[32];
+    switch (e) {
+#define E(x) case x: return #x
+    E(EPERM); E(ENOENT); E(ESRCH); E(EINTR); E(EIO); E(ENXIO); E(E2BIG);
+    E(ENOEXEC); E(EBADF); E(ECHILD); E(EAGAIN); E(ENOMEM); E(EACCES);
+    E(EFAULT); E(EBUSY); E(EEXIST); E(EXDEV); E(ENODEV); E(ENOTDIR);
+    E(EISDIR); E(EINVAL); E(ENFILE); E(EMFILE); E(ENOTTY); E(EFBIG);
+    E(ENOSPC); E(ESPIPE); E(EROFS); E(EMLINK); E(EPIPE); E(ERANGE);
+    E(ENAMETOOLONG); E(ENOSYS); E(ENOTEMPTY); E(ELOOP); E(EOVERFLOW);
+    E(EOPNOTSUPP); E(ETIMEDOUT);
+#undef E
+    default:
+        snprintf(other, sizeof other, "errno-%d", e);
+        return other;
+    }
+}
+
+static inline void rf_init(void)
+{
+    setvbuf(stdout, NULL, _IONBF, 0);
+}
+
+/* Print "label: <result>" or "label: -1 ENAME" for a call returning -1/errno. */
+#define SHOW(label, expr)                                                   \
+    do {                                                                    \
+        errno = 0;                                                          \
+        long rf_r_ = (long)(expr);                                          \
+        int rf_e_ = errno;                                                  \
+        if (rf_r_ < 0)                                                      \
+            printf("%s: -1 %s\n", (label), errname(rf_e_));                 \
+        else                                                                \
+            printf("%s: %ld\n", (label), rf_r_);                            \
+    } while (0)
+
+/* Print "label: ok" or "label: -1 ENAME" (for calls whose value varies). */
+#define OK(label, expr)                                                     \
+    do {                                                                    \
+        errno = 0;                                                          \
+        long rf_r_ = (long)(expr);                                          \
+        int rf_e_ = errno;                                                  \
+        if (rf_r_ < 0)                                                      \
+            printf("%s: -1 %s\n", (label), errname(rf_e_));                 \
+        else                                                                \
+            printf("%s: ok\n", (label));                                    \
+    } while (0)
+
+/* Print "label: yes|no". */
+#define YESNO(label, cond) printf("%s: %s\n", (label), (cond) ? "yes" : "no")
+
+/* Stop at once when a precondition of the rest of the program fails. */
+#define MUST(expr)                                                          \
+    do {                                                                    \
+        if ((long)(expr) < 0) {                                             \
+            printf("FATAL %s:%d: %s: %s\n", __FILE__, __LINE__, #expr,      \
+                   errname(errno));                                         \
+            _exit(99);                                                      \
+        }                                                                   \
+    } while (0)
+
+static inline const char *ftype(unsigned mode)
+{
+    switch (mode & 0170000) {
+    case 0100000: return "reg";
+    case 0040000: return "dir";
+    case 0120000: return "lnk";
+    case 0020000: return "chr";
+    case 0060000: return "blk";
+    case 0010000: return "fifo";
+    case 0140000: return "sock";
+    default: return "?";
+    }
+}
+
+/* Describe a wait status. */
+static inline void show_status(const char *label, int status)
+{
+    if ((status & 0x7f) == 0)
+        printf("%s: exited %d\n", label, (status >> 8) & 0xff);
+    else if ((status & 0xff) == 0x7f)
+        printf("%s: stopped %d\n", label, (status >> 8) & 0xff);
+    else
+        printf("%s: killed by signal %d%s\n", label, status & 0x7f,
+               (status & 0x80) ? " (core)" : "");
+}
+
+#endif
