@@ -139,6 +139,7 @@ def _sentry_main(config: SentryConfig, gofer_sock, ready_w: int, go_r: int) -> i
 
     from . import platform as platforms
     from . import seccomp
+    from .platform import ptrace  # noqa: F401  (imported while files can still be read)
     from .kernel.errors import SysError
     from .kernel.kernel import Kernel
     from .strace import Strace
@@ -156,8 +157,8 @@ def _sentry_main(config: SentryConfig, gofer_sock, ready_w: int, go_r: int) -> i
     for fd, file in enumerate(std_files()):
         fdtable.install_at(fd, file)
     fs.chdir_path(config.cwd)
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
-        signal.signal(sig, lambda signo, _frame: kernel.external_signals.append(signo))
+    kernel.forward_host_signals((signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+                                 signal.SIGUSR1, signal.SIGUSR2))
     try:
         kernel.spawn_init(config.argv, config.envp, fs, fdtable)
     except (SysError, OSError) as err:

@@ -43,8 +43,9 @@ def _flags(value: int, names, rest_first: str = "") -> str:
 
 
 def _quote(data: bytes) -> str:
-    text = data[:_MAX_STR].decode("latin-1").encode("unicode_escape").decode("ascii").replace('"', '\\"')
-    return f'"{text}"' + ("..." if len(data) > _MAX_STR else "")
+    """A C-like quoted string (bytes' repr needs no codec: the sentry cannot import one)."""
+    body = repr(data[:_MAX_STR])[2:-1]
+    return f'"{body}"' + ("..." if len(data) > _MAX_STR else "")
 
 
 class Strace:

@@ -20,10 +20,11 @@ import structlog
 
 from ..abi import errno as E
 from ..abi import sysno
-from ..abi.signal import SIGKILL, SIGSTOP, SIG_IGN, SA_NOCLDWAIT, SIGCHLD, CLD_EXITED, CLD_KILLED, CLD_DUMPED
+from ..abi.signal import SIGKILL, SIGSTOP, SIG_IGN, SA_NOCLDWAIT, SIGCHLD, CLD_EXITED, CLD_KILLED
 from ..syscalls.table import TABLE
 from .creds import Credentials
 from .errors import SysError
+from .futex import Futexes
 from .signals import Signals
 from .task import Task, TaskState, ThreadGroup
 from .waitqueue import JUSTRESUME, NORESUME, Block
@@ -60,6 +61,7 @@ class Kernel:
         self.boot_monotonic = time.monotonic()
         self.hwcap, self.hwcap2 = hwcap
         self.signals = Signals(self)
+        self.futexes = Futexes()
         self.default_rlimits = {r: _host_rlimit(r) for r in range(16)}
         self._pids = itertools.count(1)
         self.tasks: dict[int, Task] = {}
@@ -78,6 +80,17 @@ class Kernel:
             handler = row.handler or self._unsupported(nr)
             self.handlers[nr] = strace.wrap(row, handler) if strace and strace.wants(row.name) else handler
         self._stop_fd = platform.stop_notifier()
+        self._signal_fd = -1
+
+    def forward_host_signals(self, signals) -> None:
+        """Deliver these signals, when the sentry receives them, to the sandbox's init."""
+        import signal as host
+
+        r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._signal_fd = r
+        host.set_wakeup_fd(w)
+        for sig in signals:
+            host.signal(sig, lambda signo, _frame: self.external_signals.append(signo))
 
     # -- process table -------------------------------------------------------
     def threadgroups(self):
@@ -147,6 +160,9 @@ class Kernel:
                 result = -err.errno
             except OSError as err:
                 result = -(err.errno or E.EIO)
+            except Exception:  # a sentry bug: fail the syscall, keep serving
+                log.exception("syscall handler failed", nr=nr, name=sysno.NAMES.get(nr))
+                result = -E.EIO
             if result.__class__ is not int:
                 if result.__class__ is Block:
                     t.syscall = (handler, args)
@@ -211,6 +227,8 @@ class Kernel:
             timeout = max(0.0, self.timers[0][0] - time.monotonic()) * 1000
         poller = select.poll()
         poller.register(self._stop_fd, select.POLLIN)
+        if self._signal_fd >= 0:
+            poller.register(self._signal_fd, select.POLLIN)
         owners: dict[int, list[Task]] = {}
         for t, fds in self.host_waits.items():
             for fd, events in fds:
@@ -221,9 +239,9 @@ class Kernel:
         except InterruptedError:
             ready = []
         for fd, _events in ready:
-            if fd == self._stop_fd:
+            if fd in (self._stop_fd, self._signal_fd):
                 try:
-                    os.read(self._stop_fd, 4096)
+                    os.read(fd, 4096)
                 except BlockingIOError:
                     pass
                 continue
@@ -278,6 +296,9 @@ class Kernel:
             result = -err.errno
         except OSError as err:
             result = -(err.errno or E.EIO)
+        except Exception:
+            log.exception("syscall handler failed on re-run", tid=t.tid)
+            result = -E.EIO
         if result.__class__ is Block:
             self._park(t, result)
             return
@@ -356,7 +377,7 @@ class Kernel:
             self.reap(tg)
         else:
             if os.WIFSIGNALED(status):
-                code = CLD_DUMPED if status & 0x80 else CLD_KILLED
+                code = CLD_KILLED
                 value = os.WTERMSIG(status)
             else:
                 code, value = CLD_EXITED, os.WEXITSTATUS(status)

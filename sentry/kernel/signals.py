@@ -11,7 +11,7 @@ import struct
 
 from ..abi import errno as E
 from ..abi.signal import (
-    CORE, IGNORE, SA_NODEFER, SA_ONSTACK, SA_RESETHAND, SA_RESTART, SA_RESTORER, SIG_DFL, SIG_IGN,
+    IGNORE, SA_NODEFER, SA_ONSTACK, SA_RESETHAND, SA_RESTART, SA_RESTORER, SIG_DFL, SIG_IGN,
     SIGKILL, SIGSEGV, SS_DISABLE, SS_ONSTACK, STOP, UNBLOCKABLE, bit, default_action,
 )
 
@@ -117,10 +117,12 @@ class Signals:
                 action = default_action(sig)
                 if action in (IGNORE, STOP):
                     continue
-                self.kernel.exit_group(t.tg, sig | (0x80 if action == CORE else 0))
+                # Terminate (CORE too: the sandbox writes no core file, so
+                # the wait status has no core flag, as with RLIMIT_CORE 0).
+                self.kernel.exit_group(t.tg, sig)
                 return NORESUME
             if not self._setup_frame(t, act, entry, result):
-                self.kernel.exit_group(t.tg, SIGSEGV | 0x80)
+                self.kernel.exit_group(t.tg, SIGSEGV)
                 return NORESUME
             return None
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..abi import sysno
-from . import fs, info, mm, process, signal, time
+from . import fs, futex, info, mm, process, signal, time
 
 
 class Support(enum.Enum):
@@ -164,6 +164,8 @@ _ROWS = [
     _row("rt_sigpending", signal.rt_sigpending, args="hex uint"),
     _row("rt_sigsuspend", signal.rt_sigsuspend, args="hex uint"),
     _row("pause", signal.pause),
+    # futex
+    _row("futex", futex.futex, PARTIAL, "WAIT, WAKE, WAIT_BITSET, WAKE_BITSET within one address space; no REQUEUE, WAKE_OP or PI", args="hex int uint hex hex uint"),
     # time
     _row("clock_gettime", time.clock_gettime, PARTIAL, "CPU-time clocks report wall time elapsed", args="int hex"),
     _row("clock_getres", time.clock_getres, args="int hex"),

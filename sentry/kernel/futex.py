@@ -1,0 +1,57 @@
+"""Futex wait queues, keyed by (address space, address)."""
+from __future__ import annotations
+
+from .waitqueue import WaitQueue
+
+
+class FutexWaiter:
+    """One task waiting in FUTEX_WAIT: its own queue, so wakes can pick exactly n waiters."""
+
+    __slots__ = ("bitset", "queue", "woken")
+
+    def __init__(self, bitset: int):
+        self.bitset = bitset
+        self.queue = WaitQueue()
+        self.woken = False
+
+
+class Futexes:
+    """All futex waiters of the sandbox."""
+
+    def __init__(self):
+        self._buckets: dict[tuple[int, int], list[FutexWaiter]] = {}
+
+    def wait(self, key: tuple[int, int], bitset: int) -> FutexWaiter:
+        """Register a waiter on `key` (the caller then blocks on waiter.queue)."""
+        waiter = FutexWaiter(bitset)
+        self._buckets.setdefault(key, []).append(waiter)
+        return waiter
+
+    def cancel(self, key: tuple[int, int], waiter: FutexWaiter) -> None:
+        bucket = self._buckets.get(key)
+        if bucket and waiter in bucket:
+            bucket.remove(waiter)
+            if not bucket:
+                del self._buckets[key]
+
+    def wake(self, key: tuple[int, int], count: int, bitset: int) -> int:
+        """Wake up to `count` live waiters on `key` whose bitset matches; returns how many."""
+        bucket = self._buckets.get(key)
+        if not bucket:
+            return 0
+        woken = 0
+        keep = []
+        for waiter in bucket:
+            if not waiter.queue:
+                continue  # its task stopped waiting (signal, exit): drop it
+            if woken < count and waiter.bitset & bitset:
+                waiter.woken = True
+                waiter.queue.notify()
+                woken += 1
+            else:
+                keep.append(waiter)
+        if keep:
+            self._buckets[key] = keep
+        else:
+            del self._buckets[key]
+        return woken
