@@ -77,7 +77,7 @@ class Kernel:
         self._enosys_logged: set[int] = set()
         self.handlers = [None] * (sysno.MAX_NR + 1)
         for nr, row in TABLE.items():
-            handler = row.handler or self._unsupported(nr)
+            handler = row.handler or self._unsupported(nr, quiet=bool(row.note))
             self.handlers[nr] = strace.wrap(row, handler) if strace and strace.wants(row.name) else handler
         self._stop_fd = platform.stop_notifier()
         self._signal_fd = -1
@@ -124,6 +124,7 @@ class Kernel:
         image = loader.load(self, t, argv[0], argv, envp)
         t.host_tid = image.host_tid
         t.mm = image.mm
+        tg.take_image(image)
         self.groups[pid] = tg
         self.add_task(t)
         self.init = tg
@@ -183,12 +184,15 @@ class Kernel:
                     self._lost(t, -tid)
         return self.init.exit_status
 
-    def _unsupported(self, nr: int):
-        """The handler of an unimplemented syscall: ENOSYS, logged once per number."""
+    def _unsupported(self, nr: int, quiet: bool = False):
+        """The handler of an unimplemented syscall: ENOSYS, logged once per number
+        (at debug level when the table documents why, e.g. rseq: libc copes)."""
+        emit = log.debug if quiet else log.warning
+
         def enosys(t, *_):
             if nr not in self._enosys_logged:
                 self._enosys_logged.add(nr)
-                log.warning("unsupported syscall", nr=nr, name=sysno.NAMES.get(nr, f"syscall_{nr}"))
+                emit("unsupported syscall", nr=nr, name=sysno.NAMES.get(nr, f"syscall_{nr}"))
             return -E.ENOSYS
         return enosys
 

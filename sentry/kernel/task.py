@@ -53,6 +53,12 @@ class ThreadGroup:
         self.dumpable = 1
         self.no_new_privs = 0
 
+    def take_image(self, image) -> None:
+        """Name the process after a freshly loaded program (execve, init)."""
+        self.exe = image.exe
+        self.comm = image.exe.rsplit(b"/", 1)[-1][:15]
+        self.cmdline = b"".join(a + b"\0" for a in image.argv)
+
     @property
     def ppid(self) -> int:
         return self.parent.pid if self.parent is not None else 0

@@ -1,7 +1,6 @@
 """Process syscalls: creation (fork/clone/execve), exit, wait, identity, limits."""
 from __future__ import annotations
 
-import os
 import struct
 
 from ..abi import errno as E
@@ -233,10 +232,7 @@ def execve(t, path, argv, envp, *_):
     k.signals.reset_for_exec(t.tg)
     t.altstack = (0, 2, 0)
     t.clear_child_tid = 0
-    tg = t.tg
-    tg.exe = image.exe
-    tg.comm = os.path.basename(image.exe)[:15]
-    tg.cmdline = b"".join(a + b"\0" for a in image.argv)
+    t.tg.take_image(image)
     k.signals.start_image(t, image)
     return JUSTRESUME
 
