@@ -35,6 +35,7 @@ RELEASE = b"4.4.0-ringfence"
 VERSION = b"#1 SMP Sun Jan 10 15:06:54 PST 2016"
 
 SYSCALL_STOP = (5 | 0x80) << 8 | 0x7F  # WIFSTOPPED with SIGTRAP|0x80
+_ULONG = (1 << 64) - 1
 
 
 
@@ -135,26 +136,28 @@ class Kernel:
     # -- the loop ------------------------------------------------------------
     def run(self) -> int:
         """Serve the sandbox until init exits; return init's wait status."""
-        plat = self.platform
-        stop = plat.stop
-        regs = plat.regs
+        init = self.init
+        step, stop_syscall, stop = self.platform.step, self.platform.stop_syscall, self.platform.stop
         handlers = self.handlers
         nhandlers = len(handlers)
+        by_host = self.by_host
+        running = TaskState.RUNNING
         tid = 0
-        while self.init.exit_status is None:
+        while init.exit_status is None:
             if tid <= 0:
                 tid = self._next_stop()
                 continue
-            t = self.current = self.by_host.get(tid)
+            t = self.current = by_host.get(tid)
             tid = 0
-            if t is None or t.state is not TaskState.RUNNING:
+            if t is None or t.state is not running:
                 continue  # a stub thread we already let go of
-            if stop.status != SYSCALL_STOP:
-                self._other_stop(t, stop.status)
+            stopped = stop_syscall()  # (wait status, nr, six arguments)
+            if stopped[0] != SYSCALL_STOP:
+                self._other_stop(t, stopped[0])
                 continue
-            nr = regs.orig_rax
+            nr = stopped[1]
+            args = stopped[2:]
             handler = handlers[nr] if nr < nhandlers else self._unsupported(nr)
-            args = (regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9)
             try:
                 result = handler(t, *args)
             except SysError as err:
@@ -169,20 +172,23 @@ class Kernel:
                     t.syscall = (handler, args)
                     self._park(t, result)
                     continue
-                if result is NORESUME or t.state is not TaskState.RUNNING:
+                if result is NORESUME or t.state is not running:
                     continue
                 result = None
             if t.pending or t.tg.pending or self.external_signals:
                 self._finish(t, result)
             elif self.ready or self.timers or self.host_waits:
-                plat.resume(t.host_tid, result)
+                self.platform.resume(t.host_tid, result)
             else:
-                tid = plat.resume_wait(t.host_tid, result)
+                if result is None:
+                    tid = step(t.host_tid, 0, 0, 0, stop)
+                else:
+                    tid = step(t.host_tid, 1, result & _ULONG, 0, stop)
                 if tid == -E.EINTR:
                     self._take_external_signals()
                 elif tid < 0:
                     self._lost(t, -tid)
-        return self.init.exit_status
+        return init.exit_status
 
     def _unsupported(self, nr: int, quiet: bool = False):
         """The handler of an unimplemented syscall: ENOSYS, logged once per number

@@ -7,8 +7,10 @@ stops it before the host kernel sees it.  The wait/registers/resume loop is C
 """
 from __future__ import annotations
 
+import functools
 import os
 import signal
+import struct
 
 from ...abi import sysno
 from ...abi.errno import EFAULT, ENAMETOOLONG
@@ -103,6 +105,12 @@ class PtracePlatform:
         self.stub_page = lib.rf_stub_page()
         self.stop = ffi.new("struct rf_stop *")
         self.regs = self.stop.regs
+        sys_view = ffi.buffer(self.stop.sys)
+        unpack = struct.Struct("<8Q").unpack_from
+        # The hot path: resume a thread with its result and wait for the next
+        # stop (see resume_wait), then read that stop's (status, nr, args...).
+        self.step = lib.rf_resume_wait
+        self.stop_syscall = functools.partial(unpack, sys_view)
 
     def new_address_space(self) -> tuple[StubSpace, int]:
         """A clean address space (holding only the stub page) and its stopped thread."""

@@ -14,6 +14,7 @@ struct user_regs_struct {
 struct rf_stop {
     int tid;
     int status;
+    unsigned long sys[8];
     struct user_regs_struct regs;
 };
 unsigned long rf_stub_page(void);

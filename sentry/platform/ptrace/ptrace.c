@@ -35,6 +35,9 @@
 struct rf_stop {
     int tid;
     int status;
+    /* The syscall at a stop, ready for Python in one unpack: wait status,
+     * number, six arguments. */
+    unsigned long sys[8];
     struct user_regs_struct regs;
 };
 
@@ -179,6 +182,16 @@ int rf_wait(int pid, int flags, struct rf_stop *out)
     out->status = status;
     if (WIFSTOPPED(status) && ptrace(PTRACE_GETREGS, r, 0, &out->regs) != 0)
         memset(&out->regs, 0, sizeof(out->regs));
+    struct user_regs_struct *g = &out->regs;
+    unsigned long *sys = out->sys;
+    sys[0] = (unsigned long)status;
+    sys[1] = g->orig_rax;
+    sys[2] = g->rdi;
+    sys[3] = g->rsi;
+    sys[4] = g->rdx;
+    sys[5] = g->r10;
+    sys[6] = g->r8;
+    sys[7] = g->r9;
     return r;
 }
 
