@@ -20,7 +20,8 @@ O_NOFOLLOW = 0o400000
 O_NOATIME = 0o1000000
 O_CLOEXEC = 0o2000000
 O_PATH = 0o10000000
-O_TMPFILE = 0o20000000 | O_DIRECTORY
+O_TMPFILE_BIT = 0o20000000  # __O_TMPFILE
+O_TMPFILE = O_TMPFILE_BIT | O_DIRECTORY
 # Flags that only matter at open time: not kept in the open file description.
 O_OPEN_ONLY = O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC
 # Flags an O_PATH open keeps.
@@ -138,22 +139,19 @@ PIPE_BUF = 4096
 PIPE_DEF_SIZE = 65536
 NR_OPEN_DEFAULT = 1024  # RLIMIT_NOFILE soft limit
 
-# Device numbers (Linux new_encode_dev layout).
-
-
 def makedev(major: int, minor: int) -> int:
-    """dev_t of (major, minor) as stat(2) reports it."""
-    return (minor & 0xFF) | ((major & 0xFFF) << 8) | ((minor & ~0xFF) << 12) | ((major & ~0xFFF) << 32)
+    """dev_t of (major, minor) as stat(2) reports it (glibc's 64-bit layout)."""
+    return (minor & 0xFF) | ((major & 0xFFF) << 8) | ((minor & 0xFFFFFF00) << 12) | ((major & 0xFFFFF000) << 32)
 
 
 def major(dev: int) -> int:
     """Major number of a dev_t."""
-    return ((dev >> 8) & 0xFFF) | ((dev >> 32) & ~0xFFF)
+    return ((dev >> 8) & 0xFFF) | ((dev >> 32) & 0xFFFFF000)
 
 
 def minor(dev: int) -> int:
     """Minor number of a dev_t."""
-    return (dev & 0xFF) | ((dev >> 12) & ~0xFF)
+    return (dev & 0xFF) | ((dev >> 12) & 0xFFFFFF00)
 
 
 # Struct layouts.

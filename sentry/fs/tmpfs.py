@@ -134,6 +134,11 @@ class TmpfsFile(AttrInode):
         """Open for reading and writing the bytes."""
         return TmpfsOpenFile(loc, flags, self)
 
+    def replace(self, data: bytes) -> None:
+        """Set the whole content (overlay copy-up)."""
+        self.data[:] = data
+        self.size = len(data)
+
     def resize(self, size: int) -> None:
         """Truncate or zero-extend."""
         if size < len(self.data):
@@ -159,7 +164,7 @@ class TmpfsOpenFile(File):
 
     def pread(self, n: int, offset: int) -> bytes:
         """Bytes at `offset`."""
-        return bytes(self.node.data[offset:offset + n])
+        return bytes(memoryview(self.node.data)[offset:offset + n])
 
     def pwrite(self, data: bytes, offset: int) -> int:
         """Write, zero-filling any gap."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 import itertools
 from typing import NamedTuple
 
-from ..abi.fs import ST_NODEV, ST_NOEXEC, ST_NOSUID, ST_RDONLY
-from .inode import FileSystem, Inode
+from ..abi.fs import S_IFDIR, ST_NODEV, ST_NOEXEC, ST_NOSUID, ST_RDONLY
+from .inode import AttrInode, FileSystem, Inode
 
 
 class Dentry:
@@ -56,6 +56,11 @@ class Dentry:
         self.parent, self.name = newparent, newname
         if newparent.inode.fs.cache_dentries:
             newparent.children[newname] = self
+
+    def exchange(self, other: Dentry) -> None:
+        """Swap the places of two (cached) dentries after RENAME_EXCHANGE."""
+        self.parent.children[self.name], other.parent.children[other.name] = other, self
+        self.parent, self.name, other.parent, other.name = other.parent, other.name, self.parent, self.name
 
 
 _FLAG_NAMES = ((ST_NOSUID, "nosuid"), (ST_NODEV, "nodev"), (ST_NOEXEC, "noexec"))
@@ -134,6 +139,11 @@ class MountNamespace:
         return at
 
 
-def internal_mount(fs: FileSystem, root: Inode) -> Mount:
+def internal_mount(fs: FileSystem) -> Mount:
     """A mount in no namespace, for files that have no name in the tree (pipes, host stdio)."""
-    return Mount(0, None, fs, root, None, None, fs.name, 0, "")
+    return Mount(0, None, fs, AttrInode(fs, S_IFDIR | 0o755), None, None, fs.name, 0, "")
+
+
+def internal_location(mount: Mount, name: bytes, inode: Inode) -> Location:
+    """A nameless file's place: `name` (e.g. b"pipe:[7]") under internal mount `mount`, uncached."""
+    return Location(mount, Dentry(name, mount.root, inode))

@@ -1,11 +1,12 @@
 """File descriptor tables and the per-task file-system context (root, cwd, umask)."""
 from __future__ import annotations
 
-from ..abi.errno import EBADF, EMFILE
-from ..abi.fs import NR_OPEN_DEFAULT
+from ..abi.errno import EBADF, EMFILE, ENOTDIR
+from ..abi.fs import AT_FDCWD, NR_OPEN_DEFAULT, S_IFDIR
 from ..kernel.errors import SysError
 from .dentry import Location
 from .file import File
+from .walk import Walker
 
 
 class FDTable:
@@ -21,6 +22,10 @@ class FDTable:
         self._files: dict[int, File] = {}
         self._cloexec: set[int] = set()
         self.limit = limit  # descriptors must be < limit (the kernel sets it from RLIMIT_NOFILE)
+
+    def set_limit(self, limit: int) -> None:
+        """Set the RLIMIT_NOFILE cap (descriptors already open stay open)."""
+        self.limit = limit
 
     def get(self, fd: int) -> File:
         """The File at `fd`; SysError(EBADF) if it is not open."""
@@ -110,3 +115,10 @@ class FSContext:
     def fork(self) -> FSContext:
         """A copy (fork without CLONE_FS)."""
         return FSContext(self.root, self.cwd, self.umask)
+
+    def chdir_path(self, path: bytes) -> None:
+        """Change directory to absolute or cwd-relative `path`, walking as root (boot)."""
+        loc = Walker(None, self).resolve(AT_FDCWD, path)
+        if loc.inode.kind != S_IFDIR:
+            raise SysError(ENOTDIR)
+        self.cwd = loc

@@ -21,9 +21,13 @@ _ALWAYS_READY = POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM
 
 
 class File:
-    """An open file description: location, status flags, offset and reference count."""
+    """An open file description: location, status flags, offset and reference count.
 
-    __slots__ = ("loc", "flags", "offset", "refs")
+    `readable` and `writable` follow from the access mode, which never changes (O_PATH files are
+    neither).
+    """
+
+    __slots__ = ("loc", "flags", "offset", "refs", "readable", "writable")
     seekable = True  # False for pipes and terminals: lseek/pread/pwrite fail with ESPIPE
 
     def __init__(self, loc: Location, flags: int):
@@ -31,16 +35,9 @@ class File:
         self.flags = flags
         self.offset = 0
         self.refs = 1
-
-    @property
-    def readable(self) -> bool:
-        """Opened for reading."""
-        return not self.flags & O_PATH and self.flags & O_ACCMODE in (O_RDONLY, O_RDWR)
-
-    @property
-    def writable(self) -> bool:
-        """Opened for writing."""
-        return not self.flags & O_PATH and self.flags & O_ACCMODE in (O_WRONLY, O_RDWR)
+        acc = -1 if flags & O_PATH else flags & O_ACCMODE
+        self.readable = acc in (O_RDONLY, O_RDWR)
+        self.writable = acc in (O_WRONLY, O_RDWR)
 
     @property
     def path(self) -> bytes:
@@ -75,6 +72,11 @@ class File:
         data = self.pread(n, self.offset)
         self.offset += len(data)
         return data
+
+    def unread(self, data: bytes) -> None:
+        """Take back bytes `read` returned that could not be copied to the program (EFAULT)."""
+        if self.seekable:
+            self.offset -= len(data)
 
     def write(self, t, data: bytes):
         """Write at the file offset (at the end with O_APPEND): count, or a Block to wait."""

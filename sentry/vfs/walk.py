@@ -113,15 +113,24 @@ class Walker:
 
     def follow(self, parent: Location, link: Location) -> Location:
         """Where symlink `link` (found in `parent`) leads."""
+        target = self.read_link(link)
+        if isinstance(target, Location):
+            return target
+        return self.walk(self.base(parent, target), target, True)
+
+    def read_link(self, link: Location):
+        """The target of symlink `link`, counted against MAXSYMLINKS: a path or a Location."""
         self.links += 1
         if self.links > MAXSYMLINKS:
             raise SysError(ELOOP)
         target = link.dentry.inode.get_link(self.t)
-        if isinstance(target, Location):
-            return target
         if not target:
             raise SysError(ENOENT)
-        return self.walk(self.root if target[:1] == b"/" else parent, target, True)
+        return target
+
+    def base(self, parent: Location, target: bytes) -> Location:
+        """Where a link's path `target` starts: the root if absolute, else the link's directory."""
+        return self.root if target[:1] == b"/" else parent
 
 
 def path_of(loc: Location, root: Location) -> bytes:

@@ -1,0 +1,156 @@
+"""Host files: the sentry's inherited stdio fds, as files of the sandbox.
+
+Reads never block the sentry: the fd is polled first and the task parks on
+it when it is not ready.  Writes are plain write loops.  fstat shows the fd's
+type and permissions only; ioctls are limited to read-only terminal queries.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import select
+import signal
+
+from ..abi.errno import EAGAIN, EINVAL, ENOTTY, EPIPE
+from ..abi.fs import (ANON_INODE_FS_MAGIC, INT, O_ACCMODE, O_APPEND, O_NONBLOCK, O_RDWR, POLLERR, POLLHUP, POLLIN,
+                      POLLOUT, S_IALLUGO, S_IFCHR, S_IFMT, S_IFREG)
+from ..abi.ioctl import FIONREAD, INT_SIZE, TCGETS, TERMIOS_SIZE, TIOCGPGRP, TIOCGWINSZ, WINSIZE_SIZE
+from ..kernel.errors import SysError
+from ..kernel.waitqueue import Block
+from ..vfs.dentry import internal_location, internal_mount
+from ..vfs.device import open_device
+from ..vfs.file import File
+from ..vfs.inode import Attr, AttrInode, FileSystem
+from .dev import NULL  # importing dev registers the devices
+
+_SIGPIPE = int(signal.SIGPIPE)
+_READ_MAX = 1 << 20
+_READABLE = POLLIN | POLLHUP | POLLERR
+# ioctls passed through to the host fd: request -> size of the result it writes.
+_QUERIES = {TCGETS: TERMIOS_SIZE, TIOCGWINSZ: WINSIZE_SIZE, FIONREAD: INT_SIZE}
+
+
+class HostFS(FileSystem):
+    """Where host fd inodes live."""
+
+    name = "hostfd"
+    magic = ANON_INODE_FS_MAGIC
+
+
+_FS = HostFS()
+_MOUNT = internal_mount(_FS)
+
+
+class HostInode(AttrInode):
+    """A host fd seen as an inode: its type and permission bits, owned by the sandbox's root."""
+
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int):
+        super().__init__(_FS, os.fstat(fd).st_mode)
+        self.fd = fd
+
+    def stat(self) -> Attr:
+        """Type, permissions and (regular files) size of the host fd now."""
+        st = os.fstat(self.fd)
+        self.mode = st.st_mode & (S_IFMT | S_IALLUGO)
+        self.size = st.st_size if self.kind == S_IFREG else 0
+        return super().stat()
+
+    def resize(self, size: int) -> None:
+        """Truncate a regular host file (`> /dev/stdout` with stdout redirected to a file)."""
+        if self.kind != S_IFREG:
+            raise SysError(EINVAL)
+        os.ftruncate(self.fd, size)
+
+    def open(self, t, loc, flags: int):
+        """Another file on the same host fd (reopening /proc/self/fd/N)."""
+        return HostFile(loc, flags, self.fd)
+
+
+class HostFile(File):
+    """An open host fd."""
+
+    __slots__ = ("fd", "_poller", "_tty")
+    seekable = False
+
+    def __init__(self, loc, flags: int, fd: int):
+        super().__init__(loc, flags)
+        self.fd = fd
+        self._poller = select.poll()
+        self._poller.register(fd, POLLIN | POLLOUT)
+        self._tty = os.isatty(fd)
+
+    def readiness(self) -> int:
+        """The host fd's poll events now."""
+        ready = self._poller.poll(0)
+        return ready[0][1] if ready else 0
+
+    def wait_sources(self, events: int) -> tuple[tuple, tuple]:
+        """The host fd itself."""
+        return (), ((self.fd, events & (POLLIN | POLLOUT)),)
+
+    def _not_ready(self, events: int):
+        if self.flags & O_NONBLOCK:
+            raise SysError(EAGAIN)
+        return Block(host_fds=((self.fd, events),))
+
+    def read(self, t, n: int):
+        """Read what the host fd has, parking the task until it has something."""
+        if not n:
+            return b""
+        if not self.readiness() & _READABLE:
+            return self._not_ready(POLLIN)
+        try:
+            return os.read(self.fd, min(n, _READ_MAX))
+        except BlockingIOError:
+            return self._not_ready(POLLIN)
+
+    def write(self, t, data: bytes):
+        """Write all of `data`; EPIPE and SIGPIPE if the host reader is gone."""
+        done = 0
+        view = memoryview(data)
+        try:
+            while done < len(data):
+                done += os.write(self.fd, view[done:])
+        except BrokenPipeError:
+            t.send_signal(_SIGPIPE)
+            if not done:
+                raise SysError(EPIPE) from None
+        except BlockingIOError:
+            if not done:
+                return self._not_ready(POLLOUT)
+        return done
+
+    def ioctl(self, t, cmd: int, arg: int) -> int:
+        """TCGETS, TIOCGWINSZ and FIONREAD from the host fd; TIOCGPGRP answers the caller's group."""
+        size = _QUERIES.get(cmd)
+        if size is not None:
+            try:
+                result = fcntl.ioctl(self.fd, cmd, bytes(size))
+            except OSError as err:
+                raise SysError(err.errno) from None
+            t.mm.write(arg, result)
+            return 0
+        if cmd == TIOCGPGRP and self._tty:
+            t.mm.write(arg, INT.pack(t.tg.pgid))
+            return 0
+        raise SysError(ENOTTY)
+
+
+def std_files(host_fds=(0, 1, 2)) -> list[File]:
+    """Files wrapping the sentry's inherited fds (its stdio), one per fd, with the fds' access modes.
+
+    A host fd that is not open becomes /dev/null, as runtimes give a container without that stream.
+    """
+    files = []
+    for fd in host_fds:
+        try:
+            flags = fcntl.fcntl(fd, fcntl.F_GETFL) & (O_ACCMODE | O_APPEND)
+        except OSError:
+            null = AttrInode(_FS, S_IFCHR | 0o666, rdev=NULL)
+            files.append(open_device(None, internal_location(_MOUNT, b"/dev/null", null), O_RDWR, NULL))
+            continue
+        loc = internal_location(_MOUNT, b"host:[%d]" % fd, HostInode(fd))
+        files.append(HostFile(loc, flags, fd))
+    return files

@@ -1,0 +1,820 @@
+"""File-system syscalls: descriptors, paths, reads and writes, attributes, polling.
+
+Handlers take the raw unsigned 64-bit arguments and convert them (`s32` for
+fds, dirfds and ids, `s64` for offsets).  Path semantics live in `vfs.ops`
+and `vfs.walk`; this module decodes arguments, checks descriptors and
+encodes results.
+"""
+from __future__ import annotations
+
+import time
+
+from ..abi.errno import EACCES, EAGAIN, EBADF, EFAULT, EINVAL, ENOENT, ENOTDIR, EPERM, ERANGE, ESPIPE
+from ..abi.fs import (AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMOVEDIR, AT_STATX_SYNC_TYPE,
+                      AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_GETFL, F_GETLK,
+                      F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW, F_RDLCK, F_SETFD, F_SETFL, F_SETLK, F_SETLKW, F_UNLCK,
+                      F_WRLCK, FD_CLOEXEC, FLOCK, INT_PAIR, IOV_MAX, LOFF, MAX_RW_COUNT, O_APPEND, O_CLOEXEC,
+                      O_CREAT, O_NONBLOCK, O_PATH, O_SETFL_MASK, O_TRUNC, O_WRONLY, PATH_MAX, POLLERR, POLLFD,
+                      POLLHUP, POLLNVAL, POLLOUT, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, S_IFDIR,
+                      S_IFREG, SEEK_END, SELECT_EX, SELECT_IN, SELECT_OUT, STATX__RESERVED, TIMESPEC, UTIME_NOW,
+                      UTIME_OMIT, X_OK)
+from ..abi.ioctl import FIOCLEX, FIONBIO, FIONCLEX
+from ..abi.mm import TASK_SIZE
+from ..fs.pipe import new_pipe
+from ..kernel.errors import SysError
+from ..kernel.waitqueue import Block
+from ..vfs import encode, ops
+from ..vfs.dentry import Location
+from ..vfs.file import File
+from ..vfs.perm import may_access
+from ..vfs.walk import Walker, path_of
+from .args import s32, s64, u32
+
+_NS = 1_000_000_000
+_SENDFILE_CHUNK = 1 << 20
+_STAT_AT_FLAGS = AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT
+
+
+# -- argument helpers ----------------------------------------------------------
+def _file(t, fd: int) -> File:
+    """The open file at raw fd `fd`; EBADF for O_PATH files (they allow no I/O)."""
+    f = t.fdtable.get(s32(fd))
+    if f.flags & O_PATH:
+        raise SysError(EBADF)
+    return f
+
+
+def _path(t, addr: int) -> bytes:
+    """The NUL-terminated path at `addr`."""
+    return t.mm.read_cstr(addr, PATH_MAX)
+
+
+def _resolve(t, dirfd: int, addr: int, flags: int = 0, allowed: int = 0, follow: bool = True) -> Location:
+    """Resolve the path at `addr` from raw `dirfd`, honouring AT_SYMLINK_NOFOLLOW and AT_EMPTY_PATH."""
+    if flags & ~allowed:
+        raise SysError(EINVAL)
+    return Walker(t).resolve(s32(dirfd), _path(t, addr), follow=follow and not flags & AT_SYMLINK_NOFOLLOW,
+                             empty_ok=bool(flags & AT_EMPTY_PATH))
+
+
+def _count(count: int, addr: int) -> int:
+    """A read/write length: EFAULT if the buffer leaves user space, EINVAL if negative as ssize_t,
+    clamped to MAX_RW_COUNT."""
+    if addr + count > TASK_SIZE:
+        raise SysError(EFAULT)
+    if count > MAX_RW_COUNT:
+        if count >> 63:
+            raise SysError(EINVAL)
+        return MAX_RW_COUNT
+    return count
+
+
+def _offset(offset: int) -> int:
+    """A file offset argument; EINVAL if negative."""
+    offset = s64(offset)
+    if offset < 0:
+        raise SysError(EINVAL)
+    return offset
+
+
+def _readable(t, fd: int) -> File:
+    """The file at raw fd `fd`, which must be open for reading."""
+    f = t.fdtable.get(s32(fd))
+    if not f.readable:
+        raise SysError(EBADF)
+    return f
+
+
+def _writable(t, fd: int) -> File:
+    """The file at raw fd `fd`, which must be open for writing."""
+    f = t.fdtable.get(s32(fd))
+    if not f.writable:
+        raise SysError(EBADF)
+    return f
+
+
+def _store(t, f: File, addr: int, data):
+    """Copy what a read returned to `addr` (given back to the file on EFAULT); a Block passes through."""
+    if data.__class__ is Block:
+        return data
+    try:
+        t.mm.write(addr, data)
+    except SysError:
+        f.unread(data)
+        raise
+    return len(data)
+
+
+def _write_pending(t, f: File, data: bytes):
+    """Write data already taken from somewhere else: if the write must wait, the retry writes the
+    same data again rather than re-running the whole syscall."""
+    res = f.write(t, data)
+    if res.__class__ is Block and res.retry is None:
+        res.retry = lambda: _write_pending(t, f, data)
+    return res
+
+
+# -- read and write ------------------------------------------------------------
+def read(t, fd, buf, count, *_):
+    """read(2) at the file offset; a pipe or host fd with nothing to read blocks."""
+    f = _readable(t, fd)
+    return _store(t, f, buf, f.read(t, _count(count, buf)))
+
+
+def write(t, fd, buf, count, *_):
+    """write(2); a full pipe blocks (PIPE_BUF writes are atomic)."""
+    f = _writable(t, fd)
+    return f.write(t, t.mm.read(buf, _count(count, buf)))
+
+
+def pread64(t, fd, buf, count, offset, *_):
+    """pread(2) at an explicit offset (ESPIPE on pipes and terminals)."""
+    f = _readable(t, fd)
+    offset = _offset(offset)
+    data = f.pread(_count(count, buf), offset)
+    t.mm.write(buf, data)
+    return len(data)
+
+
+def pwrite64(t, fd, buf, count, offset, *_):
+    """pwrite(2) at an explicit offset (appends on O_APPEND files, as Linux does)."""
+    f = _writable(t, fd)
+    offset = _offset(offset)
+    if not f.seekable:
+        raise SysError(ESPIPE)
+    data = t.mm.read(buf, _count(count, buf))
+    return f.pwrite(data, f.size() if f.flags & O_APPEND else offset)
+
+
+def _iovecs(t, iov: int, iovcnt: int) -> list[tuple[int, int]]:
+    n = s32(iovcnt)
+    if not 0 <= n <= IOV_MAX:
+        raise SysError(EINVAL)
+    return t.mm.read_iovecs(iov, n)
+
+
+def readv(t, fd, iov, iovcnt, *_):
+    """readv(2): one read scattered over the iovecs."""
+    f = _readable(t, fd)
+    vecs = _iovecs(t, iov, iovcnt)
+    data = f.read(t, min(sum(length for _, length in vecs), MAX_RW_COUNT))
+    if data.__class__ is Block:
+        return data
+    done = 0
+    try:
+        for base, length in vecs:
+            if done >= len(data):
+                break
+            t.mm.write(base, data[done:done + length])
+            done += min(length, len(data) - done)
+    except SysError:
+        f.unread(data[done:])
+        if not done:
+            raise
+    return done
+
+
+def writev(t, fd, iov, iovcnt, *_):
+    """writev(2): the iovecs gathered into one write."""
+    f = _writable(t, fd)
+    parts, left = [], MAX_RW_COUNT
+    for base, length in _iovecs(t, iov, iovcnt):
+        parts.append(t.mm.read(base, min(length, left)))
+        left -= len(parts[-1])
+    return f.write(t, b"".join(parts))
+
+
+def sendfile(t, out_fd, in_fd, offset_ptr, count, *_):
+    """sendfile(2) by reading and writing, at most 1 MiB per call."""
+    src = _readable(t, in_fd)
+    dst = _writable(t, out_fd)
+    if dst.flags & O_APPEND:
+        raise SysError(EINVAL)
+    if count >> 63:
+        raise SysError(EINVAL)
+    n = min(count, _SENDFILE_CHUNK)
+    if not dst.readiness() & POLLOUT:
+        if dst.flags & O_NONBLOCK:
+            raise SysError(EAGAIN)
+        queues, host_fds = _waits([(dst, POLLOUT)])
+        return Block(queues, host_fds=host_fds)
+    if offset_ptr:
+        offset = LOFF.unpack(t.mm.read(offset_ptr, LOFF.size))[0]
+        if offset < 0:
+            raise SysError(EINVAL)
+        data = src.pread(n, offset)
+        t.mm.write(offset_ptr, LOFF.pack(offset + len(data)))
+    else:
+        data = src.read(t, n)
+        if data.__class__ is Block:
+            return data
+    return _write_pending(t, dst, data) if data else 0
+
+
+def lseek(t, fd, offset, whence, *_):
+    """lseek(2) with SEEK_SET, SEEK_CUR, SEEK_END."""
+    return _file(t, fd).seek(s64(offset), u32(whence))
+
+
+def getdents64(t, fd, dirp, count, *_):
+    """getdents64(2): linux_dirent64 records; d_off resumes after its entry."""
+    f = _file(t, fd)
+    count = u32(count)
+    if dirp + count > TASK_SIZE:
+        raise SysError(EFAULT)
+    offset = f.offset
+    data = f.getdents(t, count)
+    try:
+        t.mm.write(dirp, data)
+    except SysError:
+        f.offset = offset
+        raise
+    return len(data)
+
+
+# -- descriptors ---------------------------------------------------------------
+def _open(t, dirfd: int, addr: int, flags: int, mode: int) -> int:
+    f = ops.open_file(t, dirfd, _path(t, addr), flags, mode)
+    return t.fdtable.install(f, bool(flags & O_CLOEXEC))
+
+
+def open(t, path, flags, mode, *_):
+    """open(2)."""
+    return _open(t, AT_FDCWD, path, u32(flags), u32(mode))
+
+
+def openat(t, dirfd, path, flags, mode, *_):
+    """openat(2); O_TMPFILE fails with EOPNOTSUPP."""
+    return _open(t, s32(dirfd), path, u32(flags), u32(mode))
+
+
+def creat(t, path, mode, *_):
+    """creat(2): open(O_CREAT|O_WRONLY|O_TRUNC)."""
+    return _open(t, AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, u32(mode))
+
+
+def close(t, fd, *_):
+    """close(2)."""
+    t.fdtable.close(s32(fd))
+    return 0
+
+
+def dup(t, fd, *_):
+    """dup(2)."""
+    return t.fdtable.install(t.fdtable.get(s32(fd)).ref())
+
+
+def dup2(t, oldfd, newfd, *_):
+    """dup2(2)."""
+    oldfd, newfd = s32(oldfd), s32(newfd)
+    f = t.fdtable.get(oldfd)
+    if oldfd != newfd:
+        t.fdtable.install_at(newfd, f.ref())
+    return newfd
+
+
+def dup3(t, oldfd, newfd, flags, *_):
+    """dup3(2) with O_CLOEXEC."""
+    oldfd, newfd, flags = s32(oldfd), s32(newfd), u32(flags)
+    if flags & ~O_CLOEXEC or oldfd == newfd:
+        raise SysError(EINVAL)
+    t.fdtable.install_at(newfd, t.fdtable.get(oldfd).ref(), bool(flags & O_CLOEXEC))
+    return newfd
+
+
+def _pipe(t, fds: int, flags: int) -> int:
+    if flags & ~(O_CLOEXEC | O_NONBLOCK):
+        raise SysError(EINVAL)
+    r, w = new_pipe(t, flags)
+    cloexec = bool(flags & O_CLOEXEC)
+    fdt = t.fdtable
+    try:
+        rfd = fdt.install(r, cloexec)
+    except SysError:
+        w.unref()
+        raise
+    try:
+        wfd = fdt.install(w, cloexec)
+    except SysError:
+        fdt.close(rfd)
+        raise
+    try:
+        t.mm.write(fds, INT_PAIR.pack(rfd, wfd))
+    except SysError:
+        fdt.close(rfd)
+        fdt.close(wfd)
+        raise
+    return 0
+
+
+def pipe(t, fds, *_):
+    """pipe(2)."""
+    return _pipe(t, fds, 0)
+
+
+def pipe2(t, fds, flags, *_):
+    """pipe2(2) with O_CLOEXEC and O_NONBLOCK (no O_DIRECT packet mode)."""
+    return _pipe(t, fds, u32(flags))
+
+
+def _lock(t, f: File, cmd: int, arg: int) -> int:
+    """Record locks: there are never any (GETLK answers F_UNLCK); setting one succeeds."""
+    if f.flags & O_PATH:
+        raise SysError(EBADF)
+    ltype, whence, start, length, pid = FLOCK.unpack(t.mm.read(arg, FLOCK.size))
+    getlk = cmd in (F_GETLK, F_OFD_GETLK)
+    if ltype not in ((F_RDLCK, F_WRLCK) if getlk else (F_RDLCK, F_WRLCK, F_UNLCK)) or whence > SEEK_END \
+            or cmd in (F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW) and pid:
+        raise SysError(EINVAL)
+    if getlk:
+        t.mm.write(arg, FLOCK.pack(F_UNLCK, whence, start, length, pid))
+    elif ltype == F_RDLCK and not f.readable or ltype == F_WRLCK and not f.writable:
+        raise SysError(EBADF)
+    return 0
+
+
+def fcntl(t, fd, cmd, arg, *_):
+    """fcntl(2): F_DUPFD(_CLOEXEC), F_GETFD/SETFD, F_GETFL/SETFL, record locks (never held)."""
+    fd, cmd = s32(fd), s32(cmd)
+    fdt = t.fdtable
+    f = fdt.get(fd)
+    if cmd in (F_DUPFD, F_DUPFD_CLOEXEC):
+        if arg >= fdt.limit:
+            raise SysError(EINVAL)
+        return fdt.install(f.ref(), cmd == F_DUPFD_CLOEXEC, arg)
+    if cmd == F_GETFD:
+        return FD_CLOEXEC if fdt.cloexec(fd) else 0
+    if cmd == F_SETFD:
+        fdt.set_cloexec(fd, bool(arg & FD_CLOEXEC))
+        return 0
+    if cmd == F_GETFL:
+        return f.flags
+    if cmd == F_SETFL:
+        if f.flags & O_PATH:
+            raise SysError(EBADF)
+        f.flags = f.flags & ~O_SETFL_MASK | arg & O_SETFL_MASK
+        return 0
+    if cmd in (F_GETLK, F_SETLK, F_SETLKW, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW):
+        return _lock(t, f, cmd, arg)
+    raise SysError(EINVAL)
+
+
+def ioctl(t, fd, cmd, arg, *_):
+    """ioctl(2): FIOCLEX, FIONCLEX, FIONBIO here; the file answers the rest."""
+    fd, cmd = s32(fd), u32(cmd)
+    f = _file(t, fd)
+    if cmd in (FIOCLEX, FIONCLEX):
+        t.fdtable.set_cloexec(fd, cmd == FIOCLEX)
+        return 0
+    if cmd == FIONBIO:
+        on = int.from_bytes(t.mm.read(arg, 4), "little")
+        f.flags = f.flags | O_NONBLOCK if on else f.flags & ~O_NONBLOCK
+        return 0
+    return f.ioctl(t, cmd, arg)
+
+
+def fsync(t, fd, *_):
+    """fsync(2): nothing is buffered; checks the fd."""
+    _file(t, fd)
+    return 0
+
+
+fdatasync = fsync  # fdatasync(2)
+
+
+def sync(t, *_):
+    """sync(2): nothing to flush."""
+    return 0
+
+
+# -- attributes ----------------------------------------------------------------
+def _put_stat(t, attr, buf: int) -> int:
+    t.mm.write(buf, encode.stat(attr))
+    return 0
+
+
+def stat(t, path, buf, *_):
+    """stat(2)."""
+    return _put_stat(t, _resolve(t, AT_FDCWD, path).inode.stat(), buf)
+
+
+def lstat(t, path, buf, *_):
+    """lstat(2)."""
+    return _put_stat(t, _resolve(t, AT_FDCWD, path, follow=False).inode.stat(), buf)
+
+
+def fstat(t, fd, buf, *_):
+    """fstat(2) (O_PATH fds too)."""
+    return _put_stat(t, t.fdtable.get(s32(fd)).stat(), buf)
+
+
+def newfstatat(t, dirfd, path, buf, flags, *_):
+    """newfstatat(2) with AT_SYMLINK_NOFOLLOW and AT_EMPTY_PATH."""
+    return _put_stat(t, _resolve(t, dirfd, path, u32(flags), _STAT_AT_FLAGS).inode.stat(), buf)
+
+
+def statx(t, dirfd, path, flags, mask, buf, *_):
+    """statx(2): the basic stats and the mount id, whatever the mask asks."""
+    flags = u32(flags)
+    if flags & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE or u32(mask) & STATX__RESERVED:
+        raise SysError(EINVAL)
+    loc = _resolve(t, dirfd, path, flags, _STAT_AT_FLAGS | AT_STATX_SYNC_TYPE)
+    t.mm.write(buf, encode.statx(loc.inode.stat(), loc.mount.id))
+    return 0
+
+
+def _put_statfs(t, loc: Location, buf: int) -> int:
+    t.mm.write(buf, encode.statfs(loc.inode.fs.statfs(), loc.mount.flags))
+    return 0
+
+
+def statfs(t, path, buf, *_):
+    """statfs(2)."""
+    return _put_statfs(t, _resolve(t, AT_FDCWD, path), buf)
+
+
+def fstatfs(t, fd, buf, *_):
+    """fstatfs(2)."""
+    return _put_statfs(t, t.fdtable.get(s32(fd)).loc, buf)
+
+
+def _access(t, dirfd, path, mode, flags) -> int:
+    mode, flags = u32(mode), u32(flags)
+    if mode & ~7:
+        raise SysError(EINVAL)
+    loc = _resolve(t, dirfd, path, flags, AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)
+    ops.access(t, loc, mode, bool(flags & AT_EACCESS))
+    return 0
+
+
+def access(t, path, mode, *_):
+    """access(2) with the real ids."""
+    return _access(t, AT_FDCWD, path, mode, 0)
+
+
+def faccessat(t, dirfd, path, mode, *_):
+    """faccessat(2) with the real ids."""
+    return _access(t, dirfd, path, mode, 0)
+
+
+def faccessat2(t, dirfd, path, mode, flags, *_):
+    """faccessat2(2) with AT_EACCESS, AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH."""
+    return _access(t, dirfd, path, mode, flags)
+
+
+def chmod(t, path, mode, *_):
+    """chmod(2)."""
+    ops.chmod(t, _resolve(t, AT_FDCWD, path), u32(mode))
+    return 0
+
+
+def fchmodat(t, dirfd, path, mode, *_):
+    """fchmodat(2)."""
+    ops.chmod(t, _resolve(t, dirfd, path), u32(mode))
+    return 0
+
+
+def fchmod(t, fd, mode, *_):
+    """fchmod(2)."""
+    ops.chmod(t, _file(t, fd).loc, u32(mode))
+    return 0
+
+
+def _chown(t, loc: Location, uid: int, gid: int) -> int:
+    ops.chown(t, loc, s32(uid), s32(gid))
+    return 0
+
+
+def chown(t, path, uid, gid, *_):
+    """chown(2)."""
+    return _chown(t, _resolve(t, AT_FDCWD, path), uid, gid)
+
+
+def lchown(t, path, uid, gid, *_):
+    """lchown(2)."""
+    return _chown(t, _resolve(t, AT_FDCWD, path, follow=False), uid, gid)
+
+
+def fchown(t, fd, uid, gid, *_):
+    """fchown(2)."""
+    return _chown(t, _file(t, fd).loc, uid, gid)
+
+
+def fchownat(t, dirfd, path, uid, gid, flags, *_):
+    """fchownat(2) with AT_SYMLINK_NOFOLLOW and AT_EMPTY_PATH."""
+    return _chown(t, _resolve(t, dirfd, path, u32(flags), AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH), uid, gid)
+
+
+def truncate(t, path, length, *_):
+    """truncate(2)."""
+    length = s64(length)
+    if length < 0:
+        raise SysError(EINVAL)
+    ops.truncate(t, _resolve(t, AT_FDCWD, path), length)
+    return 0
+
+
+def ftruncate(t, fd, length, *_):
+    """ftruncate(2) (EINVAL unless open for writing)."""
+    f = _file(t, fd)
+    length = s64(length)
+    if length < 0 or not f.writable or f.loc.inode.kind != S_IFREG:
+        raise SysError(EINVAL)
+    f.loc.inode.setattr(size=length)
+    return 0
+
+
+def _utime(sec: int, nsec: int, now: int) -> int | None:
+    """A timespec of utimensat as nanoseconds (None: UTIME_OMIT)."""
+    if nsec == UTIME_NOW:
+        return now
+    if nsec == UTIME_OMIT:
+        return None
+    if not 0 <= nsec < _NS:
+        raise SysError(EINVAL)
+    return sec * _NS + nsec
+
+
+def utimensat(t, dirfd, path, times, flags, *_):
+    """utimensat(2) and futimens (NULL path), UTIME_NOW and UTIME_OMIT."""
+    flags = u32(flags)
+    if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
+        raise SysError(EINVAL)
+    now = time.time_ns()
+    if times:
+        asec, ansec, msec, mnsec = TIMESPEC.unpack(t.mm.read(times, TIMESPEC.size)) + \
+            TIMESPEC.unpack(t.mm.read(times + TIMESPEC.size, TIMESPEC.size))
+        atime, mtime = _utime(asec, ansec, now), _utime(msec, mnsec, now)
+        to_now = ansec == UTIME_NOW and mnsec == UTIME_NOW
+    else:
+        atime = mtime = now
+        to_now = True
+    if path:
+        loc = _resolve(t, dirfd, path, flags, AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)
+    elif s32(dirfd) == AT_FDCWD:
+        raise SysError(EFAULT)
+    else:
+        loc = t.fdtable.get(s32(dirfd)).loc
+    if atime is None and mtime is None:
+        return 0
+    ops.utimes(t, loc, atime, mtime, to_now)
+    return 0
+
+
+# -- names -------------------------------------------------------------------
+def mkdir(t, path, mode, *_):
+    """mkdir(2)."""
+    ops.mkdir(t, AT_FDCWD, _path(t, path), u32(mode))
+    return 0
+
+
+def mkdirat(t, dirfd, path, mode, *_):
+    """mkdirat(2)."""
+    ops.mkdir(t, s32(dirfd), _path(t, path), u32(mode))
+    return 0
+
+
+def rmdir(t, path, *_):
+    """rmdir(2)."""
+    ops.unlink(t, AT_FDCWD, _path(t, path), True)
+    return 0
+
+
+def unlink(t, path, *_):
+    """unlink(2)."""
+    ops.unlink(t, AT_FDCWD, _path(t, path), False)
+    return 0
+
+
+def unlinkat(t, dirfd, path, flags, *_):
+    """unlinkat(2) with AT_REMOVEDIR."""
+    flags = u32(flags)
+    if flags & ~AT_REMOVEDIR:
+        raise SysError(EINVAL)
+    ops.unlink(t, s32(dirfd), _path(t, path), bool(flags & AT_REMOVEDIR))
+    return 0
+
+
+def renameat2(t, olddirfd, oldpath, newdirfd, newpath, flags, *_):
+    """renameat2(2) with RENAME_NOREPLACE and RENAME_EXCHANGE (RENAME_WHITEOUT: EINVAL)."""
+    flags = u32(flags)
+    if flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT) or \
+            flags & RENAME_NOREPLACE and flags & RENAME_EXCHANGE or flags & RENAME_WHITEOUT:
+        raise SysError(EINVAL)
+    ops.rename(t, s32(olddirfd), _path(t, oldpath), s32(newdirfd), _path(t, newpath), flags)
+    return 0
+
+
+def renameat(t, olddirfd, oldpath, newdirfd, newpath, *_):
+    """renameat(2)."""
+    return renameat2(t, olddirfd, oldpath, newdirfd, newpath, 0)
+
+
+def rename(t, oldpath, newpath, *_):
+    """rename(2)."""
+    return renameat2(t, AT_FDCWD, oldpath, AT_FDCWD, newpath, 0)
+
+
+def linkat(t, olddirfd, oldpath, newdirfd, newpath, flags, *_):
+    """linkat(2) with AT_SYMLINK_FOLLOW and AT_EMPTY_PATH."""
+    flags = u32(flags)
+    if flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH):
+        raise SysError(EINVAL)
+    old = Walker(t).resolve(s32(olddirfd), _path(t, oldpath), follow=bool(flags & AT_SYMLINK_FOLLOW),
+                            empty_ok=bool(flags & AT_EMPTY_PATH))
+    ops.link(t, old, s32(newdirfd), _path(t, newpath))
+    return 0
+
+
+def link(t, oldpath, newpath, *_):
+    """link(2)."""
+    return linkat(t, AT_FDCWD, oldpath, AT_FDCWD, newpath, 0)
+
+
+def symlinkat(t, target, newdirfd, linkpath, *_):
+    """symlinkat(2)."""
+    ops.symlink(t, _path(t, target), s32(newdirfd), _path(t, linkpath))
+    return 0
+
+
+def symlink(t, target, linkpath, *_):
+    """symlink(2)."""
+    return symlinkat(t, target, AT_FDCWD, linkpath)
+
+
+def readlinkat(t, dirfd, path, buf, bufsiz, *_):
+    """readlinkat(2); an empty path reads an O_PATH symlink fd."""
+    size = s32(bufsiz)
+    if size <= 0:
+        raise SysError(EINVAL)
+    data = ops.readlink(t, s32(dirfd), _path(t, path))[:size]
+    t.mm.write(buf, data)
+    return len(data)
+
+
+def readlink(t, path, buf, bufsiz, *_):
+    """readlink(2)."""
+    return readlinkat(t, AT_FDCWD, path, buf, bufsiz)
+
+
+# -- working directory, root, umask ---------------------------------------------
+def getcwd(t, buf, size, *_):
+    """getcwd(2): ENOENT if the cwd was removed, ERANGE if `size` is too small."""
+    cwd = t.fs.cwd
+    if cwd.dentry.dead:
+        raise SysError(ENOENT)
+    path = path_of(cwd, t.fs.root) + b"\0"
+    if len(path) > size:
+        raise SysError(ERANGE)
+    t.mm.write(buf, path)
+    return len(path)
+
+
+def _searchable_dir(t, loc: Location) -> Location:
+    if loc.inode.kind != S_IFDIR:
+        raise SysError(ENOTDIR)
+    if not may_access(t.creds, loc.inode.stat(), X_OK):
+        raise SysError(EACCES)
+    return loc
+
+
+def chdir(t, path, *_):
+    """chdir(2)."""
+    t.fs.cwd = _searchable_dir(t, _resolve(t, AT_FDCWD, path))
+    return 0
+
+
+def fchdir(t, fd, *_):
+    """fchdir(2)."""
+    t.fs.cwd = _searchable_dir(t, t.fdtable.get(s32(fd)).loc)
+    return 0
+
+
+def chroot(t, path, *_):
+    """chroot(2) (needs euid 0)."""
+    if t.creds.euid != 0:
+        raise SysError(EPERM)
+    t.fs.root = _searchable_dir(t, _resolve(t, AT_FDCWD, path))
+    return 0
+
+
+def umask(t, mask, *_):
+    """umask(2)."""
+    old = t.fs.umask
+    t.fs.umask = mask & 0o777
+    return old
+
+
+# -- poll and select -----------------------------------------------------------
+def _waits(pairs) -> tuple[tuple, tuple]:
+    """(wait queues, host fds) to wait on for the (file, events) pairs."""
+    queues, host_fds = (), ()
+    for f, events in pairs:
+        q, h = f.wait_sources(events)
+        queues += q
+        host_fds += h
+    return queues, host_fds
+
+
+def _deadline(t, addr: int, usec: bool) -> float | None:
+    """The monotonic deadline of a timespec (timeval if `usec`) at `addr`; None if NULL."""
+    if not addr:
+        return None
+    sec, frac = TIMESPEC.unpack(t.mm.read(addr, TIMESPEC.size))
+    if sec < 0 or not 0 <= frac < (1_000_000 if usec else _NS):
+        raise SysError(EINVAL)
+    return time.monotonic() + sec + frac / (1_000_000 if usec else _NS)
+
+
+def _put_remaining(t, addr: int, deadline: float | None, usec: bool) -> None:
+    """Write the time left before `deadline` back to the timeout argument (as Linux does)."""
+    if addr and deadline is not None:
+        left = max(0.0, deadline - time.monotonic())
+        sec = int(left)
+        t.mm.write(addr, TIMESPEC.pack(sec, int((left - sec) * (1_000_000 if usec else _NS))))
+
+
+def _poll(t, addr: int, nfds: int, deadline: float | None, timeout_addr: int = 0):
+    if nfds > t.fdtable.limit:
+        raise SysError(EINVAL)
+    raw = t.mm.read(addr, nfds * POLLFD.size)
+    wanted = [POLLFD.unpack_from(raw, i * POLLFD.size)[:2] for i in range(nfds)]
+
+    def attempt():
+        revents, files = [], []
+        for fd, events in wanted:
+            if fd < 0:
+                revents.append(0)
+                continue
+            try:
+                f = t.fdtable.get(fd)
+            except SysError:
+                revents.append(POLLNVAL)
+                continue
+            revents.append(f.readiness() & (events | POLLERR | POLLHUP))
+            files.append((f, events))
+        ready = sum(1 for r in revents if r)
+        if ready or deadline is not None and time.monotonic() >= deadline:
+            t.mm.write(addr, b"".join(POLLFD.pack(fd, events, r) for (fd, events), r in zip(wanted, revents)))
+            _put_remaining(t, timeout_addr, deadline, False)
+            return ready
+        queues, host_fds = _waits(files)
+        return Block(queues, deadline, host_fds, retry=attempt, restartable=False)
+
+    return attempt()
+
+
+def poll(t, fds, nfds, timeout, *_):
+    """poll(2) over the files' readiness."""
+    timeout = s32(timeout)
+    return _poll(t, fds, u32(nfds), None if timeout < 0 else time.monotonic() + timeout / 1000)
+
+
+def ppoll(t, fds, nfds, tsp, sigmask, sigsetsize, *_):
+    """ppoll(2); the signal mask argument is ignored."""
+    return _poll(t, fds, u32(nfds), _deadline(t, tsp, False), tsp)
+
+
+def _select(t, nfds: int, sets: tuple[int, int, int], deadline: float | None, timeout_addr: int, usec: bool):
+    n = s32(nfds)
+    if n < 0:
+        raise SysError(EINVAL)
+    n = min(n, t.fdtable.limit)
+    nbytes = (n + 63) // 64 * 8
+    bits = [int.from_bytes(t.mm.read(addr, nbytes), "little") if addr else 0 for addr in sets]
+    classes = (SELECT_IN, SELECT_OUT, SELECT_EX)
+    wanted = []
+    for fd in range(n):
+        events = sum(cls for cls, b in zip(classes, bits) if b >> fd & 1)
+        if events:
+            wanted.append((fd, t.fdtable.get(fd), events))
+    mask = (1 << n) - 1
+
+    def attempt():
+        out = [0, 0, 0]
+        for fd, f, events in wanted:
+            ready = f.readiness() & events
+            for i, cls in enumerate(classes):
+                if ready & cls and bits[i] >> fd & 1:
+                    out[i] |= 1 << fd
+        count = sum(bin(o & mask).count("1") for o in out)
+        if count or deadline is not None and time.monotonic() >= deadline:
+            for addr, o in zip(sets, out):
+                if addr:
+                    t.mm.write(addr, o.to_bytes(nbytes, "little"))
+            _put_remaining(t, timeout_addr, deadline, usec)
+            return count
+        queues, host_fds = _waits((f, events) for _, f, events in wanted)
+        return Block(queues, deadline, host_fds, retry=attempt, restartable=False)
+
+    return attempt()
+
+
+def select(t, nfds, readfds, writefds, exceptfds, timeout, *_):
+    """select(2), writing back the time left."""
+    return _select(t, nfds, (readfds, writefds, exceptfds), _deadline(t, timeout, True), timeout, True)
+
+
+def pselect6(t, nfds, readfds, writefds, exceptfds, timeout, sigmask, *_):
+    """pselect6(2); the signal mask argument is ignored."""
+    return _select(t, nfds, (readfds, writefds, exceptfds), _deadline(t, timeout, False), timeout, False)
