@@ -156,7 +156,10 @@ def _sentry_main(config: SentryConfig, gofer_sock, ready_w: int, go_r: int) -> i
     fs, fdtable = build_sandbox_fs(kernel, gofer)
     for fd, file in enumerate(std_files()):
         fdtable.install_at(fd, file)
-    fs.chdir_path(config.cwd)
+    try:
+        fs.chdir_path(config.cwd)
+    except (SysError, OSError):
+        log.warning("working directory not in the sandbox, using /", cwd=config.cwd.decode(errors="replace"))
     kernel.forward_host_signals((signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                                  signal.SIGUSR1, signal.SIGUSR2))
     try:

@@ -36,6 +36,7 @@ VERSION = b"#1 SMP Sun Jan 10 15:06:54 PST 2016"
 
 SYSCALL_STOP = (5 | 0x80) << 8 | 0x7F  # WIFSTOPPED with SIGTRAP|0x80
 _ULONG = (1 << 64) - 1
+RLIMIT_NOFILE = 7
 
 
 
@@ -121,6 +122,7 @@ class Kernel:
 
         pid = self.new_pid()
         tg = ThreadGroup(self, pid, None)
+        fdtable.set_limit(min(self.default_rlimits[RLIMIT_NOFILE][0], 1 << 20))
         t = Task(self, pid, tg, 0, None, fs, fdtable, Credentials())
         image = loader.load(self, t, argv[0], argv, envp)
         t.host_tid = image.host_tid

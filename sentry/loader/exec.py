@@ -5,6 +5,7 @@ import stat as statmod
 from dataclasses import dataclass
 
 from ..abi.errno import EACCES, ELOOP, ENOEXEC
+from ..abi.fs import ST_NOEXEC
 from ..abi.mm import MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, MAP_STACK, PROT_READ, PROT_WRITE, page_up
 from ..kernel.errors import SysError
 from ..mm.mm import MemoryManager
@@ -29,11 +30,15 @@ class Image:
 
 
 def _open_exec(t, path: bytes):
+    """Open `path` for execution (a regular, executable file on an exec mount).
+
+    The caller owns the returned File's reference and must unref() it."""
     from ..vfs import open_path
 
     file = open_path(t, AT_FDCWD, path, O_RDONLY)
     st = file.stat()
-    if not statmod.S_ISREG(st.st_mode) or not st.st_mode & 0o111:
+    if not statmod.S_ISREG(st.st_mode) or not st.st_mode & 0o111 or file.loc.mount.flags & ST_NOEXEC:
+        file.unref()
         raise SysError(EACCES)
     return file
 
@@ -51,19 +56,30 @@ def _shebang(head: bytes, path: bytes, argv: list[bytes]) -> tuple[bytes, list[b
 
 def load(kernel, t, path: bytes, argv: list[bytes], envp: list[bytes]) -> Image:
     """Open `path` for `t`, follow `#!` lines, and load the ELF into a new address space."""
-    for _ in range(_MAX_INTERP_DEPTH):
-        file = _open_exec(t, path)
-        head = file.pread(256, 0)
-        if not head.startswith(b"#!"):
-            break
-        path, argv = _shebang(head, path, argv)
-    else:
-        raise SysError(ELOOP)
-    info = elf.parse(file)
-    interp = None
-    if info.interp is not None:
-        interp_file = _open_exec(t, info.interp)
-        interp = (interp_file, elf.parse(interp_file))
+    files = []  # every File opened here, released at the end: the image holds copies
+    try:
+        for _ in range(_MAX_INTERP_DEPTH):
+            file = _open_exec(t, path)
+            files.append(file)
+            head = file.pread(256, 0)
+            if not head.startswith(b"#!"):
+                break
+            path, argv = _shebang(head, path, argv)
+        else:
+            raise SysError(ELOOP)
+        info = elf.parse(file)
+        interp = None
+        if info.interp is not None:
+            interp_file = _open_exec(t, info.interp)
+            files.append(interp_file)
+            interp = (interp_file, elf.parse(interp_file))
+        return _load_image(kernel, file, info, interp, path, argv, envp)
+    finally:
+        for f in files:
+            f.unref()
+
+
+def _load_image(kernel, file, info, interp, path: bytes, argv: list[bytes], envp: list[bytes]) -> Image:
     space, tid = kernel.platform.new_address_space()
     try:
         mm = MemoryManager(space, kernel.reserved_range)

@@ -2,19 +2,22 @@
 from __future__ import annotations
 
 from ..abi import errno as E
+from ..abi.fs import O_ACCMODE, O_PATH, O_WRONLY
 from ..abi.mm import MAP_ANONYMOUS
 from ..kernel.errors import SysError
 from .args import s32
 
-O_ACCMODE = 3
-O_WRONLY = 1
 
 
 def mmap(t, addr, length, prot, flags, fd, offset, *_):
     file = None
     if not flags & MAP_ANONYMOUS:
         file = t.fdtable.get(s32(fd))
-        if (file.flags & O_ACCMODE) == O_WRONLY or not hasattr(file, "pread"):
+        if file.flags & O_PATH:
+            raise SysError(E.EBADF)
+        if not file.seekable:
+            raise SysError(E.ENODEV)
+        if (file.flags & O_ACCMODE) == O_WRONLY:
             raise SysError(E.EACCES)
     return t.mm.mmap(t.host_tid, addr, length, prot, flags, file, offset)
 
