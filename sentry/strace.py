@@ -71,7 +71,7 @@ class Strace:
                 return "AT_FDCWD" if s32(value) == -100 else str(s32(value))
             if kind == "uint":
                 return str(value)
-            if kind == "path":
+            if kind in ("path", "str"):
                 return _quote(t.mm.read_cstr(value, 4096)) if value else "NULL"
             if kind == "wbuf":
                 return _quote(t.mm.read_partial(value, min(args[int(ref)], _MAX_STR + 1)))

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 
-from ..abi.errno import EACCES, EAGAIN, EBADF, EFAULT, EINVAL, ENOENT, ENOTDIR, EPERM, ERANGE, ESPIPE
+from ..abi.errno import (EACCES, EAGAIN, EBADF, EFAULT, EINVAL, ENODATA, ENOENT, ENOTDIR, EOPNOTSUPP, EPERM,
+                         ERANGE, ESPIPE)
 from ..abi.fs import (AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMOVEDIR, AT_STATX_SYNC_TYPE,
                       AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_GETFL, F_GETLK,
                       F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW, F_RDLCK, F_SETFD, F_SETFL, F_SETLK, F_SETLKW, F_UNLCK,
@@ -384,6 +385,19 @@ fdatasync = fsync  # fdatasync(2)
 
 def sync(t, *_):
     """sync(2): nothing to flush."""
+    return 0
+
+
+POSIX_FADV_MAX = 5  # NORMAL, RANDOM, SEQUENTIAL, WILLNEED, DONTNEED, NOREUSE
+
+
+def fadvise64(t, fd, offset, length, advice, *_):
+    """fadvise64(2): advice is checked, then has nothing to act on (no page cache of our own)."""
+    f = _file(t, fd)
+    if not f.seekable:
+        raise SysError(ESPIPE)
+    if not 0 <= s32(advice) <= POSIX_FADV_MAX or s64(length) < 0:
+        raise SysError(EINVAL)
     return 0
 
 
@@ -818,3 +832,81 @@ def select(t, nfds, readfds, writefds, exceptfds, timeout, *_):
 def pselect6(t, nfds, readfds, writefds, exceptfds, timeout, sigmask, *_):
     """pselect6(2); the signal mask argument is ignored."""
     return _select(t, nfds, (readfds, writefds, exceptfds), _deadline(t, timeout, False), timeout, False)
+
+
+# -- extended attributes: no file system here stores any ------------------------
+XATTR_NAME_MAX = 255
+XATTR_CREATE, XATTR_REPLACE = 1, 2
+
+
+def _xattr_name(t, addr: int) -> bytes:
+    name = t.mm.read_cstr(addr, XATTR_NAME_MAX + 1)
+    if not name or len(name) > XATTR_NAME_MAX:
+        raise SysError(ERANGE)
+    return name
+
+
+def _getxattr(t, name: int) -> int:
+    _xattr_name(t, name)
+    raise SysError(ENODATA)
+
+
+def _setxattr(t, name: int, flags: int) -> int:
+    _xattr_name(t, name)
+    if flags & ~(XATTR_CREATE | XATTR_REPLACE):
+        raise SysError(EINVAL)
+    raise SysError(EOPNOTSUPP)
+
+
+def getxattr(t, path, name, *_):
+    """getxattr(2): the file exists but has no such attribute (ENODATA)."""
+    _resolve(t, AT_FDCWD, path)
+    return _getxattr(t, name)
+
+
+def lgetxattr(t, path, name, *_):
+    """lgetxattr(2): as getxattr, not following a final symlink."""
+    _resolve(t, AT_FDCWD, path, follow=False)
+    return _getxattr(t, name)
+
+
+def fgetxattr(t, fd, name, *_):
+    """fgetxattr(2): as getxattr, on an open file."""
+    t.fdtable.get(s32(fd))
+    return _getxattr(t, name)
+
+
+def listxattr(t, path, *_):
+    """listxattr(2): the list is empty."""
+    _resolve(t, AT_FDCWD, path)
+    return 0
+
+
+def llistxattr(t, path, *_):
+    """llistxattr(2): the list is empty."""
+    _resolve(t, AT_FDCWD, path, follow=False)
+    return 0
+
+
+def flistxattr(t, fd, *_):
+    """flistxattr(2): the list is empty."""
+    t.fdtable.get(s32(fd))
+    return 0
+
+
+def setxattr(t, path, name, value, size, flags, *_):
+    """setxattr(2): no file system here stores attributes (EOPNOTSUPP)."""
+    _resolve(t, AT_FDCWD, path)
+    return _setxattr(t, name, flags)
+
+
+def lsetxattr(t, path, name, value, size, flags, *_):
+    """lsetxattr(2): as setxattr, not following a final symlink."""
+    _resolve(t, AT_FDCWD, path, follow=False)
+    return _setxattr(t, name, flags)
+
+
+def fsetxattr(t, fd, name, value, size, flags, *_):
+    """fsetxattr(2): as setxattr, on an open file."""
+    t.fdtable.get(s32(fd))
+    return _setxattr(t, name, flags)

@@ -5,7 +5,7 @@ missing here is unsupported: it fails with ENOSYS and is logged once.
 `ringfence syscalls` prints this table and `--strace` takes its names and
 argument kinds from it.
 
-Argument kinds (for strace): int, uint, hex, fd, dirfd, path, wbuf:N (a buffer
+Argument kinds (for strace): int, uint, hex, fd, dirfd, path, str, wbuf:N (a buffer
 the program passes, its length in argument N), rbuf:N (a buffer the kernel
 fills, its length the result), oflags, atflags, mode, sig, argv, clone,
 mprot, mflags, whence.
@@ -96,6 +96,16 @@ _ROWS = [
     _row("fstatfs", fs.fstatfs, args="fd hex"),
     _row("chroot", fs.chroot, args="path"),
     _row("sync", fs.sync),
+    _row("fadvise64", fs.fadvise64, args="fd int int int"),
+    _row("getxattr", fs.getxattr, PARTIAL, "no file system stores xattrs: ENODATA", args="path str hex uint"),
+    _row("lgetxattr", fs.lgetxattr, PARTIAL, "no file system stores xattrs: ENODATA", args="path str hex uint"),
+    _row("fgetxattr", fs.fgetxattr, PARTIAL, "no file system stores xattrs: ENODATA", args="fd str hex uint"),
+    _row("listxattr", fs.listxattr, PARTIAL, "no file system stores xattrs: empty list", args="path hex uint"),
+    _row("llistxattr", fs.llistxattr, PARTIAL, "no file system stores xattrs: empty list", args="path hex uint"),
+    _row("flistxattr", fs.flistxattr, PARTIAL, "no file system stores xattrs: empty list", args="fd hex uint"),
+    _row("setxattr", fs.setxattr, PARTIAL, "no file system stores xattrs: EOPNOTSUPP", args="path str hex uint int"),
+    _row("lsetxattr", fs.lsetxattr, PARTIAL, "no file system stores xattrs: EOPNOTSUPP", args="path str hex uint int"),
+    _row("fsetxattr", fs.fsetxattr, PARTIAL, "no file system stores xattrs: EOPNOTSUPP", args="fd str hex uint int"),
     _row("openat", fs.openat, PARTIAL, "O_TMPFILE: EOPNOTSUPP; FIFOs, sockets and block devices: ENXIO", args="dirfd path oflags mode"),
     _row("mkdirat", fs.mkdirat, args="dirfd path mode"),
     _row("fchownat", fs.fchownat, args="dirfd path int int atflags"),

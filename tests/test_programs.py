@@ -1,0 +1,27 @@
+"""Real, dynamically linked programs from the host (ld.so loads their libraries
+through the sandbox's file-backed mmap), run natively and under the sentry."""
+import pytest
+
+PROGRAMS = {
+    "bash-arith-loop-subshell": ["/bin/bash", "-c", 'echo $((6*7)); for i in 1 2 3; do printf "%s" $i; done; echo; echo $(echo sub) "$(basename /a/b)"'],
+    "bash-pipes-and-exit": ["/bin/bash", "-c", "seq 1 200 | grep 7 | wc -l; (exit 3); echo status $?"],
+    "coreutils-ls-sort-wc": ["/bin/bash", "-c", "ls -la /usr/bin | sort | wc -l"],
+    "coreutils-find-head": ["/bin/bash", "-c", "find /usr/lib -maxdepth 2 -name '*.so*' | sort | head -5"],
+    "coreutils-xargs": ["/bin/bash", "-c", "printf 'a\\nb\\nc\\n' | xargs echo joined:"],
+    "dash-default-shell": ["/bin/sh", "-c", "echo dash; cat /etc/debian_version"],
+    "python3-json": ["python3", "-c", "import json, hashlib; print(json.dumps(sorted({'b': 1, 'a': 2}))); print(hashlib.sha256(b'x').hexdigest())"],
+    "python3-subprocess": ["python3", "-c", "import subprocess; print(subprocess.run(['echo', 'child'], capture_output=True, text=True).stdout.strip())"],
+    "perl": ["perl", "-e", "print join(',', map { $_ * 2 } 1..5), qq(\\n)"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_real_program(name, differential):
+    differential(PROGRAMS[name])
+
+
+def test_python_sees_sandbox_pid_and_release(run_sandboxed):
+    proc = run_sandboxed(["python3", "-c", "import os, platform; print(os.getpid(), platform.release())"])
+    assert proc.returncode == 0, proc.stderr
+    pid, release = proc.stdout.split()
+    assert pid == b"1" and release.endswith(b"-ringfence")
