@@ -14,6 +14,7 @@ import itertools
 import time
 from typing import NamedTuple
 
+from ...gofer.protocol import Stat
 from ..abi.errno import EACCES, EINVAL, ENOTDIR, ENXIO, EPERM
 from ..abi.fs import NAME_MAX, S_IFMT, makedev
 from ..kernel.errors import SysError
@@ -21,22 +22,9 @@ from ..kernel.errors import SysError
 BLOCK_SIZE = 4096
 
 
-class Attr(NamedTuple):
-    """An inode's attributes, as stat(2) reports them (field names as os.stat_result's)."""
-
-    st_mode: int
-    st_ino: int
-    st_dev: int
-    st_nlink: int
-    st_uid: int
-    st_gid: int
-    st_rdev: int
-    st_size: int
-    st_blksize: int
-    st_blocks: int
-    st_atime_ns: int
-    st_mtime_ns: int
-    st_ctime_ns: int
+# An inode's attributes as stat(2) reports them: the same record the gofer
+# sends (field names as os.stat_result's, times in nanoseconds).
+Attr = Stat
 
 
 class StatFs(NamedTuple):
