@@ -11,6 +11,11 @@ PROGRAMS = {
     "dash-default-shell": ["/bin/sh", "-c", "echo dash; cat /etc/debian_version"],
     "python3-json": ["python3", "-c", "import json, hashlib; print(json.dumps(sorted({'b': 1, 'a': 2}))); print(hashlib.sha256(b'x').hexdigest())"],
     "python3-subprocess": ["python3", "-c", "import subprocess; print(subprocess.run(['echo', 'child'], capture_output=True, text=True).stdout.strip())"],
+    "python3-threads": ["python3", "-c", "import threading; r = [0] * 16\n"
+                        "def w(i): r[i] = sum(range(i * 10000, (i + 1) * 10000))\n"
+                        "ts = [threading.Thread(target=w, args=(i,)) for i in range(16)]\n"
+                        "[t.start() for t in ts]; [t.join() for t in ts]\n"
+                        "print(sum(r) == sum(range(160000)), threading.active_count())"],
     "perl": ["perl", "-e", "print join(',', map { $_ * 2 } 1..5), qq(\\n)"],
 }
 

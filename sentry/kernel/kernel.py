@@ -356,6 +356,41 @@ class Kernel:
         self._finish(t, None)
 
     # -- exit ------------------------------------------------------------------
+    def exit_thread(self, t: Task) -> None:
+        """One thread of a multi-threaded process exits (the exit syscall)."""
+        self._drop_task(t)
+        if t.clear_child_tid:
+            try:
+                t.mm.write_u32(t.clear_child_tid, 0)
+                self.futexes.wake((id(t.mm), t.clear_child_tid), 1, 0xFFFFFFFF)
+            except SysError:
+                pass
+        t.mm.users -= 1
+        if t.host_tid != t.mm.space.pid:
+            self.platform.end_thread(t.mm.space, t.host_tid)
+        # (a process's first host thread stays stopped until the process ends)
+
+    def end_other_threads(self, t: Task) -> None:
+        """execve: every other thread of t's process ends; t takes the process's pid."""
+        tg = t.tg
+        for other in list(tg.tasks.values()):
+            if other is not t:
+                self._drop_task(other)
+                other.mm.users -= 1
+        if t.tid != tg.pid:
+            del self.tasks[t.tid]
+            del tg.tasks[t.tid]
+            t.tid = tg.pid
+            self.tasks[t.tid] = t
+            tg.tasks[t.tid] = t
+
+    def _drop_task(self, t: Task) -> None:
+        self._unpark(t)
+        t.state = TaskState.DEAD
+        self.by_host.pop(t.host_tid, None)
+        self.tasks.pop(t.tid, None)
+        t.tg.tasks.pop(t.tid, None)
+
     def exit_group(self, tg: ThreadGroup, status: int) -> None:
         """End every task of `tg`; `status` is the wait status (code << 8 or signal)."""
         if tg.exit_status is not None:

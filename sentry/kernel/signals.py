@@ -60,7 +60,8 @@ class Signals:
 
     def send_group(self, tg, sig: int, code: int = 0, pid: int = 0, addr: int = 0, status: int = 0) -> None:
         """Queue a process-directed `sig` for `tg`."""
-        target = next((t for t in tg.tasks.values() if not t.sigmask & bit(sig)), tg.leader)
+        target = next((t for t in tg.tasks.values() if not t.sigmask & bit(sig)),
+                      next(iter(tg.tasks.values()), None))
         self._queue(tg, tg.pending, target, sig, code, pid, addr, status)
 
     def _queue(self, tg, queue: list, target, sig, code, pid, addr, status) -> None:

@@ -155,11 +155,22 @@ def getsid(t, pid, *_):
 
 
 # -- fork, clone, execve ------------------------------------------------------------
-def _new_process(t, flags: int, stack: int, parent_tid: int, child_tid: int, tls: int) -> int:
+def _clone(t, flags: int, stack: int, parent_tid: int, child_tid: int, tls: int) -> int:
+    """fork, vfork and clone: a new process, or a new thread of t's process."""
     k = t.kernel
-    if flags & (CLONE_THREAD | CLONE_SIGHAND) or (flags & CLONE_VM and not flags & CLONE_VFORK):
-        raise SysError(E.EINVAL)  # threads: not built yet
-    space, host = k.platform.fork_address_space(t.host_tid)
+    thread = bool(flags & CLONE_THREAD)
+    if (thread and not flags & CLONE_SIGHAND) or (flags & CLONE_SIGHAND and not flags & CLONE_VM):
+        raise SysError(E.EINVAL)
+    if flags & CLONE_VM and not thread and not flags & CLONE_VFORK:
+        raise SysError(E.EINVAL)  # processes sharing memory without being threads: not built
+    if thread:
+        host = k.platform.new_thread(t.host_tid)
+        mm = t.mm
+        mm.users += 1
+    else:
+        space, host = k.platform.fork_address_space(t.host_tid)
+        mm = MemoryManager(space, t.mm.reserved)
+        mm.brk_start, mm.brk = t.mm.brk_start, t.mm.brk
     regs = k.platform.new_regs()
     k.platform.getregs(t.host_tid, regs)
     regs.rax = 0
@@ -170,43 +181,76 @@ def _new_process(t, flags: int, stack: int, parent_tid: int, child_tid: int, tls
         regs.fs_base = tls
     k.platform.setregs(host, regs)
 
-    pid = k.new_pid()
-    parent = t.tg.parent if flags & CLONE_PARENT and t.tg.parent is not None else t.tg
-    tg = ThreadGroup(k, pid, parent)
+    tid = k.new_pid()
+    if thread:
+        tg = t.tg
+        fs = t.fs if flags & CLONE_FS else t.fs.fork()
+        files = t.fdtable if flags & CLONE_FILES else t.fdtable.fork()
+    else:
+        tg = _new_group(t, tid, flags)
+        fs, files = t.fs.fork(), t.fdtable.fork()
+    child = Task(k, tid, tg, host, mm, fs, files, t.creds.copy())
+    child.sigmask = t.sigmask
+    child.altstack = t.altstack if not thread else (0, 2, 0)
+    if flags & CLONE_CHILD_SETTID:
+        mm.write_u32(child_tid, tid)
+    if flags & CLONE_CHILD_CLEARTID:
+        child.clear_child_tid = child_tid
+    if flags & CLONE_PARENT_SETTID:
+        t.mm.write_u32(parent_tid, tid)
+        if mm is not t.mm:
+            mm.write_u32(parent_tid, tid)
+    k.add_task(child)
+    k.platform.resume(host, None)
+    return tid
+
+
+def _new_group(t, pid: int, flags: int) -> ThreadGroup:
+    """The process a fork creates: a copy of t's, child of t's (or, CLONE_PARENT, of its parent)."""
+    k = t.kernel
     src = t.tg
+    parent = src.parent if flags & CLONE_PARENT and src.parent is not None else src
+    tg = ThreadGroup(k, pid, parent)
     tg.pgid, tg.sid, tg.comm, tg.cmdline, tg.exe = src.pgid, src.sid, src.comm, src.cmdline, src.exe
     tg.actions = [a.copy() for a in src.actions]
     tg.rlimits = dict(src.rlimits)
     tg.exit_signal = flags & CSIGNAL
-    mm = MemoryManager(space, t.mm.reserved)
-    mm.brk_start, mm.brk = t.mm.brk_start, t.mm.brk
-    child = Task(k, pid, tg, host, mm, t.fs.fork(), t.fdtable.fork(), t.creds.copy())
-    child.sigmask = t.sigmask
-    child.altstack = t.altstack
-    if flags & CLONE_CHILD_SETTID:
-        mm.write_u32(child_tid, pid)
-    if flags & CLONE_CHILD_CLEARTID:
-        child.clear_child_tid = child_tid
-    if flags & CLONE_PARENT_SETTID:
-        t.mm.write_u32(parent_tid, pid)
-        mm.write_u32(parent_tid, pid)
     k.groups[pid] = tg
     parent.children[pid] = tg
-    k.add_task(child)
-    k.platform.resume(host, None)
-    return pid
+    return tg
 
 
 def fork(t, *_):
-    return _new_process(t, SIGCHLD, 0, 0, 0, 0)
+    return _clone(t, SIGCHLD, 0, 0, 0, 0)
 
 
 def vfork(t, *_):
-    return _new_process(t, CLONE_VM | CLONE_VFORK | SIGCHLD, 0, 0, 0, 0)
+    return _clone(t, CLONE_VM | CLONE_VFORK | SIGCHLD, 0, 0, 0, 0)
 
 
 def clone(t, flags, stack, parent_tid, child_tid, tls, *_):
-    return _new_process(t, flags, stack, parent_tid, child_tid, tls)
+    return _clone(t, flags, stack, parent_tid, child_tid, tls)
+
+
+_CLONE_ARGS = struct.Struct("<11Q")  # struct clone_args (CLONE_ARGS_SIZE_VER2)
+CLONE_ARGS_SIZE_VER0 = 64
+CLONE_PIDFD = 0x1000
+CLONE_INTO_CGROUP = 0x200000000
+
+
+def clone3(t, args, size, *_):
+    if size < CLONE_ARGS_SIZE_VER0 or size > 4096:
+        raise SysError(E.EINVAL)
+    raw = t.mm.read(args, size)
+    if size > _CLONE_ARGS.size and any(raw[_CLONE_ARGS.size:]):
+        raise SysError(E.E2BIG)
+    (flags, _pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size,
+     _cgroup) = _CLONE_ARGS.unpack(raw[:_CLONE_ARGS.size].ljust(_CLONE_ARGS.size, b"\0"))
+    if flags & (CLONE_PIDFD | CLONE_INTO_CGROUP | CSIGNAL) or set_tid or set_tid_size or exit_signal > 64:
+        raise SysError(E.EINVAL)
+    if bool(stack) != bool(stack_size):
+        raise SysError(E.EINVAL)
+    return _clone(t, flags | exit_signal, stack + stack_size if stack else 0, parent_tid, child_tid, tls)
 
 
 def _read_strings(t, addr: int) -> list[bytes]:
@@ -221,7 +265,8 @@ def execve(t, path, argv, envp, *_):
     if not path:
         raise SysError(E.ENOENT)
     image = loader.load(k, t, path, _read_strings(t, argv), _read_strings(t, envp))
-    # The point of no return: the old image goes away.
+    # The point of no return: the old image goes away, with every other thread.
+    k.end_other_threads(t)
     old = t.mm
     k.rehost(t, image.host_tid)
     t.mm = image.mm
@@ -239,7 +284,10 @@ def execve(t, path, argv, envp, *_):
 
 # -- exit and wait -----------------------------------------------------------------
 def exit_(t, code, *_):
-    return exit_group(t, code)
+    if len(t.tg.tasks) == 1:
+        return exit_group(t, code)
+    t.kernel.exit_thread(t)
+    return NORESUME
 
 
 def exit_group(t, code, *_):

@@ -23,6 +23,10 @@ _ULONG = (1 << 64) - 1
 SYSCALL_STOP = (signal.SIGTRAP | 0x80) << 8 | 0x7F
 
 _NR_FORK = sysno.NUMBERS["fork"]
+_NR_CLONE = sysno.NUMBERS["clone"]
+_NR_EXIT = sysno.NUMBERS["exit"]
+# CLONE_VM | CLONE_SIGHAND | CLONE_THREAD: a host thread sharing the stub's memory.
+_HOST_THREAD_FLAGS = 0x100 | 0x800 | 0x10000
 
 
 def _check(ret: int, what: str) -> int:
@@ -121,6 +125,17 @@ class PtracePlatform:
         """A copy-on-write copy of the address space of stopped thread `tid`."""
         pid = self.master.clone(tid, _NR_FORK)
         return StubSpace(pid), pid
+
+    def new_thread(self, tid: int) -> int:
+        """A new stub thread in the address space of stopped thread `tid`."""
+        return self.master.clone(tid, _NR_CLONE, _HOST_THREAD_FLAGS, 0, 0, 0, 0)
+
+    def end_thread(self, space: StubSpace, tid: int) -> None:
+        """Make stopped stub thread `tid` (not its process's first) exit."""
+        try:
+            space.syscall(tid, _NR_EXIT, 0)
+        except OSError:
+            pass  # the thread is gone: that is the point
 
     def resume_wait(self, tid: int, rax: int | None, sig: int = 0) -> int:
         """Resume `tid` (after setting %rax unless None), then wait for any stop.
