@@ -10,7 +10,6 @@ the C extension that resumes and waits for the next stop.
 from __future__ import annotations
 
 import collections
-import heapq
 import itertools
 import os
 import select
@@ -20,13 +19,18 @@ import structlog
 
 from ..abi import errno as E
 from ..abi import sysno
-from ..abi.signal import SIGKILL, SIGSTOP, SIG_IGN, SA_NOCLDWAIT, SIGCHLD, CLD_EXITED, CLD_KILLED
+from ..abi.signal import (
+    CLD_CONTINUED, CLD_EXITED, CLD_KILLED, CLD_STOPPED, SA_NOCLDSTOP, SA_NOCLDWAIT, SI_USER, SIG_IGN, SIGCHLD,
+    SIGCONT, SIGKILL, SIGSTOP,
+)
+from .siginfo import child_info, kill_info
 from ..syscalls.table import TABLE
 from .creds import Credentials
 from .errors import SysError
 from .futex import Futexes
 from .signals import Signals
 from .task import Task, TaskState, ThreadGroup
+from .timers import TimerQueue
 from .waitqueue import JUSTRESUME, NORESUME, Block
 
 log = structlog.get_logger("ringfence.sentry")
@@ -72,8 +76,7 @@ class Kernel:
         self.init: ThreadGroup | None = None
         self.current: Task | None = None  # the task whose syscall is being served
         self.ready: collections.deque[Task] = collections.deque()
-        self.timers: list[tuple[float, int, Task]] = []
-        self._timer_seq = itertools.count()
+        self.timers = TimerQueue()
         self.host_waits: dict[Task, tuple[tuple[int, int], ...]] = {}
         self.external_signals: list[int] = []
         self._enosys_logged: set[int] = set()
@@ -216,11 +219,7 @@ class Kernel:
             self._rerun(self.ready.popleft())
         if self.external_signals:
             self._take_external_signals()
-        now = time.monotonic()
-        while self.timers and self.timers[0][0] <= now:
-            _, _, t = heapq.heappop(self.timers)
-            if t.block is not None and t.block.deadline is not None and t.block.deadline <= now:
-                self._wake(t)
+        self.timers.fire_due(time.monotonic())
         if self.ready:
             return 0
         if not self.timers and not self.host_waits:
@@ -235,8 +234,9 @@ class Kernel:
         if tid != 0:
             return tid if tid > 0 else 0
         timeout = None
-        if self.timers:
-            timeout = max(0.0, self.timers[0][0] - time.monotonic()) * 1000
+        deadline = self.timers.next_deadline()
+        if deadline is not None:
+            timeout = max(0.0, deadline - time.monotonic()) * 1000
         poller = select.poll()
         poller.register(self._stop_fd, select.POLLIN)
         if self._signal_fd >= 0:
@@ -265,7 +265,7 @@ class Kernel:
         sigs, self.external_signals = self.external_signals, []
         for sig in sigs:
             if self.init is not None and self.init.exit_status is None:
-                self.signals.send_group(self.init, sig, 0, 0)
+                self.signals.send_group(self.init, sig, SI_USER, kill_info(0))
 
     # -- blocking ------------------------------------------------------------
     def _park(self, t: Task, block: Block) -> None:
@@ -275,21 +275,56 @@ class Kernel:
         for q in block.queues:
             q.add(waker)
         if block.deadline is not None:
-            heapq.heappush(self.timers, (block.deadline, next(self._timer_seq), t))
+            t.block_timer = self.timers.call_at(block.deadline, waker)
         if block.host_fds:
             self.host_waits[t] = block.host_fds
 
     def _unpark(self, t: Task) -> Block | None:
+        t.sigwait_mask = 0
         block, t.block = t.block, None
         if block is not None:
             for q in block.queues:
                 q.remove(t.waker)
             self.host_waits.pop(t, None)
-            if block.deadline is not None:
-                self.timers = [e for e in self.timers if e[2] is not t]
-                heapq.heapify(self.timers)
+            self.timers.cancel(t.block_timer)
+            t.block_timer = None
         t.waker = None
         return block
+
+    def wake(self, t: Task) -> None:
+        """Re-run `t`'s blocked syscall soon (rt_sigtimedwait's signal arrived)."""
+        self._wake(t)
+
+    def stop_group(self, tg: ThreadGroup, sig: int) -> None:
+        """A stop signal's default action: every task of `tg` stops until SIGCONT."""
+        if tg.stop_signal:
+            return
+        tg.stop_signal = sig
+        for t in tg.tasks.values():
+            if t.state is TaskState.RUNNING and t is not self.current:
+                self.platform.interrupt(t.mm.space.pid, t.host_tid)
+        self._notify_parent(tg, CLD_STOPPED, sig, (sig << 8) | 0x7F)
+
+    def continue_group(self, tg: ThreadGroup) -> None:
+        """SIGCONT: a stopped `tg` runs again."""
+        if not tg.stop_signal:
+            return
+        tg.stop_signal = 0
+        for t in list(tg.tasks.values()):
+            if t.state is TaskState.STOPPED:
+                t.state = TaskState.RUNNING
+                self._finish(t, t.stopped_result)
+        self._notify_parent(tg, CLD_CONTINUED, SIGCONT, 0xFFFF)
+
+    def _notify_parent(self, tg: ThreadGroup, code: int, value: int, wait_status: int) -> None:
+        """Tell `tg`'s parent (SIGCHLD and its wait queue) that `tg` stopped or continued."""
+        parent = tg.parent
+        if parent is None:
+            return
+        tg.wait_report = wait_status
+        if not parent.actions[SIGCHLD].flags & SA_NOCLDSTOP:
+            self.signals.send_group(parent, SIGCHLD, code, child_info(tg.pid, value))
+        parent.child_exit.notify()
 
     def _wake(self, t: Task) -> None:
         if t.state is TaskState.BLOCKED and t.block is not None and t not in self.ready:
@@ -337,6 +372,10 @@ class Kernel:
             return
         result = self.signals.deliver(t, result)
         if result is NORESUME:
+            return
+        if t.tg.stop_signal:
+            t.state = TaskState.STOPPED
+            t.stopped_result = result
             return
         try:
             self.platform.resume(t.host_tid, result)
@@ -409,6 +448,7 @@ class Kernel:
                 t.fdtable.close_all()
         if space is not None:
             self.platform.kill(space)
+        tg.cancel_timers(posix_only=False)
         tg.exit_status = status
         for child in list(tg.children.values()):
             self._reparent(child)
@@ -429,7 +469,7 @@ class Kernel:
             else:
                 code, value = CLD_EXITED, os.WEXITSTATUS(status)
             if tg.exit_signal:
-                self.signals.send_group(parent, tg.exit_signal, code, tg.pid, status=value)
+                self.signals.send_group(parent, tg.exit_signal, code, child_info(tg.pid, value))
         parent.child_exit.notify()
 
     def _reparent(self, child: ThreadGroup) -> None:

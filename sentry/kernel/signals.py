@@ -11,10 +11,12 @@ import struct
 
 from ..abi import errno as E
 from ..abi.signal import (
-    IGNORE, SA_NODEFER, SA_ONSTACK, SA_RESETHAND, SA_RESTART, SA_RESTORER, SIG_DFL, SIG_IGN,
-    SIGKILL, SIGSEGV, SS_DISABLE, SS_ONSTACK, STOP, UNBLOCKABLE, bit, default_action,
+    IGNORE, SA_NODEFER, SA_ONSTACK, SA_RESETHAND, SA_RESTART, SA_RESTORER, SI_KERNEL, SIG_DFL, SIG_IGN,
+    SIGBUS, SIGCONT, SIGKILL, SIGRTMIN, SIGSEGV, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU, SS_DISABLE, SS_ONSTACK, STOP,
+    UNBLOCKABLE, bit, default_action,
 )
-
+from . import siginfo
+from .siginfo import fault_info
 from .waitqueue import NORESUME
 
 _SIGCONTEXT = struct.Struct("<18Q4H4QQ8Q")  # 256 bytes
@@ -32,13 +34,8 @@ _FIX_EFLAGS = 0x40000 | 0x800 | 0x400 | 0x100 | 0x80 | 0x40 | 0x10 | 0x4 | 0x1 |
 _RESTART_CODES = (-E.ERESTARTSYS, -E.ERESTARTNOINTR, -E.ERESTARTNOHAND)
 
 
-def _siginfo(sig: int, code: int, pid: int, addr: int, status: int) -> bytes:
-    info = struct.pack("<iii4x", sig, 0, code)
-    if addr:
-        info += struct.pack("<Q", addr)
-    else:
-        info += struct.pack("<iIi", pid, 0, status)
-    return info.ljust(128, b"\0")
+_FAULTS = (SIGSEGV, SIGBUS)  # whose fault address the sigcontext's cr2 carries
+_STOP_SIGNALS = bit(SIGSTOP) | bit(SIGTSTP) | bit(SIGTTIN) | bit(SIGTTOU)
 
 
 class Signals:
@@ -52,32 +49,46 @@ class Signals:
         act = tg.actions[sig]
         if act.handler == SIG_IGN:
             return True
-        return act.handler == SIG_DFL and default_action(sig) in (IGNORE, STOP)
+        return act.handler == SIG_DFL and default_action(sig) == IGNORE
 
-    def send_task(self, t, sig: int, code: int = 0, pid: int = 0, addr: int = 0, status: int = 0) -> None:
+    def send_task(self, t, sig: int, code: int = SI_KERNEL, union: bytes = b"") -> None:
         """Queue `sig` for thread `t` and make sure it notices."""
-        self._queue(t.tg, t.pending, t, sig, code, pid, addr, status)
+        self._queue(t.tg, t.pending, t, sig, code, union)
 
-    def send_group(self, tg, sig: int, code: int = 0, pid: int = 0, addr: int = 0, status: int = 0) -> None:
+    def send_group(self, tg, sig: int, code: int = SI_KERNEL, union: bytes = b"") -> None:
         """Queue a process-directed `sig` for `tg`."""
         target = next((t for t in tg.tasks.values() if not t.sigmask & bit(sig)),
                       next(iter(tg.tasks.values()), None))
-        self._queue(tg, tg.pending, target, sig, code, pid, addr, status)
+        self._queue(tg, tg.pending, target, sig, code, union)
 
-    def _queue(self, tg, queue: list, target, sig, code, pid, addr, status) -> None:
+    def _queue(self, tg, queue: list, target, sig: int, code: int, union: bytes) -> None:
         if tg.exit_status is not None or target is None:
             return
         if sig == SIGKILL:
             self.kernel.exit_group(tg, SIGKILL)
             return
+        # Stop and continue signals cancel each other at send time (Linux's prepare_signal).
+        if sig == SIGCONT:
+            self._drop(tg, _STOP_SIGNALS)
+            self.kernel.continue_group(tg)
+        elif bit(sig) & _STOP_SIGNALS:
+            self._drop(tg, bit(SIGCONT))
         blocked = target.sigmask & bit(sig)
-        if self._ignored(tg, sig) and not blocked:
+        waited = target.sigwait_mask & bit(sig)
+        if self._ignored(tg, sig) and not blocked and not waited:
             return
-        if sig < 32 and any(entry[0] == sig for entry in queue):
+        if sig < SIGRTMIN and any(entry[0] == sig for entry in queue):
             return  # standard signals do not queue twice
-        queue.append((sig, code, pid, addr, status))
-        if not blocked and target is not self.kernel.current:
+        queue.append((sig, code, union))
+        if waited:
+            self.kernel.wake(target)
+        elif not blocked and target is not self.kernel.current:
             self.kernel.interrupt(target)
+
+    @staticmethod
+    def _drop(tg, mask: int) -> None:
+        for queue in [tg.pending] + [t.pending for t in tg.tasks.values()]:
+            queue[:] = [e for e in queue if not bit(e[0]) & mask]
 
     def force(self, t, sig: int, code: int, addr: int) -> None:
         """A synchronous fault: unblock `sig` (default action if it was blocked or ignored)."""
@@ -85,12 +96,13 @@ class Signals:
         if t.sigmask & bit(sig) or act.handler == SIG_IGN:
             act.handler = SIG_DFL
             t.sigmask &= ~bit(sig)
-        t.pending.insert(0, (sig, code, 0, addr, 0))
+        t.pending.insert(0, (sig, code, fault_info(addr)))
 
-    def _dequeue(self, t):
+    def dequeue(self, t, mask: int):
+        """Take `t`'s first pending signal (thread's, then process's) in `mask`."""
         for queue in (t.pending, t.tg.pending):
             for i, entry in enumerate(queue):
-                if not t.sigmask & bit(entry[0]):
+                if bit(entry[0]) & mask:
                     return queue.pop(i)
         return None
 
@@ -103,7 +115,7 @@ class Signals:
         registers were rewritten), or kernel.NORESUME when the task died.
         """
         while True:
-            entry = self._dequeue(t)
+            entry = self.dequeue(t, ~t.sigmask)
             if entry is None:
                 if t.saved_sigmask is not None:  # sigsuspend ended without a handler
                     t.sigmask, t.saved_sigmask = t.saved_sigmask, None
@@ -116,7 +128,10 @@ class Signals:
                 continue
             if act.handler == SIG_DFL:
                 action = default_action(sig)
-                if action in (IGNORE, STOP):
+                if action == IGNORE:
+                    continue
+                if action == STOP:
+                    self.kernel.stop_group(t.tg, sig)
                     continue
                 # Terminate (CORE too: the sandbox writes no core file, so
                 # the wait status has no core flag, as with RLIMIT_CORE 0).
@@ -137,7 +152,7 @@ class Signals:
 
     def _setup_frame(self, t, act, entry, result) -> bool:
         plat = self.kernel.platform
-        sig, code, pid, addr, status = entry
+        sig, code, union = entry
         regs = plat.new_regs()
         plat.getregs(t.host_tid, regs)
         if result is not None:
@@ -164,10 +179,11 @@ class Signals:
             regs.r8, regs.r9, regs.r10, regs.r11, regs.r12, regs.r13, regs.r14, regs.r15,
             regs.rdi, regs.rsi, regs.rbp, regs.rbx, regs.rdx, regs.rax, regs.rcx, regs.rsp,
             regs.rip, regs.eflags, regs.cs, regs.gs, regs.fs, regs.ss,
-            0, 0, mask & 0xFFFFFFFF, addr, fpstate, *([0] * 8))
+            0, 0, mask & 0xFFFFFFFF, int.from_bytes(union[:8], "little") if sig in _FAULTS and code > 0 else 0,
+            fpstate, *([0] * 8))
         blob = (act.restorer.to_bytes(8, "little")
                 + _UC_HEAD.pack(_UC_FLAGS, 0, ss_sp, on_stack, 0, ss_size)
-                + mcontext + mask.to_bytes(8, "little") + _siginfo(sig, code, pid, addr, status))
+                + mcontext + mask.to_bytes(8, "little") + siginfo.encode(sig, code, union))
         try:
             t.mm.write(fpstate, plat.getfpregs(t.host_tid))
             t.mm.write(frame, blob)

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import enum
 
-from ..abi.signal import NSIG, SIG_DFL
+from ..abi.signal import NSIG, SI_USER, SIG_DFL
+from .siginfo import kill_info
+from .timers import SignalTimer
 from .waitqueue import WaitQueue
 
 RLIM_INFINITY = (1 << 64) - 1
@@ -14,6 +16,7 @@ class TaskState(enum.Enum):
 
     RUNNING = "R"
     BLOCKED = "S"
+    STOPPED = "T"  # its process is stopped (SIGSTOP...): it resumes at SIGCONT
     DEAD = "X"
 
 
@@ -44,14 +47,26 @@ class ThreadGroup:
         self.cmdline = b""
         self.exe = b""
         self.actions = [SigAction() for _ in range(NSIG + 1)]
-        self.pending: list[tuple] = []  # process-directed signals: (sig, code, pid, uid, status)
+        self.pending: list[tuple] = []  # process-directed signals: (sig, si_code, siginfo union bytes)
         self.exit_status: int | None = None  # wait status once a zombie
+        self.stop_signal = 0  # the signal that stopped the process, while it is stopped
+        self.wait_report: int | None = None  # a stop or continue wait4 has yet to report
         self.child_exit = WaitQueue()
         self.rlimits: dict[int, tuple[int, int]] = {}
+        self.itimers: dict[int, SignalTimer] = {}  # setitimer's, by ITIMER_*
+        self.posix_timers: dict[int, object] = {}  # timer_create's, by timer id
         self.exit_signal = 17  # SIGCHLD unless clone() named another
         self.pdeathsig = 0
         self.dumpable = 1
         self.no_new_privs = 0
+
+    def cancel_timers(self, posix_only: bool) -> None:
+        """Disarm the process's timers (execve: the timer_create ones; exit: all)."""
+        for timer in list(self.posix_timers.values()) + ([] if posix_only else list(self.itimers.values())):
+            timer.cancel()
+        self.posix_timers.clear()
+        if not posix_only:
+            self.itimers.clear()
 
     def take_image(self, image) -> None:
         """Name the process after a freshly loaded program (execve, init)."""
@@ -71,6 +86,8 @@ class ThreadGroup:
     def state(self) -> str:
         if self.exit_status is not None:
             return "Z"
+        if self.stop_signal:
+            return "T"
         leader = self.leader
         return leader.state.value if leader is not None else "Z"
 
@@ -95,12 +112,15 @@ class Task:
         self.clear_child_tid = 0
         self.robust_list = (0, 0)
         self.block = None  # the Block the task is parked on
+        self.block_timer = None  # the timer that ends it at its deadline
+        self.sigwait_mask = 0  # signals rt_sigtimedwait is waiting for
         self.waker = None  # its wake callback while parked
+        self.stopped_result = None  # the %rax it resumes with when its process continues
         self.syscall = None  # (nr, args) of the syscall being served (for re-runs)
 
-    def send_signal(self, sig: int, code: int = 0, pid: int = 0) -> None:
-        """Queue a signal for this thread (e.g. SIGPIPE from a broken pipe)."""
-        self.kernel.signals.send_task(self, sig, code, pid)
+    def send_signal(self, sig: int) -> None:
+        """Queue a signal for this thread as sent by itself (e.g. SIGPIPE from a broken pipe)."""
+        self.kernel.signals.send_task(self, sig, SI_USER, kill_info(self.tg.pid))
 
     def __repr__(self) -> str:
         return f"Task({self.tid}, host={self.host_tid}, {self.state.value})"

@@ -1,17 +1,19 @@
 """Process syscalls: creation (fork/clone/execve), exit, wait, identity, limits."""
 from __future__ import annotations
 
+import os
 import struct
 
 from ..abi import errno as E
 from ..abi.mm import TASK_SIZE
-from ..abi.signal import SIGCHLD
+from ..abi.signal import CLD_CONTINUED, CLD_EXITED, CLD_KILLED, CLD_STOPPED, SIGCHLD, SIGCONT
+from ..kernel import siginfo
 from ..kernel.errors import SysError
 from ..kernel.task import Task, ThreadGroup
 from ..kernel.waitqueue import JUSTRESUME, NORESUME, Block
 from ..loader import exec as loader
 from ..mm.mm import MemoryManager
-from .args import s32, s64
+from .args import s32, s64, u32
 
 CLONE_VM = 0x00000100
 CLONE_FS = 0x00000200
@@ -27,9 +29,11 @@ CLONE_CHILD_SETTID = 0x01000000
 CSIGNAL = 0xFF
 
 WNOHANG = 1
-WUNTRACED = 2
+WUNTRACED = WSTOPPED = 2
+WEXITED = 4
 WCONTINUED = 8
 WNOWAIT = 0x01000000
+P_ALL, P_PID, P_PGID = 0, 1, 2
 __WNOTHREAD = 0x20000000
 __WALL = 0x40000000
 __WCLONE = 0x80000000
@@ -274,6 +278,7 @@ def execve(t, path, argv, envp, *_):
     if old.users == 0:
         k.platform.kill(old.space)
     t.fdtable.close_on_exec()
+    t.tg.cancel_timers(posix_only=True)
     k.signals.reset_for_exec(t.tg)
     t.altstack = (0, 2, 0)
     t.clear_child_tid = 0
@@ -305,25 +310,80 @@ def _matches(t, child: ThreadGroup, pid: int) -> bool:
     return child.pgid == -pid
 
 
-def wait4(t, pid, status, options, rusage, *_):
-    pid, options = s32(pid), s32(options) & 0xFFFFFFFF
-    if options & ~(WNOHANG | WUNTRACED | WCONTINUED | WNOWAIT | __WNOTHREAD | __WALL | __WCLONE):
-        raise SysError(E.EINVAL)
+def _reap_one(t, pid: int, options: int, report) -> int | Block:
+    """The wait machinery shared by wait4 and waitid.
+
+    Finds a child matching `pid` (wait4's encoding) with something to report
+    under `options`, calls report(child, wait_status) and reaps it unless
+    WNOWAIT.  Returns its pid, 0 for WNOHANG with nothing to report, or a Block.
+    """
     children = [c for c in t.tg.children.values() if _matches(t, c, pid)]
     if not children:
         raise SysError(E.ECHILD)
     for child in children:
-        if child.exit_status is not None:
-            if status:
-                t.mm.write_u32(status, child.exit_status)
-            if rusage:
-                t.mm.write(rusage, bytes(144))
+        if child.exit_status is not None and options & WEXITED:
+            report(child, child.exit_status)
             if not options & WNOWAIT:
                 t.kernel.reap(child)
+            return child.pid
+        status = child.wait_report
+        if status is not None and (options & WUNTRACED if status & 0xFF == 0x7F else options & WCONTINUED):
+            report(child, status)
+            if not options & WNOWAIT:
+                child.wait_report = None
             return child.pid
     if options & WNOHANG:
         return 0
     return Block((t.tg.child_exit,))
+
+
+def wait4(t, pid, status, options, rusage, *_):
+    options = u32(options)
+    if options & ~(WNOHANG | WUNTRACED | WCONTINUED | __WNOTHREAD | __WALL | __WCLONE):
+        raise SysError(E.EINVAL)
+
+    def report(child, wait_status):
+        if status:
+            t.mm.write_u32(status, wait_status)
+        if rusage:
+            t.mm.write(rusage, bytes(144))
+
+    return _reap_one(t, s32(pid), options | WEXITED, report)
+
+
+def waitid(t, idtype, id_, infop, options, rusage, *_):
+    idtype, id_, options = s32(idtype), s32(id_), u32(options)
+    if options & ~(WNOHANG | WSTOPPED | WEXITED | WCONTINUED | WNOWAIT | __WNOTHREAD | __WALL | __WCLONE):
+        raise SysError(E.EINVAL)
+    if not options & (WEXITED | WSTOPPED | WCONTINUED):
+        raise SysError(E.EINVAL)
+    if idtype == P_ALL:
+        pid = -1
+    elif idtype == P_PID and id_ > 0:
+        pid = id_
+    elif idtype == P_PGID and id_ >= 0:
+        pid = -id_ if id_ else 0
+    else:
+        raise SysError(E.EINVAL)
+
+    def report(child, wait_status):
+        if os.WIFEXITED(wait_status):
+            code, value = CLD_EXITED, os.WEXITSTATUS(wait_status)
+        elif os.WIFSIGNALED(wait_status):
+            code, value = CLD_KILLED, os.WTERMSIG(wait_status)
+        elif os.WIFSTOPPED(wait_status):
+            code, value = CLD_STOPPED, os.WSTOPSIG(wait_status)
+        else:
+            code, value = CLD_CONTINUED, SIGCONT
+        if infop:
+            t.mm.write(infop, siginfo.encode(SIGCHLD, code, siginfo.child_info(child.pid, value)))
+        if rusage:
+            t.mm.write(rusage, bytes(144))
+
+    found = _reap_one(t, pid, options, report)
+    if found == 0 and infop:
+        t.mm.write(infop, bytes(siginfo.SIGINFO_SIZE))
+    return 0 if found.__class__ is int else found
 
 
 def set_tid_address(t, addr, *_):

@@ -2,18 +2,22 @@
 from __future__ import annotations
 
 import struct
+import time
 
 from ..abi import errno as E
 from ..abi.signal import (
     NSIG, SIG_BLOCK, SIG_IGN, SIG_SETMASK, SIG_UNBLOCK, SIGKILL, SIGSTOP, SI_TKILL, SI_USER, SS_DISABLE,
     SS_ONSTACK, UNBLOCKABLE, bit,
 )
+from ..kernel import siginfo
 from ..kernel.errors import SysError
+from ..kernel.siginfo import kill_info
 from ..kernel.waitqueue import JUSTRESUME, Block
 from .args import s32
 
 _SIGACTION = struct.Struct("<QQQQ")  # handler, flags, restorer, mask
 _STACK = struct.Struct("<Qi4xQ")  # ss_sp, ss_flags, ss_size
+_TIMESPEC = struct.Struct("<qq")
 MINSIGSTKSZ = 2048
 
 
@@ -69,7 +73,7 @@ def rt_sigreturn(t, *_):
 def _send(t, targets, sig: int, code: int) -> int:
     if sig:
         for tg in targets:
-            t.kernel.signals.send_group(tg, sig, code, t.tg.pid)
+            t.kernel.signals.send_group(tg, sig, code, kill_info(t.tg.pid, t.creds.uid))
     return 0
 
 
@@ -100,7 +104,7 @@ def tgkill(t, tgid, tid, sig, *_):
     if target is None or target.tg.pid != tgid:
         raise SysError(E.ESRCH)
     if sig:
-        t.kernel.signals.send_task(target, sig, SI_TKILL, t.tg.pid)
+        t.kernel.signals.send_task(target, sig, SI_TKILL, kill_info(t.tg.pid, t.creds.uid))
     return 0
 
 
@@ -112,8 +116,70 @@ def tkill(t, tid, sig, *_):
     if target is None:
         raise SysError(E.ESRCH)
     if sig:
-        t.kernel.signals.send_task(target, sig, SI_TKILL, t.tg.pid)
+        t.kernel.signals.send_task(target, sig, SI_TKILL, kill_info(t.tg.pid, t.creds.uid))
     return 0
+
+
+def _queued_info(t, target_tg, sig: int, info: int) -> tuple[int, bytes]:
+    """The (si_code, union) of a program-built siginfo for rt_(tg)sigqueueinfo."""
+    _, code, union = siginfo.decode(t.mm.read(info, siginfo.SIGINFO_SIZE))
+    # A process may not forge kernel or kill() signals for another one.
+    if (code >= 0 or code == SI_TKILL) and target_tg is not t.tg:
+        raise SysError(E.EPERM)
+    return code, union
+
+
+def rt_sigqueueinfo(t, tgid, sig, info, *_):
+    tgid, sig = s32(tgid), s32(sig)
+    if not 0 <= sig <= NSIG:
+        raise SysError(E.EINVAL)
+    tg = t.kernel.groups.get(tgid)
+    if tg is None or tg.exit_status is not None:
+        raise SysError(E.ESRCH)
+    code, union = _queued_info(t, tg, sig, info)
+    if sig:
+        t.kernel.signals.send_group(tg, sig, code, union)
+    return 0
+
+
+def rt_tgsigqueueinfo(t, tgid, tid, sig, info, *_):
+    tgid, tid, sig = s32(tgid), s32(tid), s32(sig)
+    if not 0 <= sig <= NSIG:
+        raise SysError(E.EINVAL)
+    target = t.kernel.tasks.get(tid)
+    if target is None or target.tg.pid != tgid:
+        raise SysError(E.ESRCH)
+    code, union = _queued_info(t, target.tg, sig, info)
+    if sig:
+        t.kernel.signals.send_task(target, sig, code, union)
+    return 0
+
+
+def rt_sigtimedwait(t, set_, info, timeout, size, *_):
+    if size != 8:
+        raise SysError(E.EINVAL)
+    mask = int.from_bytes(t.mm.read(set_, 8), "little") & ~UNBLOCKABLE
+    deadline = None
+    if timeout:
+        sec, nsec = _TIMESPEC.unpack(t.mm.read(timeout, _TIMESPEC.size))
+        if sec < 0 or not 0 <= nsec < 1_000_000_000:
+            raise SysError(E.EINVAL)
+        deadline = time.monotonic() + sec + nsec / 1e9
+
+    def take():
+        entry = t.kernel.signals.dequeue(t, mask)
+        if entry is not None:
+            t.sigwait_mask = 0
+            if info:
+                t.mm.write(info, siginfo.encode(*entry))
+            return entry[0]
+        if deadline is not None and time.monotonic() >= deadline:
+            t.sigwait_mask = 0
+            raise SysError(E.EAGAIN)
+        t.sigwait_mask = mask
+        return Block(deadline=deadline, retry=take, restartable=False)
+
+    return take()
 
 
 def sigaltstack(t, ss, old, *_):
