@@ -34,6 +34,18 @@ class Futexes:
             if not bucket:
                 del self._buckets[key]
 
+    def requeue(self, key: tuple[int, int], wake: int, key2: tuple[int, int], move: int) -> int:
+        """Wake up to `wake` waiters on `key`, move up to `move` of the rest to `key2`;
+        returns how many were woken plus moved."""
+        woken = self.wake(key, wake, 0xFFFFFFFF)
+        bucket = [w for w in self._buckets.pop(key, []) if w.queue]
+        moving, staying = bucket[:move], bucket[move:]
+        if staying:
+            self._buckets[key] = staying
+        if moving:
+            self._buckets.setdefault(key2, []).extend(moving)
+        return woken + len(moving)
+
     def wake(self, key: tuple[int, int], count: int, bitset: int) -> int:
         """Wake up to `count` live waiters on `key` whose bitset matches; returns how many."""
         bucket = self._buckets.get(key)
