@@ -180,7 +180,7 @@ _ROWS = [
     _row("rt_sigqueueinfo", signal.rt_sigqueueinfo, args="int sig hex"),
     _row("rt_tgsigqueueinfo", signal.rt_tgsigqueueinfo, args="int int sig hex"),
     # futex
-    _row("futex", futex.futex, PARTIAL, "WAIT, WAKE, WAIT_BITSET, WAKE_BITSET within one address space; no REQUEUE, WAKE_OP or PI", args="hex int uint hex hex uint"),
+    _row("futex", futex.futex, PARTIAL, "WAIT, WAKE, REQUEUE, CMP_REQUEUE, WAKE_OP and the BITSET forms, keyed per address space (no futexes shared across processes); no PI", args="hex int uint hex hex uint"),
     # time
     _row("clock_gettime", time.clock_gettime, PARTIAL, "CPU-time clocks report wall time elapsed", args="int hex"),
     _row("clock_getres", time.clock_getres, args="int hex"),
