@@ -54,6 +54,7 @@ int main(int argc, char **argv)
         else
             printf("round %d: status %#x\n", round, status);
     }
+    printf("stress: %d rounds of fork, 2 threads, a signal and exec\n", ROUNDS);
     printf("rounds ok: %d of %d\n", good, ROUNDS);
     printf("no child left: %d\n", waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD);
     printf("done\n");
