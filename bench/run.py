@@ -11,6 +11,8 @@ medians as a Markdown table:
 - getpid cost per call: native, under the bare tracer (pinned; and unpinned
   for context), under `ringfence do`;
 - start-to-exit wall time of `busybox true`: native and under `ringfence do`;
+- fork+exec+wait of `/bin/true` and of `python3 -c pass` (bench/spawn.c), inside
+  one process natively and inside one sandbox;
 
 with the ratios ringfence/native and ringfence/bare tracer, and whether the
 issue's target (sandboxed getpid <= 1.3x the bare tracer) is met.  Exits 1 if
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -57,6 +60,18 @@ def getpid_ns(argv: list[str], reps: int) -> list[float]:
         m = re.search(r"ns_per_op=([0-9.]+)", out)
         if not m:
             raise Failed(f"no ns_per_op in the output of {' '.join(argv)}: {out!r}")
+        values.append(float(m.group(1)))
+    return values
+
+
+def spawn_ms(argv: list[str], reps: int) -> list[float]:
+    """ms per fork+exec+wait reported by bench/spawn, once per repetition."""
+    values = []
+    for _ in range(reps):
+        out = run(argv).stdout.decode()
+        m = re.search(r"ms_per_op=([0-9.]+)", out)
+        if not m:
+            raise Failed(f"no ms_per_op in the output of {' '.join(argv)}: {out!r}")
         values.append(float(m.group(1)))
     return values
 
@@ -106,6 +121,8 @@ def main() -> int:
 
     getpid = str(harness.compile_c(BENCH_DIR / "getpid.c", "bench-getpid", ("-O2",)))
     tracer = str(harness.compile_c(BENCH_DIR / "bare_tracer.c", "bench-bare-tracer", ("-O2",)))
+    spawn = str(harness.compile_c(BENCH_DIR / "spawn.c", "bench-spawn", ("-O2",)))
+    python3 = shutil.which("python3") or "/usr/bin/python3"
     busybox = str(harness.find_busybox())
     ringfence = None if args.skip_ringfence else harness.find_ringfence()
     if not args.skip_ringfence and not ringfence:
@@ -123,6 +140,10 @@ def main() -> int:
                                         [tracer, "--no-pin", getpid, str(args.traced_n // 4)],
                                         max(3, r // 2)),
         "true_native": measure("busybox true native", wall_ms, [busybox, "true"], args.true_reps),
+        "spawn_true_native": measure("fork+exec+wait /bin/true native", spawn_ms,
+                                     [spawn, "50", "/bin/true"], r),
+        "spawn_python_native": measure("fork+exec+wait python3 native", spawn_ms,
+                                       [spawn, "5", python3, "-c", "pass"], r),
     }
     if not args.skip_ringfence:
         results["getpid_ringfence"] = measure("getpid ringfence", getpid_ns,
@@ -130,6 +151,10 @@ def main() -> int:
         results["true_ringfence"] = measure("busybox true ringfence", wall_ms,
                                             in_sandbox([busybox, "true"]),
                                             max(3, args.true_reps // 2), warmup=True)
+        results["spawn_true_ringfence"] = measure("fork+exec+wait /bin/true ringfence", spawn_ms,
+                                                  in_sandbox([spawn, "20", "/bin/true"]), r)
+        results["spawn_python_ringfence"] = measure("fork+exec+wait python3 ringfence", spawn_ms,
+                                                    in_sandbox([spawn, "3", python3, "-c", "pass"]), r)
 
     med = {k: v["median"] for k, v in results.items()}
     rf_getpid, rf_true = med.get("getpid_ringfence"), med.get("true_ringfence")
@@ -145,6 +170,10 @@ def main() -> int:
           f"| {ratio(rf_getpid, med['getpid_bare'])} |")
     print(f"| `busybox true`, start to exit | {fmt(med['true_native'], 'ms')} | – "
           f"| {skipped or fmt(rf_true, 'ms')} | {ratio(rf_true, med['true_native'])} | – |")
+    for key, label in (("spawn_true", "fork+exec+wait `/bin/true`"), ("spawn_python", "fork+exec+wait `python3 -c pass`")):
+        native, sandboxed = med[f"{key}_native"], med.get(f"{key}_ringfence")
+        print(f"| {label} | {fmt(native, 'ms')} | – | {skipped or fmt(sandboxed, 'ms')} "
+              f"| {ratio(sandboxed, native)} | – |")
     print(f"\nbare tracer, tracer and tracee on different CPUs: "
           f"{fmt(med['getpid_bare_unpinned'], 'µs')} per getpid "
           f"({ratio(med['getpid_bare_unpinned'], med['getpid_bare'])} the pinned loop)")
