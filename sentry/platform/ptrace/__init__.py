@@ -13,7 +13,7 @@ import signal
 import struct
 
 from ...abi import sysno
-from ...abi.errno import EFAULT, ENAMETOOLONG
+from ...abi.errno import EFAULT
 from ...kernel.errors import SysError
 from ._ptrace import ffi, lib
 
