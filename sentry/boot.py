@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import struct
 import sys
 from dataclasses import dataclass, field
 
@@ -39,8 +40,6 @@ NOBODY = 65534
 AT_HWCAP, AT_HWCAP2 = 16, 26
 
 _libc = ctypes.CDLL(None, use_errno=True)
-_libc.getauxval.restype = ctypes.c_ulong
-_libc.getauxval.argtypes = (ctypes.c_ulong,)
 
 
 @dataclass
@@ -115,6 +114,15 @@ def _confine_namespaces(ready_w: int, go_r: int) -> None:
     _ok(_libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "prctl(DUMPABLE)")
 
 
+def _host_hwcap() -> tuple[int, int]:
+    """The kernel's AT_HWCAP and AT_HWCAP2 for this CPU (glibc's getauxval(AT_HWCAP)
+    answers its own value on x86_64): passed on to the sandbox's programs."""
+    with open("/proc/self/auxv", "rb") as f:
+        raw = f.read()
+    pairs = dict(struct.iter_unpack("<QQ", raw[:len(raw) // 16 * 16]))
+    return pairs.get(AT_HWCAP, 0), pairs.get(AT_HWCAP2, 0)
+
+
 def _pin_to_one_cpu() -> None:
     """Run the sentry and its stubs (which inherit this) on one CPU.
 
@@ -145,9 +153,9 @@ def _sentry_main(config: SentryConfig, gofer_sock, ready_w: int, go_r: int) -> i
     from .strace import Strace
     from .vfs import build_sandbox_fs, std_files
 
+    hwcap = _host_hwcap()
     _confine_namespaces(ready_w, go_r)
     _pin_to_one_cpu()
-    hwcap = (_libc.getauxval(AT_HWCAP), _libc.getauxval(AT_HWCAP2))
     strace = Strace(config.strace_fd, config.strace_syscalls) if config.strace else None
     kernel = Kernel(platforms.get(config.platform), config.hostname, strace, hwcap)
     gofer = GoferClient(gofer_sock)

@@ -14,6 +14,7 @@ import os
 import signal
 import stat as statmod
 import struct
+from types import SimpleNamespace
 
 import pytest
 from ringfence.gofer.protocol import Dirent, Stat
@@ -25,7 +26,12 @@ from ringfence.sentry.abi.fs import (
     POLLOUT, RENAME_EXCHANGE, RENAME_NOREPLACE, SEEK_END, SEEK_SET, STAT, STATFS, STATX, ST_RDONLY,
     OVERLAYFS_SUPER_MAGIC,
 )
+from ringfence.sentry.kernel.creds import Credentials
 from ringfence.sentry.kernel.errors import SysError
+from ringfence.sentry.kernel.schedattrs import SchedAttrs
+from ringfence.sentry.kernel.task import RLIM_INFINITY, TaskState, ThreadGroup
+from ringfence.sentry.mm.mm import ImageLayout, MemoryManager
+from ringfence.sentry.mm.vma import VmaList
 from ringfence.sentry.kernel.waitqueue import Block
 from ringfence.sentry.syscalls import fs
 from ringfence.sentry.vfs import build_sandbox_fs, open_path, std_files
@@ -88,6 +94,10 @@ class FakeMM:
     def __init__(self):
         self.mem = bytearray(MEMSIZE)
         self.top = BASE
+        self.vmas, self.layout, self.brk_start = VmaList(), ImageLayout(), 0  # what /proc shows
+        self.space = SimpleNamespace(pid=0)  # CPU clocks of pid 0: the test process's own
+
+    usage = MemoryManager.usage
 
     def _off(self, addr, n):
         if addr < BASE or addr + n > BASE + MEMSIZE:
@@ -125,23 +135,18 @@ class FakeMM:
         return self.alloc(os.fsencode(s) + b"\0")
 
 
-class Creds:
-    uid = euid = suid = fsuid = gid = egid = sgid = fsgid = 0
-    groups = []
-
-
-class FakeTG:
+class FakeTG(ThreadGroup):
     def __init__(self, kernel, pid):
-        self.kernel, self.pid, self.ppid, self.pgid, self.sid = kernel, pid, 0, pid, pid
-        self.comm, self.cmdline, self.exe, self.state = b"prog", b"prog\0", b"/bin/prog", "R"
-        self.tasks, self.exit_signal = {}, 17
+        super().__init__(kernel, pid, None)
+        self.comm, self.cmdline, self.exe = b"prog", b"prog\0", b"/bin/prog"
 
 
 class FakeKernel:
     release = b"4.4.0"
     version_string = b"Linux version 4.4.0 (test)\n"
     hostname = b"sandbox"
-    boot_time = 0.0
+    boot_time = boot_monotonic = 0.0
+    default_rlimits = {r: (RLIM_INFINITY, RLIM_INFINITY) for r in range(16)}
 
     def __init__(self):
         self.groups = []
@@ -152,12 +157,13 @@ class FakeKernel:
 
 class FakeTask:
     def __init__(self, kernel, pid, fsctx, fdtable):
-        self.kernel, self.tid, self.creds = kernel, pid, Creds()
+        self.kernel, self.tid, self.creds = kernel, pid, Credentials()
         self.tg = FakeTG(kernel, pid)
         self.tg.tasks[pid] = self
         kernel.groups.append(self.tg)
         self.mm, self.fs, self.fdtable = FakeMM(), fsctx, fdtable
         self.signals = []
+        self.state, self.sigmask, self.pending, self.sched = TaskState.RUNNING, 0, [], SchedAttrs()
 
     def send_signal(self, sig):
         self.signals.append(sig)

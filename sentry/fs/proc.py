@@ -1,28 +1,26 @@
 """proc: the sentry's view of its processes, built on every lookup (nothing is cached).
 
-/proc/self, /proc/thread-self, /proc/PID/{cmdline,comm,exe,stat,status,cwd,
-root,fd/,mounts,task/TID/}, /proc/version, /proc/uptime, /proc/mounts,
-/proc/filesystems, /proc/meminfo.  Files are generated when opened.  The
-cwd, root and fd/N links are "magic": following them leads to the file
-itself, not to a path.
+/proc/self, /proc/thread-self, /proc/PID/{cmdline,comm,environ,exe,stat,
+statm,status,maps,limits,wchan,cwd,root,fd/,fdinfo/,mounts,task/TID/},
+/proc/{version,uptime,loadavg,stat,meminfo,cpuinfo,mounts,filesystems} and
+/proc/sys/kernel/{hostname,osrelease,ostype,pid_max}.  Only the sandbox's
+processes appear.  Files are generated when opened (their contents come from
+proc_pid.py and proc_sys.py).  The cwd, root and fd/N links are "magic":
+following them leads to the file itself, not to a path.
 """
 from __future__ import annotations
 
-import os
-import time
 from typing import Callable
 
 from ..abi.errno import EACCES, ENOENT
 from ..abi.fs import DT_SHIFT, O_ACCMODE, O_RDONLY, PROC_SUPER_MAGIC, S_IFDIR, S_IFLNK, S_IFREG
+from ..abi.proc import PID_MAX
 from ..kernel.errors import SysError
 from ..vfs.dentry import Location
 from ..vfs.file import DirFile, SnapshotFile
 from ..vfs.inode import AttrInode, FileSystem, Inode
 from ..vfs.walk import path_of
-
-_STATE_NAMES = {"R": "running", "S": "sleeping", "Z": "zombie", "X": "dead"}
-_FILESYSTEMS = b"nodev\ttmpfs\nnodev\tproc\nnodev\toverlay\nnodev\t9p\nnodev\tpipefs\n"
-_RLIM_INFINITY = (1 << 64) - 1
+from . import proc_pid, proc_sys
 
 
 class ProcFS(FileSystem):
@@ -46,8 +44,8 @@ class ProcFile(AttrInode):
 
     __slots__ = ("_gen",)
 
-    def __init__(self, fs: ProcFS, gen: Callable[[object], bytes], uid: int = 0, gid: int = 0):
-        super().__init__(fs, S_IFREG | 0o444, uid, gid)
+    def __init__(self, fs: ProcFS, gen: Callable[[object], bytes], uid: int = 0, gid: int = 0, perm: int = 0o444):
+        super().__init__(fs, S_IFREG | perm, uid, gid)
         self._gen = gen
 
     def open(self, t, loc, flags: int):
@@ -82,8 +80,8 @@ class ProcDir(AttrInode):
 
     __slots__ = ()
 
-    def __init__(self, fs: ProcFS, uid: int = 0, gid: int = 0):
-        super().__init__(fs, S_IFDIR | 0o555, uid, gid, nlink=2)
+    def __init__(self, fs: ProcFS, uid: int = 0, gid: int = 0, perm: int = 0o555):
+        super().__init__(fs, S_IFDIR | perm, uid, gid, nlink=2)
 
     def children(self) -> dict[bytes, Callable[[], Inode]]:
         """The entries now."""
@@ -107,6 +105,20 @@ class ProcDir(AttrInode):
             inode = make()
             out.append((name, inode.ino, inode.kind >> DT_SHIFT))
         return out
+
+
+class StaticDir(ProcDir):
+    """A directory with a fixed set of entries (/proc/sys/kernel...)."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self, fs: ProcFS, entries: dict[bytes, Callable[[], Inode]]):
+        super().__init__(fs)
+        self._entries = entries
+
+    def children(self):
+        """The entries."""
+        return self._entries
 
 
 def _self_link(t) -> bytes:
@@ -134,14 +146,24 @@ class ProcRoot(ProcDir):
             b"self": lambda: ProcLink(fs, _self_link),
             b"thread-self": lambda: ProcLink(fs, _thread_self_link),
             b"mounts": lambda: ProcLink(fs, lambda t: b"self/mounts"),
-            b"version": lambda: ProcFile(fs, lambda t: k.version_string),
-            b"uptime": lambda: ProcFile(fs, lambda t: b"%.2f 0.00\n" % (time.time() - k.boot_time)),
-            b"filesystems": lambda: ProcFile(fs, lambda t: _FILESYSTEMS),
-            b"meminfo": lambda: ProcFile(fs, _meminfo),
+            b"sys": lambda: StaticDir(fs, {b"kernel": lambda: _sys_kernel(fs)}),
         }
+        for name, gen in ((b"version", lambda k: k.version_string), (b"filesystems", lambda k: proc_sys.FILESYSTEMS),
+                          (b"uptime", proc_sys.uptime), (b"loadavg", proc_sys.loadavg), (b"stat", proc_sys.stat),
+                          (b"meminfo", proc_sys.meminfo), (b"cpuinfo", proc_sys.cpuinfo)):
+            entries[name] = lambda gen=gen: ProcFile(fs, lambda t: gen(k))
         for tg in k.threadgroups():
             entries[b"%d" % tg.pid] = lambda tg=tg: PidDir(fs, tg, None)
         return entries
+
+
+def _sys_kernel(fs: ProcFS) -> StaticDir:
+    """/proc/sys/kernel: the sandbox's names and limits (read-only)."""
+    k = fs.kernel
+    values = {b"hostname": lambda: k.hostname, b"osrelease": lambda: k.release, b"ostype": lambda: b"Linux",
+              b"pid_max": lambda: b"%d" % PID_MAX}
+    return StaticDir(fs, {name: (lambda value=value: ProcFile(fs, lambda t: value() + b"\n"))
+                          for name, value in values.items()})
 
 
 def _task_of(tg):
@@ -166,22 +188,32 @@ class PidDir(ProcDir):
         self.thread = thread
 
     def children(self):
-        """The per-process entries."""
-        fs, tg = self.fs, self.tg
-        task = self.thread or _task_of(tg)
+        """The per-process (or per-thread) entries."""
+        fs, tg, thread = self.fs, self.tg, self.thread
+        task = thread or _task_of(tg)
         uid, gid = self.uid, self.gid
+
+        def file(gen, perm=0o444):
+            return lambda: ProcFile(fs, lambda t: gen(), uid, gid, perm)
+
         entries = {
-            b"cmdline": lambda: ProcFile(fs, lambda t: tg.cmdline, uid, gid),
-            b"comm": lambda: ProcFile(fs, lambda t: tg.comm + b"\n", uid, gid),
-            b"stat": lambda: ProcFile(fs, lambda t: _stat(tg, task), uid, gid),
-            b"status": lambda: ProcFile(fs, lambda t: _status(tg, task), uid, gid),
-            b"mounts": lambda: ProcFile(fs, lambda t: _mounts(task.fs.root), uid, gid),
+            b"cmdline": file(lambda: proc_pid.cmdline(tg, task)),
+            b"comm": file(lambda: tg.comm + b"\n"),
+            b"environ": file(lambda: proc_pid.environ(tg, task), 0o400),
+            b"stat": file(lambda: proc_pid.stat(tg, task, thread)),
+            b"statm": file(lambda: proc_pid.statm(tg, task)),
+            b"status": file(lambda: proc_pid.status(tg, task, thread)),
+            b"maps": file(lambda: proc_pid.maps(tg, task)),
+            b"limits": file(lambda: proc_pid.limits(tg)),
+            b"mounts": file(lambda: _mounts(task.fs.root)),
+            b"wchan": file(lambda: b"0"),  # no kernel symbols to name where a task sleeps
             b"exe": lambda: ProcLink(fs, lambda t: _exe(tg), uid, gid),
             b"cwd": lambda: ProcLink(fs, lambda t: task.fs.cwd, uid, gid),
             b"root": lambda: ProcLink(fs, lambda t: task.fs.root, uid, gid),
             b"fd": lambda: FdDir(fs, task),
+            b"fdinfo": lambda: FdInfoDir(fs, task),
         }
-        if self.thread is None:
+        if thread is None:
             entries[b"task"] = lambda: TaskDir(fs, tg, uid, gid)
         return entries
 
@@ -213,8 +245,7 @@ class FdDir(ProcDir):
     __slots__ = ("task",)
 
     def __init__(self, fs: ProcFS, task):
-        super().__init__(fs, task.creds.euid, task.creds.egid)
-        self.mode = S_IFDIR | 0o500
+        super().__init__(fs, task.creds.euid, task.creds.egid, 0o500)
         self.task = task
 
     def children(self):
@@ -222,37 +253,28 @@ class FdDir(ProcDir):
         fs, uid, gid = self.fs, self.uid, self.gid
         return {b"%d" % fd: (lambda f=f: ProcLink(fs, lambda t: f.loc, uid, gid,
                                                   0o400 * f.readable | 0o200 * f.writable | 0o100))
-                for fd, f in self.task.fdtable.items()}
+                for fd, f in _descriptors(self.task)}
 
 
-def _stat(tg, task) -> bytes:
-    """/proc/PID/stat: identity, state and thread count; the rest zero (no accounting yet)."""
-    fields = [tg.ppid, tg.pgid, tg.sid, 0, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 20, 0, len(tg.tasks), 0, 0, 0, 0,
-              _RLIM_INFINITY] + [0] * 12 + [tg.exit_signal] + [0] * 14
-    tid = task.tid if task is not None else tg.pid
-    return b"%d (%s) %s %s\n" % (tid, tg.comm, tg.state.encode(), b" ".join(b"%d" % v for v in fields))
+class FdInfoDir(ProcDir):
+    """/proc/PID/fdinfo: a file per open descriptor (offset, flags, mount, inode)."""
+
+    __slots__ = ("task",)
+
+    def __init__(self, fs: ProcFS, task):
+        super().__init__(fs, task.creds.euid, task.creds.egid, 0o500)
+        self.task = task
+
+    def children(self):
+        """The descriptors."""
+        fs, task, uid, gid = self.fs, self.task, self.uid, self.gid
+        return {b"%d" % fd: (lambda fd=fd: ProcFile(fs, lambda t: proc_pid.fdinfo(task, fd), uid, gid))
+                for fd, _ in _descriptors(task)}
 
 
-def _status(tg, task) -> bytes:
-    """/proc/PID/status: the common fields."""
-    c = task.creds
-    state = tg.state
-    lines = [
-        b"Name:\t%s" % tg.comm,
-        b"Umask:\t%04o" % task.fs.umask,
-        b"State:\t%s (%s)" % (state.encode(), _STATE_NAMES.get(state, "unknown").encode()),
-        b"Tgid:\t%d" % tg.pid,
-        b"Ngid:\t0",
-        b"Pid:\t%d" % task.tid,
-        b"PPid:\t%d" % tg.ppid,
-        b"TracerPid:\t0",
-        b"Uid:\t%d\t%d\t%d\t%d" % (c.uid, c.euid, c.suid, c.fsuid),
-        b"Gid:\t%d\t%d\t%d\t%d" % (c.gid, c.egid, c.sgid, c.fsgid),
-        b"FDSize:\t%d" % max(64, len(task.fdtable.items())),
-        b"Groups:\t%s" % b" ".join(b"%d" % g for g in c.groups),
-        b"Threads:\t%d" % len(tg.tasks),
-    ]
-    return b"\n".join(lines) + b"\n"
+def _descriptors(task) -> list:
+    """The open (fd, File) pairs of `task` (none once it exited)."""
+    return task.fdtable.items() if task.fdtable is not None else []
 
 
 def _escape(path: bytes) -> bytes:
@@ -271,12 +293,3 @@ def _mounts(root: Location) -> bytes:
             lines.append(b"%s %s %s %s 0 0\n" % (m.source.encode(), _escape(where), m.fs.name.encode(),
                                                   m.options().encode()))
     return b"".join(lines)
-
-
-def _meminfo(t) -> bytes:
-    """/proc/meminfo: totals from the host's physical memory."""
-    page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
-    total = os.sysconf("SC_PHYS_PAGES") * page_kb
-    free = os.sysconf("SC_AVPHYS_PAGES") * page_kb
-    return (b"MemTotal:       %8d kB\nMemFree:        %8d kB\nMemAvailable:   %8d kB\nBuffers:        %8d kB\n"
-            b"Cached:         %8d kB\nSwapTotal:      %8d kB\nSwapFree:       %8d kB\n") % (total, free, free, 0, 0, 0, 0)

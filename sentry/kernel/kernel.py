@@ -70,6 +70,7 @@ class Kernel:
         self.futexes = Futexes()
         self.default_rlimits = {r: _host_rlimit(r) for r in range(16)}
         self._pids = itertools.count(1)
+        self.last_pid = 0  # the most recently allocated pid (/proc/loadavg, /proc/stat)
         self.tasks: dict[int, Task] = {}
         self.by_host: dict[int, Task] = {}
         self.groups: dict[int, ThreadGroup] = {}
@@ -106,6 +107,7 @@ class Kernel:
         pid = next(self._pids)
         while pid in self.tasks or pid in self.groups:
             pid = next(self._pids)
+        self.last_pid = pid
         return pid
 
     def add_task(self, t: Task) -> None:

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import enum
+import time
 
 from ..abi.signal import NSIG, SI_USER, SIG_DFL
+from .schedattrs import SchedAttrs
 from .siginfo import kill_info
 from .timers import SignalTimer
 from .waitqueue import WaitQueue
@@ -59,6 +61,7 @@ class ThreadGroup:
         self.pdeathsig = 0
         self.dumpable = 1
         self.no_new_privs = 0
+        self.start_time = time.monotonic()  # /proc/PID/stat's starttime
 
     def cancel_timers(self, posix_only: bool) -> None:
         """Disarm the process's timers (execve: the timer_create ones; exit: all)."""
@@ -104,6 +107,7 @@ class Task:
         self.fs = fs
         self.fdtable = fdtable
         self.creds = creds
+        self.sched = SchedAttrs()  # nice, policy, affinity, personality (clone copies them)
         self.state = TaskState.RUNNING
         self.sigmask = 0
         self.saved_sigmask: int | None = None  # restored after sigsuspend's handler
@@ -117,6 +121,7 @@ class Task:
         self.waker = None  # its wake callback while parked
         self.stopped_result = None  # the %rax it resumes with when its process continues
         self.syscall = None  # (nr, args) of the syscall being served (for re-runs)
+        self.start_time = time.monotonic()  # /proc/PID/task/TID/stat's starttime
 
     def send_signal(self, sig: int) -> None:
         """Queue a signal for this thread as sent by itself (e.g. SIGPIPE from a broken pipe)."""

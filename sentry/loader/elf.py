@@ -41,13 +41,16 @@ class ElfInfo:
 
 @dataclass
 class Loaded:
-    """Where an ELF landed: its bias, entry, program headers and brk start."""
+    """Where an ELF landed: its bias, entry, program headers, brk start, and its
+    code and data ranges as Linux's mm_struct records them (start_code...end_data)."""
 
     bias: int
     entry: int
     phdr: int
     phnum: int
     end: int
+    code: tuple[int, int]
+    data: tuple[int, int]
 
 
 def parse(file) -> ElfInfo:
@@ -107,8 +110,20 @@ def load(mm, tid: int, file, info: ElfInfo) -> Loaded:
         end = page_up(seg.vaddr + bias + seg.memsz)
         if end > start:
             mm.mprotect(tid, start, end - start, _prot(seg.flags))
+        if seg.filesz:  # the file's pages; the rest of memsz (bss) stays anonymous
+            mm.back_with_file(start, page_up(seg.vaddr + bias + seg.filesz), file, page_down(seg.offset))
     phdr = _phdr_address(info, loads) + bias
-    return Loaded(bias, info.entry + bias, phdr, info.phnum, hi + bias)
+    code, data = _code_and_data(loads)
+    return Loaded(bias, info.entry + bias, phdr, info.phnum, hi + bias,
+                  (code[0] + bias, code[1] + bias), (data[0] + bias, data[1] + bias))
+
+
+def _code_and_data(loads: list[Segment]) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Linux's start_code/end_code (the file extent of the executable segments) and
+    start_data/end_data (the last segment start, the last file byte), unbiased."""
+    code = [(s.vaddr, s.vaddr + s.filesz) for s in loads if s.flags & PF_X]
+    code_range = (min(lo for lo, _ in code), max(hi for _, hi in code)) if code else (0, 0)
+    return code_range, (max(s.vaddr for s in loads), max(s.vaddr + s.filesz for s in loads))
 
 
 def _phdr_address(info: ElfInfo, loads: list[Segment]) -> int:

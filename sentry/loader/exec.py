@@ -8,7 +8,7 @@ from ..abi.errno import EACCES, ELOOP, ENOEXEC
 from ..abi.fs import ST_NOEXEC
 from ..abi.mm import MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, MAP_STACK, PROT_READ, PROT_WRITE, page_up
 from ..kernel.errors import SysError
-from ..mm.mm import MemoryManager
+from ..mm.mm import ImageLayout, MemoryManager
 from . import elf, stack
 
 AT_FDCWD = -100
@@ -91,10 +91,12 @@ def _load_image(kernel, file, info, interp, path: bytes, argv: list[bytes], envp
         mm.brk_start = mm.brk = page_up(main.end)
         stack_lo = mm.mmap(tid, 0, STACK_SIZE, PROT_READ | PROT_WRITE,
                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK)
+        mm.name_stack(stack_lo, stack_lo + STACK_SIZE)
         aux = stack.base_auxv(main.phdr, main.phnum, main.entry, interp_base, kernel.hwcap, kernel.hwcap2)
-        sp, blob = stack.build(stack_lo + STACK_SIZE, argv, envp, path, aux)
-        mm.write(sp, blob)
+        initial = stack.build(stack_lo + STACK_SIZE, argv, envp, path, aux)
+        mm.write(initial.sp, initial.blob)
+        mm.layout = ImageLayout(main.code, main.data, initial.sp, initial.args, initial.env)
     except BaseException:
         kernel.platform.kill(space)
         raise
-    return Image(mm, tid, entry, sp, file.path, argv)
+    return Image(mm, tid, entry, initial.sp, file.path, argv)

@@ -3,18 +3,22 @@
 The host stub process holds the real pages; every change to the layout is
 done by running mmap/munmap/mprotect/mremap inside the stub (see the
 platform).  This module decides what is allowed (the stub page is never
-touched, file contents are copied in, host fds never reach the stub).
+touched, file contents are copied in, host fds never reach the stub) and
+keeps the sandbox's view of the layout (`vmas`, see vma.py) in step.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from ..abi import sysno
 from ..abi.errno import EINVAL, ENOMEM
 from ..abi.mm import (
     MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGETLB, MAP_NORESERVE,
     MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE, MAP_STACK, MAP_TYPE, PAGE_SIZE, PROT_ALL,
-    PROT_READ, PROT_WRITE, MREMAP_FIXED, TASK_SIZE, page_up,
+    PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE, MREMAP_DONTUNMAP, MREMAP_FIXED, TASK_SIZE, page_down, page_up,
 )
 from ..kernel.errors import SysError
+from .vma import HEAP, SHARED_ANON_NAME, STACK, Vma, VmaList
 
 _NR_MMAP = sysno.NUMBERS["mmap"]
 _NR_MUNMAP = sysno.NUMBERS["munmap"]
@@ -34,6 +38,39 @@ _ADVICE = frozenset(range(0, 5)) | frozenset(range(8, 22))
 BRK_MAX = 1 << 30
 
 
+@dataclass(frozen=True)
+class ImageLayout:
+    """Where execve put things (mm_struct's start_code...env_end, shown in /proc/PID/stat).
+
+    Each pair is a [start, end) range; `stack` is the initial stack pointer.
+    """
+
+    code: tuple[int, int] = (0, 0)
+    data: tuple[int, int] = (0, 0)
+    stack: int = 0
+    args: tuple[int, int] = (0, 0)
+    env: tuple[int, int] = (0, 0)
+
+
+@dataclass(frozen=True)
+class MemoryUsage:
+    """Sizes in bytes for /proc/PID/status and statm (see MemoryManager.usage)."""
+
+    size: int
+    peak: int
+    rss_anon: int
+    rss_file: int
+    data: int
+    stack: int
+    exe: int
+    lib: int
+
+    @property
+    def rss(self) -> int:
+        """Resident bytes (estimated)."""
+        return self.rss_anon + self.rss_file
+
+
 class MemoryManager:
     """The memory of one sandboxed address space (shared by its threads).
 
@@ -42,7 +79,7 @@ class MemoryManager:
     """
 
     __slots__ = ("space", "read", "write", "read_cstr", "read_partial", "reserved",
-                 "brk_start", "brk", "users")
+                 "brk_start", "brk", "users", "vmas", "layout")
 
     def __init__(self, space, reserved: tuple[int, int]):
         self.space = space
@@ -55,6 +92,16 @@ class MemoryManager:
         self.brk_start = 0
         self.brk = 0
         self.users = 1
+        self.vmas = VmaList()  # never includes the stub page
+        self.layout = ImageLayout()
+
+    def fork(self, space) -> MemoryManager:
+        """The memory of a forked child living in `space` (a copy of this one)."""
+        child = MemoryManager(space, self.reserved)
+        child.brk_start, child.brk = self.brk_start, self.brk
+        child.vmas = self.vmas.copy()
+        child.layout = self.layout
+        return child
 
     # -- program memory access -------------------------------------------
     def read_iovecs(self, addr: int, count: int) -> list[tuple[int, int]]:
@@ -118,10 +165,15 @@ class MemoryManager:
                 raise SysError(EINVAL)
             self._check_range(addr, length)
         host_flags = (flags & _PASS_FLAGS) | (MAP_SHARED if kind != MAP_PRIVATE else MAP_PRIVATE)
+        shared = kind != MAP_PRIVATE
+        stack = bool(flags & (MAP_STACK | MAP_GROWSDOWN))
         if file is None:
             if not flags & MAP_ANONYMOUS:
                 raise SysError(EINVAL)
-            return self._host(tid, _NR_MMAP, addr, length, prot, host_flags, -1, 0)
+            start = self._host(tid, _NR_MMAP, addr, length, prot, host_flags, -1, 0)
+            self.vmas.map(Vma(start, start + length, prot, shared, SHARED_ANON_NAME if shared else b"",
+                              stack=stack))
+            return start
         if offset % PAGE_SIZE:
             raise SysError(EINVAL)
         # A file mapping: anonymous memory holding a copy of the file's bytes.
@@ -133,8 +185,47 @@ class MemoryManager:
                 self._host(tid, _NR_MPROTECT, start, length, prot)
         except BaseException:
             self._host(tid, _NR_MUNMAP, start, length)
+            self.vmas.unmap(start, start + length)  # MAP_FIXED already replaced what was there
             raise
+        self.vmas.map(Vma(start, start + length, prot, shared, *_file_identity(file, offset), stack=stack))
         return start
+
+    def back_with_file(self, start: int, end: int, file, offset: int) -> None:
+        """Record that [start, end) holds a copy of `file` from `offset` (the loader's segments)."""
+        self.vmas.describe(start, end, *_file_identity(file, offset))
+
+    def name_stack(self, start: int, end: int) -> None:
+        """Record that [start, end) is the initial stack."""
+        self.vmas.describe(start, end, STACK)
+
+    def usage(self) -> MemoryUsage:
+        """Sizes of the mappings by kind, as /proc/PID/status reports them.
+
+        The host holds the pages, so residency is estimated: file mappings
+        (the sentry copied their bytes in), the heap, and writable private
+        anonymous memory other than stacks count as resident; the initial
+        stack counts from its stack pointer up.
+        """
+        rss_anon = rss_file = data = stack = executable = 0
+        for v in self.vmas:
+            if v.name == STACK:
+                stack += v.size
+                rss_anon += max(0, v.end - max(v.start, self.layout.stack))
+                continue
+            if v.prot & PROT_WRITE and not v.shared:
+                data += v.size
+            if v.prot & PROT_EXEC and not v.prot & PROT_WRITE:
+                executable += v.size
+            if v.prot == PROT_NONE:
+                continue
+            if v.is_file:
+                rss_file += v.size
+            elif v.prot & PROT_WRITE and not v.stack:
+                rss_anon += v.size
+        code_lo, code_hi = self.layout.code
+        exe = page_up(code_hi) - page_down(code_lo)
+        return MemoryUsage(self.vmas.total, self.vmas.peak, rss_anon, rss_file, data, stack, exe,
+                           max(0, executable - exe))
 
     def copy_in(self, file, addr: int, offset: int, length: int) -> None:
         """Copy `length` bytes of `file` from `offset` to `addr` (short files leave zeros)."""
@@ -151,14 +242,18 @@ class MemoryManager:
             raise SysError(EINVAL)
         length = page_up(length)
         self._check_range(addr, length)
-        return self._host(tid, _NR_MUNMAP, addr, length)
+        ret = self._host(tid, _NR_MUNMAP, addr, length)
+        self.vmas.unmap(addr, addr + length)
+        return ret
 
     def mprotect(self, tid: int, addr: int, length: int, prot: int) -> int:
         if addr % PAGE_SIZE or prot & ~PROT_ALL:
             raise SysError(EINVAL)
         length = page_up(length)
         self._check_range(addr, length)
-        return self._host(tid, _NR_MPROTECT, addr, length, prot)
+        ret = self._host(tid, _NR_MPROTECT, addr, length, prot)
+        self.vmas.protect(addr, addr + length, prot)
+        return ret
 
     def madvise(self, tid: int, addr: int, length: int, advice: int) -> int:
         if addr % PAGE_SIZE or advice not in _ADVICE:
@@ -172,7 +267,9 @@ class MemoryManager:
         self._check_range(old, page_up(old_len))
         if flags & MREMAP_FIXED:
             self._check_range(new, page_up(new_len))
-        return self._host(tid, _NR_MREMAP, old, old_len, new_len, flags, new)
+        moved = self._host(tid, _NR_MREMAP, old, old_len, new_len, flags, new)
+        self.vmas.remap(old, page_up(old_len), moved, page_up(new_len), bool(flags & MREMAP_DONTUNMAP))
+        return moved
 
     def set_brk(self, tid: int, addr: int) -> int:
         """The brk syscall: move the program break, return the new (or old) one."""
@@ -184,9 +281,17 @@ class MemoryManager:
                 self._check_range(old_top, new_top - old_top)
                 self._host(tid, _NR_MMAP, old_top, new_top - old_top, PROT_READ | PROT_WRITE,
                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0)
+                self.vmas.map(Vma(old_top, new_top, PROT_READ | PROT_WRITE, False, HEAP))
             elif new_top < old_top:
                 self._host(tid, _NR_MUNMAP, new_top, old_top - new_top)
+                self.vmas.unmap(new_top, old_top)
         except SysError:
             return self.brk
         self.brk = addr
         return addr
+
+
+def _file_identity(file, offset: int) -> tuple[bytes, int, int, int]:
+    """(name, offset, dev, ino) describing a mapping of `file` from `offset`."""
+    st = file.stat()
+    return file.path, offset, st.st_dev, st.st_ino

@@ -1,4 +1,4 @@
-"""What the sandbox learns about its machine: uname, sysinfo, random bytes, CPUs."""
+"""What the sandbox learns about its machine: uname, sysinfo, random bytes, its host name."""
 from __future__ import annotations
 
 import os
@@ -6,8 +6,8 @@ import struct
 import time
 
 from ..abi import errno as E
+from ..abi.caps import CAP_SYS_ADMIN
 from ..kernel.errors import SysError
-from .args import s32
 
 _UTS_LEN = 65
 _SYSINFO = struct.Struct("<q3Q6QHH4xQQI4x")
@@ -44,31 +44,7 @@ def getrandom(t, buf, length, flags, *_):
 def sethostname(t, name, length, *_):
     if length > _UTS_LEN - 1:
         raise SysError(E.EINVAL)
-    if t.creds.euid != 0:
+    if not t.creds.capable(CAP_SYS_ADMIN):
         raise SysError(E.EPERM)
     t.kernel.hostname = t.mm.read(name, length)
     return 0
-
-
-def getcpu(t, cpu, node, *_):
-    if cpu:
-        t.mm.write_u32(cpu, 0)
-    if node:
-        t.mm.write_u32(node, 0)
-    return 0
-
-
-def sched_yield(t, *_):
-    return 0
-
-
-def sched_getaffinity(t, pid, size, mask, *_):
-    pid = s32(pid)
-    if pid < 0 or (pid and pid not in t.kernel.tasks):
-        raise SysError(E.ESRCH)
-    ncpu = os.cpu_count() or 1
-    nbytes = ((ncpu + 63) // 64) * 8
-    if size < nbytes or size % 8:
-        raise SysError(E.EINVAL)
-    t.mm.write(mask, ((1 << ncpu) - 1).to_bytes(nbytes, "little"))
-    return nbytes

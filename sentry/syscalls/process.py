@@ -1,10 +1,11 @@
-"""Process syscalls: creation (fork/clone/execve), exit, wait, identity, limits."""
+"""Process syscalls: creation (fork/clone/execve), exit, wait, sessions, arch_prctl and prctl."""
 from __future__ import annotations
 
 import os
 import struct
 
 from ..abi import errno as E
+from ..abi.caps import CAP_PRCTLS
 from ..abi.mm import TASK_SIZE
 from ..abi.signal import CLD_CONTINUED, CLD_EXITED, CLD_KILLED, CLD_STOPPED, SIGCHLD, SIGCONT
 from ..kernel import siginfo
@@ -12,7 +13,7 @@ from ..kernel.errors import SysError
 from ..kernel.task import Task, ThreadGroup
 from ..kernel.waitqueue import JUSTRESUME, NORESUME, Block
 from ..loader import exec as loader
-from ..mm.mm import MemoryManager
+from . import identity
 from .args import s32, s64, u32
 
 CLONE_VM = 0x00000100
@@ -45,10 +46,6 @@ PR_GET_DUMPABLE, PR_SET_DUMPABLE = 3, 4
 PR_SET_NAME, PR_GET_NAME = 15, 16
 PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS = 38, 39
 
-RLIM_NLIMITS = 16
-RLIMIT_NOFILE = 7
-_RLIMIT = struct.Struct("<QQ")
-
 MAX_ARG_STRLEN = 131072
 PATH_MAX = 4096
 
@@ -64,50 +61,6 @@ def getppid(t, *_):
 
 def gettid(t, *_):
     return t.tid
-
-
-def getuid(t, *_):
-    return t.creds.uid
-
-
-def geteuid(t, *_):
-    return t.creds.euid
-
-
-def getgid(t, *_):
-    return t.creds.gid
-
-
-def getegid(t, *_):
-    return t.creds.egid
-
-
-def getgroups(t, size, listp, *_):
-    size = s32(size)
-    groups = t.creds.groups
-    if size < 0:
-        raise SysError(E.EINVAL)
-    if size:
-        if size < len(groups):
-            raise SysError(E.EINVAL)
-        t.mm.write(listp, b"".join(g.to_bytes(4, "little") for g in groups))
-    return len(groups)
-
-
-def _write_ids(t, ptrs, ids) -> int:
-    for ptr, value in zip(ptrs, ids):
-        t.mm.write_u32(ptr, value)
-    return 0
-
-
-def getresuid(t, ruid, euid, suid, *_):
-    c = t.creds
-    return _write_ids(t, (ruid, euid, suid), (c.uid, c.euid, c.suid))
-
-
-def getresgid(t, rgid, egid, sgid, *_):
-    c = t.creds
-    return _write_ids(t, (rgid, egid, sgid), (c.gid, c.egid, c.sgid))
 
 
 # -- sessions and process groups ----------------------------------------------
@@ -173,8 +126,7 @@ def _clone(t, flags: int, stack: int, parent_tid: int, child_tid: int, tls: int)
         mm.users += 1
     else:
         space, host = k.platform.fork_address_space(t.host_tid)
-        mm = MemoryManager(space, t.mm.reserved)
-        mm.brk_start, mm.brk = t.mm.brk_start, t.mm.brk
+        mm = t.mm.fork(space)
     regs = k.platform.new_regs()
     k.platform.getregs(t.host_tid, regs)
     regs.rax = 0
@@ -195,6 +147,7 @@ def _clone(t, flags: int, stack: int, parent_tid: int, child_tid: int, tls: int)
         fs, files = t.fs.fork(), t.fdtable.fork()
     child = Task(k, tid, tg, host, mm, fs, files, t.creds.copy())
     child.sigmask = t.sigmask
+    child.sched = t.sched.fork()
     child.altstack = t.altstack if not thread else (0, 2, 0)
     if flags & CLONE_CHILD_SETTID:
         mm.write_u32(child_tid, tid)
@@ -282,6 +235,7 @@ def execve(t, path, argv, envp, *_):
     k.signals.reset_for_exec(t.tg)
     t.altstack = (0, 2, 0)
     t.clear_child_tid = 0
+    t.creds = t.creds.after_exec()
     t.tg.take_image(image)
     k.signals.start_image(t, image)
     return JUSTRESUME
@@ -398,39 +352,6 @@ def set_robust_list(t, head, length, *_):
     return 0
 
 
-# -- limits -------------------------------------------------------------------------
-def _limit(tg: ThreadGroup, resource: int) -> tuple[int, int]:
-    return tg.rlimits.get(resource) or tg.kernel.default_rlimits[resource]
-
-
-def prlimit64(t, pid, resource, new, old, *_):
-    pid, resource = s32(pid), s32(resource)
-    if not 0 <= resource < RLIM_NLIMITS:
-        raise SysError(E.EINVAL)
-    tg = _group(t, pid)
-    if new:
-        soft, hard = _RLIMIT.unpack(t.mm.read(new, _RLIMIT.size))
-        if soft > hard:
-            raise SysError(E.EINVAL)
-        if hard > _limit(tg, resource)[1] and t.creds.euid != 0:
-            raise SysError(E.EPERM)
-    if old:
-        t.mm.write(old, _RLIMIT.pack(*_limit(tg, resource)))
-    if new:
-        tg.rlimits[resource] = (soft, hard)
-        if resource == RLIMIT_NOFILE and hasattr(t.fdtable, "set_limit"):
-            t.fdtable.set_limit(soft)
-    return 0
-
-
-def getrlimit(t, resource, old, *_):
-    return prlimit64(t, 0, resource, 0, old)
-
-
-def setrlimit(t, resource, new, *_):
-    return prlimit64(t, 0, resource, new, 0)
-
-
 # -- arch and prctl -------------------------------------------------------------
 def arch_prctl(t, code, addr, *_):
     plat = t.kernel.platform
@@ -451,9 +372,11 @@ def arch_prctl(t, code, addr, *_):
     raise SysError(E.EINVAL)
 
 
-def prctl(t, option, arg2, *_):
+def prctl(t, option, arg2, arg3, arg4, arg5, *_):
     tg = t.tg
     option = s32(option)
+    if option in CAP_PRCTLS:
+        return identity.cap_prctl(t, option, arg2, arg3, arg4, arg5)
     if option == PR_SET_NAME:
         tg.comm = t.mm.read_partial(arg2, 16).split(b"\0", 1)[0][:15]
         return 0

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..abi import sysno
-from . import fs, futex, info, mm, process, signal, time
+from . import fs, futex, identity, info, mm, process, sched, signal, time
 
 
 class Support(enum.Enum):
@@ -147,23 +147,34 @@ _ROWS = [
     _row("waitid", process.waitid, PARTIAL, "no P_PIDFD; rusage is reported as zeros", args="int int hex hex hex"),
     _row("set_tid_address", process.set_tid_address, args="hex"),
     _row("set_robust_list", process.set_robust_list, PARTIAL, "recorded, not walked at exit", args="hex uint"),
-    _row("getuid", process.getuid),
-    _row("getgid", process.getgid),
-    _row("geteuid", process.geteuid),
-    _row("getegid", process.getegid),
-    _row("getgroups", process.getgroups, args="int hex"),
-    _row("getresuid", process.getresuid, args="hex hex hex"),
-    _row("getresgid", process.getresgid, args="hex hex hex"),
+    _row("getuid", identity.getuid),
+    _row("getgid", identity.getgid),
+    _row("geteuid", identity.geteuid),
+    _row("getegid", identity.getegid),
+    _row("getgroups", identity.getgroups, args="int hex"),
+    _row("getresuid", identity.getresuid, args="hex hex hex"),
+    _row("getresgid", identity.getresgid, args="hex hex hex"),
+    _row("setuid", identity.setuid, args="int"),
+    _row("setgid", identity.setgid, args="int"),
+    _row("setreuid", identity.setreuid, args="int int"),
+    _row("setregid", identity.setregid, args="int int"),
+    _row("setresuid", identity.setresuid, args="int int int"),
+    _row("setresgid", identity.setresgid, args="int int int"),
+    _row("setfsuid", identity.setfsuid, args="int"),
+    _row("setfsgid", identity.setfsgid, args="int"),
+    _row("setgroups", identity.setgroups, args="int hex"),
+    _row("capget", identity.capget, args="hex hex"),
+    _row("capset", identity.capset, PARTIAL, "the sets are kept per task and checked by the id, limit, scheduling and prctl syscalls; file access still grants root by fsuid 0, not by CAP_DAC_OVERRIDE/CAP_FOWNER/CAP_CHOWN", args="hex hex"),
     _row("setpgid", process.setpgid, args="int int"),
     _row("getpgid", process.getpgid, args="int"),
     _row("getpgrp", process.getpgrp),
     _row("setsid", process.setsid),
     _row("getsid", process.getsid, args="int"),
-    _row("prlimit64", process.prlimit64, PARTIAL, "limits are recorded; only RLIMIT_NOFILE is enforced", args="int int hex hex"),
-    _row("getrlimit", process.getrlimit, args="int hex"),
-    _row("setrlimit", process.setrlimit, PARTIAL, "limits are recorded; only RLIMIT_NOFILE is enforced", args="int hex"),
+    _row("prlimit64", sched.prlimit64, PARTIAL, "limits are recorded; only RLIMIT_NOFILE is enforced (not RLIMIT_AS, RLIMIT_STACK, RLIMIT_CPU...)", args="int int hex hex"),
+    _row("getrlimit", sched.getrlimit, args="int hex"),
+    _row("setrlimit", sched.setrlimit, PARTIAL, "limits are recorded; only RLIMIT_NOFILE is enforced (not RLIMIT_AS, RLIMIT_STACK, RLIMIT_CPU...)", args="int hex"),
     _row("arch_prctl", process.arch_prctl, PARTIAL, "ARCH_SET_FS, ARCH_GET_FS, ARCH_SET_GS, ARCH_GET_GS", args="hex hex"),
-    _row("prctl", process.prctl, PARTIAL, "PR_SET_NAME, PR_GET_NAME, PR_SET_PDEATHSIG, PR_GET_PDEATHSIG, PR_SET_DUMPABLE, PR_GET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS", args="int hex hex hex hex"),
+    _row("prctl", process.prctl, PARTIAL, "PR_SET_NAME, PR_GET_NAME, PR_SET_PDEATHSIG, PR_GET_PDEATHSIG, PR_SET_DUMPABLE, PR_GET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS, PR_CAPBSET_READ, PR_CAPBSET_DROP, PR_CAP_AMBIENT, PR_GET_SECUREBITS, PR_SET_SECUREBITS, PR_GET_KEEPCAPS, PR_SET_KEEPCAPS", args="int hex hex hex hex"),
     _row("rseq", None, UNSUPPORTED, "ENOSYS: glibc and musl fall back", args="hex uint int hex"),
     # signal
     _row("rt_sigaction", signal.rt_sigaction, args="sig hex hex uint"),
@@ -201,9 +212,22 @@ _ROWS = [
     _row("sysinfo", info.sysinfo, args="hex"),
     _row("getrandom", info.getrandom, args="hex uint hex"),
     _row("sethostname", info.sethostname, args="wbuf:1 uint"),
-    _row("getcpu", info.getcpu, args="hex hex hex"),
-    _row("sched_yield", info.sched_yield),
-    _row("sched_getaffinity", info.sched_getaffinity, args="int uint hex"),
+    # sched: priorities, policies, affinity, usage, personality
+    _row("getpriority", sched.getpriority, PARTIAL, "nice values are kept per task; the host does not schedule the program by them", args="int int"),
+    _row("setpriority", sched.setpriority, PARTIAL, "nice values are kept per task; the host does not schedule the program by them", args="int int int"),
+    _row("sched_setscheduler", sched.sched_setscheduler, PARTIAL, "SCHED_OTHER, BATCH, IDLE, FIFO, RR (the last two need CAP_SYS_NICE or RLIMIT_RTPRIO) are kept per task, not applied on the host; no SCHED_DEADLINE", args="int int hex"),
+    _row("sched_getscheduler", sched.sched_getscheduler, args="int"),
+    _row("sched_setparam", sched.sched_setparam, PARTIAL, "kept per task, not applied on the host", args="int hex"),
+    _row("sched_getparam", sched.sched_getparam, args="int hex"),
+    _row("sched_get_priority_max", sched.sched_get_priority_max, args="int"),
+    _row("sched_get_priority_min", sched.sched_get_priority_min, args="int"),
+    _row("sched_yield", sched.sched_yield),
+    _row("sched_setaffinity", sched.sched_setaffinity, PARTIAL, "the mask is kept per task; the program keeps running on the sentry's CPU", args="int uint hex"),
+    _row("sched_getaffinity", sched.sched_getaffinity, args="int uint hex"),
+    _row("getcpu", sched.getcpu, PARTIAL, "the first CPU of the task's affinity mask, node 0", args="hex hex hex"),
+    _row("getrusage", sched.getrusage, PARTIAL, "CPU time is the stub process's, all reported as user time (RUSAGE_THREAD too: the whole process's); RUSAGE_CHILDREN and the other counters are 0", args="int hex"),
+    _row("times", sched.times, PARTIAL, "CPU time is the stub's, all reported as user time; children's times are 0", args="hex"),
+    _row("personality", sched.personality, PARTIAL, "recorded and inherited; no flag (ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC...) or domain changes behaviour", args="hex"),
 ]
 
 TABLE: dict[int, Syscall] = {row.nr: row for row in _ROWS}

@@ -1,0 +1,53 @@
+"""Capabilities (linux/capability.h), securebits (linux/securebits.h) and the
+prctl options that act on them (linux/prctl.h)."""
+
+# The capabilities the sentry's own checks name (the rest are only bits of the sets).
+CAP_CHOWN = 0
+CAP_DAC_OVERRIDE = 1
+CAP_DAC_READ_SEARCH = 2
+CAP_FOWNER = 3
+CAP_FSETID = 4
+CAP_SETGID = 6
+CAP_SETUID = 7
+CAP_SETPCAP = 8
+CAP_LINUX_IMMUTABLE = 9
+CAP_SYS_ADMIN = 21
+CAP_SYS_NICE = 23
+CAP_SYS_RESOURCE = 24
+CAP_MKNOD = 27
+CAP_MAC_OVERRIDE = 32
+CAP_LAST_CAP = 40  # CAP_CHECKPOINT_RESTORE
+
+CAP_FULL_SET = (1 << (CAP_LAST_CAP + 1)) - 1
+
+# What a change of the file-system uid to or from 0 drops from or restores to the
+# effective set (capabilities(7), "Effect of user ID changes on capabilities").
+CAP_FS_SET = sum(1 << c for c in (CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID,
+                                  CAP_LINUX_IMMUTABLE, CAP_MAC_OVERRIDE, CAP_MKNOD))
+
+# capget/capset header versions and how many 32-bit data structs each carries.
+LINUX_CAPABILITY_VERSION_1 = 0x19980330
+LINUX_CAPABILITY_VERSION_2 = 0x20071026
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
+CAPABILITY_U32S = {LINUX_CAPABILITY_VERSION_1: 1, LINUX_CAPABILITY_VERSION_2: 2, LINUX_CAPABILITY_VERSION_3: 2}
+
+# securebits: each flag has a lock bit just above it.
+SECBIT_NOROOT = 1 << 0
+SECBIT_NO_SETUID_FIXUP = 1 << 2
+SECBIT_KEEP_CAPS = 1 << 4
+SECBIT_NO_CAP_AMBIENT_RAISE = 1 << 6
+SECURE_ALL_BITS = SECBIT_NOROOT | SECBIT_NO_SETUID_FIXUP | SECBIT_KEEP_CAPS | SECBIT_NO_CAP_AMBIENT_RAISE
+SECURE_ALL_LOCKS = SECURE_ALL_BITS << 1
+SECBIT_KEEP_CAPS_LOCKED = SECBIT_KEEP_CAPS << 1
+
+# prctl options about capabilities.
+PR_GET_KEEPCAPS = 7
+PR_SET_KEEPCAPS = 8
+PR_CAPBSET_READ = 23
+PR_CAPBSET_DROP = 24
+PR_GET_SECUREBITS = 27
+PR_SET_SECUREBITS = 28
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_IS_SET, PR_CAP_AMBIENT_RAISE, PR_CAP_AMBIENT_LOWER, PR_CAP_AMBIENT_CLEAR_ALL = 1, 2, 3, 4
+CAP_PRCTLS = frozenset((PR_GET_KEEPCAPS, PR_SET_KEEPCAPS, PR_CAPBSET_READ, PR_CAPBSET_DROP, PR_GET_SECUREBITS,
+                        PR_SET_SECUREBITS, PR_CAP_AMBIENT))
