@@ -12,8 +12,6 @@ RT_POLICIES = (SCHED_FIFO, SCHED_RR)
 FAIR_POLICIES = (SCHED_OTHER, SCHED_BATCH, SCHED_IDLE)
 MAX_RT_PRIO = 100  # real-time priorities are 1..MAX_RT_PRIO-1
 
-# personality(2): the query value, and the domain with the flags a program may set.
+# personality(2): the value that only asks, and the default execution domain.
 PERSONALITY_QUERY = 0xFFFFFFFF
 PER_LINUX = 0x0000
-ADDR_NO_RANDOMIZE = 0x0040000
-READ_IMPLIES_EXEC = 0x0400000

@@ -130,7 +130,7 @@ class Kernel:
         fdtable.set_limit(min(self.default_rlimits[RLIMIT_NOFILE][0], 1 << 20))
         t = Task(self, pid, tg, 0, None, fs, fdtable, Credentials())
         image = loader.load(self, t, argv[0], argv, envp)
-        t.host_tid = image.host_tid
+        t.host_tid = t.host_pid = image.host_tid
         t.mm = image.mm
         tg.take_image(image)
         self.groups[pid] = tg
@@ -304,7 +304,7 @@ class Kernel:
         tg.stop_signal = sig
         for t in tg.tasks.values():
             if t.state is TaskState.RUNNING and t is not self.current:
-                self.platform.interrupt(t.mm.space.pid, t.host_tid)
+                self.platform.interrupt(t.host_pid, t.host_tid)
         self._notify_parent(tg, CLD_STOPPED, sig, (sig << 8) | 0x7F)
 
     def continue_group(self, tg: ThreadGroup) -> None:
@@ -357,13 +357,15 @@ class Kernel:
 
     def interrupt(self, t: Task) -> None:
         """A signal arrived for `t`: stop its blocking syscall or kick it off the CPU."""
+        if t.state is TaskState.BLOCKED and t.block is not None and not t.block.interruptible:
+            return  # the signal stays pending until the wait completes
         if t.state is TaskState.BLOCKED:
             block = self._unpark(t)
             t.state = TaskState.RUNNING
             self.ready = collections.deque(x for x in self.ready if x is not t)
             self._finish(t, -E.ERESTARTSYS if block is not None and block.restartable else -E.EINTR)
         elif t.state is TaskState.RUNNING:
-            self.platform.interrupt(t.mm.space.pid, t.host_tid)
+            self.platform.interrupt(t.host_pid, t.host_tid)
 
     def _finish(self, t: Task, result: int | None) -> None:
         """Resume `t` with syscall result `result` (None: registers as they are),
@@ -406,8 +408,8 @@ class Kernel:
                 self.futexes.wake((id(t.mm), t.clear_child_tid), 1, 0xFFFFFFFF)
             except SysError:
                 pass
-        t.mm.users -= 1
-        if t.host_tid != t.mm.space.pid:
+        self.release_vfork(t)
+        if t.host_tid != t.host_pid:
             self.platform.end_thread(t.mm.space, t.host_tid)
         # (a process's first host thread stays stopped until the process ends)
 
@@ -417,13 +419,19 @@ class Kernel:
         for other in list(tg.tasks.values()):
             if other is not t:
                 self._drop_task(other)
-                other.mm.users -= 1
         if t.tid != tg.pid:
             del self.tasks[t.tid]
             del tg.tasks[t.tid]
             t.tid = tg.pid
             self.tasks[t.tid] = t
             tg.tasks[t.tid] = t
+
+    @staticmethod
+    def release_vfork(t: Task) -> None:
+        """t (a vfork child) executed or exited: its parent may go on."""
+        if t.vfork_done is not None:
+            done, t.vfork_done = t.vfork_done, None
+            done.notify()
 
     def _drop_task(self, t: Task) -> None:
         self._unpark(t)
@@ -436,20 +444,18 @@ class Kernel:
         """End every task of `tg`; `status` is the wait status (code << 8 or signal)."""
         if tg.exit_status is not None:
             return
-        space = None
+        host_pids = set()
         for t in list(tg.tasks.values()):
             self._unpark(t)
             t.state = TaskState.DEAD
             self.by_host.pop(t.host_tid, None)
             self.tasks.pop(t.tid, None)
-            if t.mm is not None:
-                t.mm.users -= 1
-                if t.mm.users == 0:
-                    space = t.mm.space
+            host_pids.add(t.host_pid)
+            self.release_vfork(t)
             if t.fdtable is not None:
                 t.fdtable.close_all()
-        if space is not None:
-            self.platform.kill(space)
+        for pid in host_pids:
+            self.platform.kill_process(pid)
         tg.cancel_timers(posix_only=False)
         tg.exit_status = status
         for child in list(tg.children.values()):

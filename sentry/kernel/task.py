@@ -103,6 +103,8 @@ class Task:
         self.tid = tid
         self.tg = tg
         self.host_tid = host_tid
+        self.host_pid = host_tid  # the host process of its stub thread (threads: the creator's)
+        self.vfork_done: WaitQueue | None = None  # a vfork parent waits here until exec or exit
         self.mm = mm
         self.fs = fs
         self.fdtable = fdtable

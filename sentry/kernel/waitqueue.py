@@ -50,9 +50,11 @@ class Block:
     retry:       what to run instead of the original handler (no arguments).
     restartable: whether a signal that interrupts it restarts it under
                  SA_RESTART (read, write, wait4...) or fails it with EINTR.
+    interruptible: False for waits only SIGKILL ends (vfork's parent):
+                 other signals stay pending until it completes.
     """
 
-    __slots__ = ("queues", "deadline", "host_fds", "retry", "restartable")
+    __slots__ = ("queues", "deadline", "host_fds", "retry", "restartable", "interruptible")
 
     def __init__(
         self,
@@ -61,12 +63,14 @@ class Block:
         host_fds: tuple[tuple[int, int], ...] = (),
         retry: Callable[[], object] | None = None,
         restartable: bool = True,
+        interruptible: bool = True,
     ):
         self.queues = queues
         self.deadline = deadline
         self.host_fds = host_fds
         self.retry = retry
         self.restartable = restartable
+        self.interruptible = interruptible
 
 
 # A handler's answer meaning "the task's registers are already set (execve,

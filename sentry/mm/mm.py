@@ -79,7 +79,7 @@ class MemoryManager:
     """
 
     __slots__ = ("space", "read", "write", "read_cstr", "read_partial", "reserved",
-                 "brk_start", "brk", "users", "vmas", "layout")
+                 "brk_start", "brk", "vmas", "layout")
 
     def __init__(self, space, reserved: tuple[int, int]):
         self.space = space
@@ -91,7 +91,6 @@ class MemoryManager:
         self.reserved = reserved
         self.brk_start = 0
         self.brk = 0
-        self.users = 1
         self.vmas = VmaList()  # never includes the stub page
         self.layout = ImageLayout()
 

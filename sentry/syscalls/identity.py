@@ -85,9 +85,9 @@ class _Family(NamedTuple):
     with_fs: Callable[[Credentials, int], Credentials]
 
 
-UIDS = _Family(CAP_SETUID, lambda c: (c.uid, c.euid, c.suid), lambda c: c.fsuid,
+_UIDS = _Family(CAP_SETUID, lambda c: (c.uid, c.euid, c.suid), lambda c: c.fsuid,
                Credentials.with_uids, Credentials.with_fsuid)
-GIDS = _Family(CAP_SETGID, lambda c: (c.gid, c.egid, c.sgid), lambda c: c.fsgid,
+_GIDS = _Family(CAP_SETGID, lambda c: (c.gid, c.egid, c.sgid), lambda c: c.fsgid,
                Credentials.with_gids, Credentials.with_fsgid)
 
 
@@ -150,35 +150,35 @@ def _set_fs_id(t, fam: _Family, new: int) -> int:
 
 
 def setuid(t, uid, *_):
-    return _set_id(t, UIDS, uid)
+    return _set_id(t, _UIDS, uid)
 
 
 def setgid(t, gid, *_):
-    return _set_id(t, GIDS, gid)
+    return _set_id(t, _GIDS, gid)
 
 
 def setreuid(t, ruid, euid, *_):
-    return _set_re_id(t, UIDS, ruid, euid)
+    return _set_re_id(t, _UIDS, ruid, euid)
 
 
 def setregid(t, rgid, egid, *_):
-    return _set_re_id(t, GIDS, rgid, egid)
+    return _set_re_id(t, _GIDS, rgid, egid)
 
 
 def setresuid(t, ruid, euid, suid, *_):
-    return _set_res_id(t, UIDS, ruid, euid, suid)
+    return _set_res_id(t, _UIDS, ruid, euid, suid)
 
 
 def setresgid(t, rgid, egid, sgid, *_):
-    return _set_res_id(t, GIDS, rgid, egid, sgid)
+    return _set_res_id(t, _GIDS, rgid, egid, sgid)
 
 
 def setfsuid(t, fsuid, *_):
-    return _set_fs_id(t, UIDS, fsuid)
+    return _set_fs_id(t, _UIDS, fsuid)
 
 
 def setfsgid(t, fsgid, *_):
-    return _set_fs_id(t, GIDS, fsgid)
+    return _set_fs_id(t, _GIDS, fsgid)
 
 
 def setgroups(t, size, listp, *_):

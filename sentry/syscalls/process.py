@@ -11,7 +11,7 @@ from ..abi.signal import CLD_CONTINUED, CLD_EXITED, CLD_KILLED, CLD_STOPPED, SIG
 from ..kernel import siginfo
 from ..kernel.errors import SysError
 from ..kernel.task import Task, ThreadGroup
-from ..kernel.waitqueue import JUSTRESUME, NORESUME, Block
+from ..kernel.waitqueue import JUSTRESUME, NORESUME, Block, WaitQueue
 from ..loader import exec as loader
 from . import identity
 from .args import s32, s64, u32
@@ -120,10 +120,13 @@ def _clone(t, flags: int, stack: int, parent_tid: int, child_tid: int, tls: int)
         raise SysError(E.EINVAL)
     if flags & CLONE_VM and not thread and not flags & CLONE_VFORK:
         raise SysError(E.EINVAL)  # processes sharing memory without being threads: not built
+    vfork = bool(flags & CLONE_VFORK and flags & CLONE_VM)
     if thread:
         host = k.platform.new_thread(t.host_tid)
         mm = t.mm
-        mm.users += 1
+    elif vfork:  # the child borrows the parent's memory until it execs or exits
+        host = k.platform.vfork_process(t.host_tid)
+        mm = t.mm
     else:
         space, host = k.platform.fork_address_space(t.host_tid)
         mm = t.mm.fork(space)
@@ -146,6 +149,8 @@ def _clone(t, flags: int, stack: int, parent_tid: int, child_tid: int, tls: int)
         tg = _new_group(t, tid, flags)
         fs, files = t.fs.fork(), t.fdtable.fork()
     child = Task(k, tid, tg, host, mm, fs, files, t.creds.copy())
+    if thread:
+        child.host_pid = t.host_pid
     child.sigmask = t.sigmask
     child.sched = t.sched.fork()
     child.altstack = t.altstack if not thread else (0, 2, 0)
@@ -159,6 +164,15 @@ def _clone(t, flags: int, stack: int, parent_tid: int, child_tid: int, tls: int)
             mm.write_u32(parent_tid, tid)
     k.add_task(child)
     k.platform.resume(host, None)
+    if vfork:
+        done = child.vfork_done = WaitQueue()
+
+        def wait_for_child():
+            if child.vfork_done is None:
+                return tid
+            return Block((done,), retry=wait_for_child, interruptible=False)
+
+        return wait_for_child()
     return tid
 
 
@@ -224,12 +238,12 @@ def execve(t, path, argv, envp, *_):
     image = loader.load(k, t, path, _read_strings(t, argv), _read_strings(t, envp))
     # The point of no return: the old image goes away, with every other thread.
     k.end_other_threads(t)
-    old = t.mm
+    old_host = t.host_pid
     k.rehost(t, image.host_tid)
+    t.host_pid = image.host_tid
     t.mm = image.mm
-    old.users -= 1
-    if old.users == 0:
-        k.platform.kill(old.space)
+    k.platform.kill_process(old_host)  # a vfork child's: not the memory it borrowed
+    k.release_vfork(t)
     t.fdtable.close_on_exec()
     t.tg.cancel_timers(posix_only=True)
     k.signals.reset_for_exec(t.tg)

@@ -3,7 +3,7 @@
 The sentry runs every task on the host's scheduler, so policies, priorities
 and affinity are kept per task (SchedAttrs) and reported back, with Linux's
 permission rules, but do not change how the host schedules the stub.  CPU
-times come from the host's CPU clocks of the stub process and thread.
+times come from the host's CPU clock of the stub process.
 """
 from __future__ import annotations
 
@@ -103,16 +103,17 @@ def setrlimit(t, resource, new, *_):
 
 # -- nice values ---------------------------------------------------------------------------
 def _prio_targets(t, which: int, who: int) -> list[Task]:
-    """The tasks getpriority/setpriority act on."""
+    """The tasks getpriority/setpriority act on: a thread, a process group's threads, or a user's (by real uid)."""
     k = t.kernel
+    which = s32(which)
     if which == PRIO_PROCESS:
-        task = _task(t, who)
+        task = _task(t, s32(who))
         return [task] if task is not None else []
     if which == PRIO_PGRP:
-        pgid = who or t.tg.pgid
+        pgid = s32(who) or t.tg.pgid
         return [task for tg in k.groups.values() if tg.pgid == pgid for task in tg.tasks.values()]
     if which == PRIO_USER:
-        uid = who or t.creds.uid
+        uid = u32(who) or t.creds.uid
         return [task for task in k.tasks.values() if task.creds.uid == uid]
     raise SysError(E.EINVAL)
 
@@ -124,7 +125,7 @@ def _can_nice(t, target: Task, nice: int) -> bool:
 
 def getpriority(t, which, who, *_):
     """The highest priority among the targets, as 20 - nice (1..40: never negative, unlike nice)."""
-    targets = _prio_targets(t, s32(which), s32(who))
+    targets = _prio_targets(t, which, who)
     if not targets:
         raise SysError(E.ESRCH)
     return max(20 - task.sched.nice for task in targets)
@@ -133,7 +134,7 @@ def getpriority(t, which, who, *_):
 def setpriority(t, which, who, nice, *_):
     nice = min(max(s32(nice), MIN_NICE), MAX_NICE)
     error = E.ESRCH
-    for task in _prio_targets(t, s32(which), s32(who)):
+    for task in _prio_targets(t, which, who):
         if not (t.creds.euid in (task.creds.uid, task.creds.euid) or t.creds.capable(CAP_SYS_NICE)):
             error = E.EPERM
         elif nice < task.sched.nice and not _can_nice(t, task, nice):

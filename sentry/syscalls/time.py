@@ -34,7 +34,7 @@ def _cpu_clock(t, clock: int) -> int:
     """The host clock id for a CPU-time clock of the sandbox (own or encoded pid/tid)."""
     k = t.kernel
     if clock == CLOCK_PROCESS_CPUTIME_ID:
-        return (~t.mm.space.pid << 3) | 2
+        return (~t.host_pid << 3) | 2
     if clock == CLOCK_THREAD_CPUTIME_ID:
         return (~t.host_tid << 3) | 2 | 4
     # A clock id made by clock_getcpuclockid()/pthread_getcpuclockid().
@@ -49,7 +49,7 @@ def _cpu_clock(t, clock: int) -> int:
     tg = k.groups.get(pid) if pid else t.tg
     if tg is None or tg.leader is None:
         raise SysError(E.EINVAL)
-    return (~tg.leader.mm.space.pid << 3) | 2
+    return (~tg.leader.host_pid << 3) | 2
 
 
 def _now_ns(t, clock: int) -> int:

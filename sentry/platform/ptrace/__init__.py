@@ -27,6 +27,8 @@ _NR_CLONE = sysno.NUMBERS["clone"]
 _NR_EXIT = sysno.NUMBERS["exit"]
 # CLONE_VM | CLONE_SIGHAND | CLONE_THREAD: a host thread sharing the stub's memory.
 _HOST_THREAD_FLAGS = 0x100 | 0x800 | 0x10000
+# CLONE_VM | SIGCHLD: a host process sharing the stub's memory (vfork's child).
+_HOST_VFORK_FLAGS = 0x100 | signal.SIGCHLD
 
 
 def _check(ret: int, what: str) -> int:
@@ -126,6 +128,10 @@ class PtracePlatform:
         pid = self.master.clone(tid, _NR_FORK)
         return StubSpace(pid), pid
 
+    def vfork_process(self, tid: int) -> int:
+        """A new stub process sharing the memory of stopped thread `tid` (vfork)."""
+        return self.master.clone(tid, _NR_CLONE, _HOST_VFORK_FLAGS, 0, 0, 0, 0)
+
     def new_thread(self, tid: int) -> int:
         """A new stub thread in the address space of stopped thread `tid`."""
         return self.master.clone(tid, _NR_CLONE, _HOST_THREAD_FLAGS, 0, 0, 0, 0)
@@ -188,8 +194,14 @@ class PtracePlatform:
 
     def kill(self, space: StubSpace) -> None:
         """Destroy a stub process (all of its threads)."""
+        self.kill_process(space.pid)
+
+    def kill_process(self, pid: int) -> None:
+        """Destroy host stub process `pid` (memory it shares with another stays)."""
+        if pid <= 0:
+            raise ValueError(f"not a stub process: {pid}")  # kill(0 or -1) would hit the sentry
         try:
-            os.kill(space.pid, signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
 
