@@ -16,6 +16,8 @@ PROGRAMS = {
                         "ts = [threading.Thread(target=w, args=(i,)) for i in range(16)]\n"
                         "[t.start() for t in ts]; [t.join() for t in ts]\n"
                         "print(sum(r) == sum(range(160000)), threading.active_count())"],
+    "python3-multiprocessing-pool": ["python3", "-c", "import multiprocessing as m\n"
+                                     "with m.Pool(2) as p: print(p.map(abs, range(-5, 0)))"],
     "perl": ["perl", "-e", "print join(',', map { $_ * 2 } 1..5), qq(\\n)"],
 }
 

@@ -150,7 +150,7 @@ class MemoryManager:
         return ret
 
     def mmap(self, tid: int, addr: int, length: int, prot: int, flags: int, file=None, offset: int = 0) -> int:
-        """Map `length` bytes; `file` (a File with pread) is copied in privately."""
+        """Map `length` bytes; `file` (a File with pread) has its bytes copied in."""
         if length == 0 or prot & ~PROT_ALL or flags & MAP_HUGETLB:
             raise SysError(EINVAL)
         length = page_up(length)
@@ -176,8 +176,9 @@ class MemoryManager:
         if offset % PAGE_SIZE:
             raise SysError(EINVAL)
         # A file mapping: anonymous memory holding a copy of the file's bytes.
-        start = self._host(tid, _NR_MMAP, addr, length, PROT_READ | PROT_WRITE,
-                           (host_flags | MAP_ANONYMOUS) & ~MAP_SHARED | MAP_PRIVATE, -1, 0)
+        # MAP_SHARED stays shared with the processes forked after it (POSIX
+        # semaphores in /dev/shm), but is not kept coherent with the file.
+        start = self._host(tid, _NR_MMAP, addr, length, PROT_READ | PROT_WRITE, host_flags | MAP_ANONYMOUS, -1, 0)
         try:
             self.copy_in(file, start, offset, length)
             if prot != PROT_READ | PROT_WRITE:

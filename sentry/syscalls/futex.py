@@ -22,9 +22,16 @@ FUTEX_BITSET_MATCH_ANY = 0xFFFFFFFF
 _TIMESPEC = struct.Struct("<qq")
 
 
-def _key(t, addr: int) -> tuple[int, int]:
+def _key(t, addr: int, private: bool = True) -> tuple[int, int]:
+    """Where waiters on `addr` meet: per address space, except a non-private
+    futex in shared memory, which processes forked after the mapping share at
+    the same address."""
     if addr % 4:
         raise SysError(E.EINVAL)
+    if not private:
+        vma = t.mm.vmas.find(addr)
+        if vma is not None and vma.shared:
+            return (0, addr)
     return (id(t.mm), addr)
 
 
@@ -40,8 +47,7 @@ def _deadline(t, timeout: int, absolute: bool, realtime: bool) -> float | None:
     return time.monotonic() + (value - time.time()) if realtime else value
 
 
-def _wait(t, addr: int, val: int, deadline: float | None, bitset: int):
-    key = _key(t, addr)
+def _wait(t, key: tuple[int, int], addr: int, val: int, deadline: float | None, bitset: int):
     if bitset == 0:
         raise SysError(E.EINVAL)
     if _load(t, addr) != val & 0xFFFFFFFF:
@@ -64,7 +70,8 @@ def _load(t, addr: int) -> int:
     return int.from_bytes(t.mm.read(addr, 4), "little")
 
 
-def _wake_op(t, addr: int, wake: int, wake2: int, addr2: int, encoded: int) -> int:
+def _wake_op(t, key: tuple[int, int], key2: tuple[int, int], wake: int, wake2: int, addr2: int,
+             encoded: int) -> int:
     """FUTEX_WAKE_OP: update *addr2, wake on addr, and on addr2 if its old value passes the test."""
     op, cmp = (encoded >> 28) & 7, (encoded >> 24) & 15
     arg, cmparg = (encoded >> 12) & 0xFFF, encoded & 0xFFF
@@ -72,7 +79,6 @@ def _wake_op(t, addr: int, wake: int, wake2: int, addr2: int, encoded: int) -> i
         arg = 1 << (arg & 31)
     if op not in _OPS or cmp not in _CMPS:
         raise SysError(E.ENOSYS)
-    key, key2 = _key(t, addr), _key(t, addr2)
     old = _load(t, addr2)
     t.mm.write_u32(addr2, _OPS[op](old, arg) & 0xFFFFFFFF)
     futexes = t.kernel.futexes
@@ -87,14 +93,16 @@ def _wake_op(t, addr: int, wake: int, wake2: int, addr2: int, encoded: int) -> i
 def futex(t, addr, op, val, timeout, addr2, val3, *_):
     cmd = op & ~(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME)
     realtime = bool(op & FUTEX_CLOCK_REALTIME)
+    private = bool(op & FUTEX_PRIVATE_FLAG)
+    key = _key(t, addr, private)
     if cmd == FUTEX_WAIT:
-        return _wait(t, addr, val, _deadline(t, timeout, False, realtime), FUTEX_BITSET_MATCH_ANY)
+        return _wait(t, key, addr, val, _deadline(t, timeout, False, realtime), FUTEX_BITSET_MATCH_ANY)
     if cmd == FUTEX_WAIT_BITSET:
-        return _wait(t, addr, val, _deadline(t, timeout, True, realtime), val3 & 0xFFFFFFFF)
+        return _wait(t, key, addr, val, _deadline(t, timeout, True, realtime), val3 & 0xFFFFFFFF)
     if cmd == FUTEX_WAKE:
-        return t.kernel.futexes.wake(_key(t, addr), val & 0x7FFFFFFF, FUTEX_BITSET_MATCH_ANY)
+        return t.kernel.futexes.wake(key, val & 0x7FFFFFFF, FUTEX_BITSET_MATCH_ANY)
     if cmd in (FUTEX_REQUEUE, FUTEX_CMP_REQUEUE):
-        key, key2 = _key(t, addr), _key(t, addr2)
+        key2 = _key(t, addr2, private)
         wake, move = s32(val), s32(timeout)  # the fourth argument is val2 here
         if wake < 0 or move < 0:
             raise SysError(E.EINVAL)
@@ -102,9 +110,9 @@ def futex(t, addr, op, val, timeout, addr2, val3, *_):
             raise SysError(E.EAGAIN)
         return t.kernel.futexes.requeue(key, wake, key2, move)
     if cmd == FUTEX_WAKE_OP:
-        return _wake_op(t, addr, val, s32(timeout), addr2, val3 & 0xFFFFFFFF)
+        return _wake_op(t, key, _key(t, addr2, private), val, s32(timeout), addr2, val3 & 0xFFFFFFFF)
     if cmd == FUTEX_WAKE_BITSET:
         if not val3 & 0xFFFFFFFF:
             raise SysError(E.EINVAL)
-        return t.kernel.futexes.wake(_key(t, addr), val & 0x7FFFFFFF, val3 & 0xFFFFFFFF)
+        return t.kernel.futexes.wake(key, val & 0x7FFFFFFF, val3 & 0xFFFFFFFF)
     raise SysError(E.ENOSYS)

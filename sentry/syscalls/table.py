@@ -126,7 +126,7 @@ _ROWS = [
     _row("renameat2", fs.renameat2, PARTIAL, "no RENAME_WHITEOUT; a host directory with content cannot move (EXDEV, as overlayfs)", args="dirfd path dirfd path hex"),
     _row("statx", fs.statx, PARTIAL, "no birth time", args="dirfd path atflags hex hex"),
     # mm: memory
-    _row("mmap", mm.mmap, PARTIAL, "file mappings are private copies; MAP_SHARED of files is not coherent", args="hex uint mprot mflags fd hex"),
+    _row("mmap", mm.mmap, PARTIAL, "file mappings are copies of the file: MAP_SHARED ones are shared with processes forked later, not kept coherent with write() or other mappings", args="hex uint mprot mflags fd hex"),
     _row("mprotect", mm.mprotect, args="hex uint mprot"),
     _row("munmap", mm.munmap, args="hex uint"),
     _row("brk", mm.brk, args="hex"),
