@@ -78,10 +78,11 @@ def run_do(args) -> int:
     gofer_pid, gofer_sock = gofer.start(root, readonly=True)
     try:
         sentry_pid = boot.start(config, gofer_sock)
-    except BaseException:
+    except (OSError, RuntimeError) as err:
         os.kill(gofer_pid, signal.SIGKILL)
         os.waitpid(gofer_pid, 0)
-        raise
+        print(f"ringfence do: the sandbox did not start: {err}", file=sys.stderr)
+        return 125
     finally:
         gofer_sock.close()
     for sig in FORWARDED:

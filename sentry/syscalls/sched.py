@@ -48,8 +48,8 @@ def rlimit(tg: ThreadGroup, resource: int) -> tuple[int, int]:
     return tg.rlimits.get(resource) or tg.kernel.default_rlimits[resource]
 
 
-def _set_rlimit(t, tg: ThreadGroup, resource: int, new: tuple[int, int] | None) -> tuple[int, int]:
-    """Install `new` (if given) as the limit of `tg`; return the old limit."""
+def _prlimit(t, tg: ThreadGroup, resource: int, new: tuple[int, int] | None) -> tuple[int, int]:
+    """The limit of `tg` for `resource`, replaced by `new` if given (as `t` may); returns the old one."""
     if resource >= RLIM_NLIMITS:
         raise SysError(E.EINVAL)
     old = rlimit(tg, resource)
@@ -85,19 +85,19 @@ def prlimit64(t, pid, resource, new, old, *_):
         raise SysError(E.ESRCH)
     if not _may_prlimit(t, target):
         raise SysError(E.EPERM)
-    previous = _set_rlimit(t, target.tg, resource, limit)
+    previous = _prlimit(t, target.tg, resource, limit)
     if old:
         t.mm.write(old, _RLIMIT.pack(*previous))
     return 0
 
 
 def getrlimit(t, resource, old, *_):
-    t.mm.write(old, _RLIMIT.pack(*_set_rlimit(t, t.tg, u32(resource), None)))
+    t.mm.write(old, _RLIMIT.pack(*_prlimit(t, t.tg, u32(resource), None)))
     return 0
 
 
 def setrlimit(t, resource, new, *_):
-    _set_rlimit(t, t.tg, u32(resource), _RLIMIT.unpack(t.mm.read(new, _RLIMIT.size)))
+    _prlimit(t, t.tg, u32(resource), _RLIMIT.unpack(t.mm.read(new, _RLIMIT.size)))
     return 0
 
 
@@ -135,7 +135,7 @@ def setpriority(t, which, who, nice, *_):
     nice = min(max(s32(nice), MIN_NICE), MAX_NICE)
     error = E.ESRCH
     for task in _prio_targets(t, which, who):
-        if not (t.creds.euid in (task.creds.uid, task.creds.euid) or t.creds.capable(CAP_SYS_NICE)):
+        if not (_same_owner(t, task) or t.creds.capable(CAP_SYS_NICE)):
             error = E.EPERM
         elif nice < task.sched.nice and not _can_nice(t, task, nice):
             error = E.EACCES

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..abi import sysno
-from . import fs, futex, identity, info, mm, process, sched, signal, time
+from . import events, fs, futex, identity, info, mm, process, sched, signal, time
 
 
 class Support(enum.Enum):
@@ -125,6 +125,14 @@ _ROWS = [
     _row("pipe2", fs.pipe2, PARTIAL, "no O_DIRECT packet mode", args="hex oflags"),
     _row("renameat2", fs.renameat2, PARTIAL, "no RENAME_WHITEOUT; a host directory with content cannot move (EXDEV, as overlayfs)", args="dirfd path dirfd path hex"),
     _row("statx", fs.statx, PARTIAL, "no birth time", args="dirfd path atflags hex hex"),
+    # events: eventfd and epoll
+    _row("eventfd", events.eventfd, args="uint"),
+    _row("eventfd2", events.eventfd2, args="uint hex"),
+    _row("epoll_create", events.epoll_create, args="int"),
+    _row("epoll_create1", events.epoll_create1, args="hex"),
+    _row("epoll_ctl", events.epoll_ctl, PARTIAL, "EPOLLET is level-triggered; no EPOLLEXCLUSIVE wake-one", args="fd int fd hex"),
+    _row("epoll_wait", events.epoll_wait, PARTIAL, "level-triggered (EPOLLET too)", args="fd hex int int"),
+    _row("epoll_pwait", events.epoll_pwait, PARTIAL, "level-triggered; the signal mask argument is ignored", args="fd hex int int hex uint"),
     # mm: memory
     _row("mmap", mm.mmap, PARTIAL, "file mappings are copies of the file: MAP_SHARED ones are shared with processes forked later, not kept coherent with write() or other mappings", args="hex uint mprot mflags fd hex"),
     _row("mprotect", mm.mprotect, args="hex uint mprot"),
@@ -193,7 +201,7 @@ _ROWS = [
     # futex
     _row("futex", futex.futex, PARTIAL, "WAIT, WAKE, REQUEUE, CMP_REQUEUE, WAKE_OP and the BITSET forms, keyed per address space (no futexes shared across processes); no PI", args="hex int uint hex hex uint"),
     # time
-    _row("clock_gettime", time.clock_gettime, args="int hex"),
+    _row("clock_gettime", time.clock_gettime, PARTIAL, "thread CPU-time clocks read their process's CPU time", args="int hex"),
     _row("clock_getres", time.clock_getres, args="int hex"),
     _row("gettimeofday", time.gettimeofday, args="hex hex"),
     _row("time", time.time_, args="hex"),

@@ -36,7 +36,9 @@ def _cpu_clock(t, clock: int) -> int:
     if clock == CLOCK_PROCESS_CPUTIME_ID:
         return (~t.host_pid << 3) | 2
     if clock == CLOCK_THREAD_CPUTIME_ID:
-        return (~t.host_tid << 3) | 2 | 4
+        # The host lets only a thread's own process read its thread clock:
+        # the sentry reads the stub process's clock instead.
+        return (~t.host_pid << 3) | 2
     # A clock id made by clock_getcpuclockid()/pthread_getcpuclockid().
     pid = ~(clock >> 3)
     if clock & 3 != 2:
@@ -45,7 +47,7 @@ def _cpu_clock(t, clock: int) -> int:
         target = k.tasks.get(pid) if pid else t
         if target is None:
             raise SysError(E.EINVAL)
-        return (~target.host_tid << 3) | 6
+        return (~target.host_pid << 3) | 2
     tg = k.groups.get(pid) if pid else t.tg
     if tg is None or tg.leader is None:
         raise SysError(E.EINVAL)
