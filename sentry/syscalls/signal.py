@@ -5,8 +5,9 @@ import struct
 import time
 
 from ..abi import errno as E
+from ..abi.caps import CAP_KILL
 from ..abi.signal import (
-    NSIG, SIG_BLOCK, SIG_IGN, SIG_SETMASK, SIG_UNBLOCK, SIGKILL, SIGSTOP, SI_TKILL, SI_USER, SS_DISABLE,
+    NSIG, SIGCONT, SIG_BLOCK, SIG_IGN, SIG_SETMASK, SIG_UNBLOCK, SIGKILL, SIGSTOP, SI_TKILL, SI_USER, SS_DISABLE,
     SS_ONSTACK, UNBLOCKABLE, bit,
 )
 from ..kernel import siginfo
@@ -70,9 +71,20 @@ def rt_sigreturn(t, *_):
     return JUSTRESUME
 
 
+def _may_signal(t, target) -> bool:
+    """kill(2)'s permission rule: CAP_KILL, or a real or effective uid matching the
+    target's real or saved uid (SIGCONT within the session is always allowed)."""
+    c, other = t.creds, target.creds
+    return c.capable(CAP_KILL) or bool({c.uid, c.euid} & {other.uid, other.suid})
+
+
 def _send(t, targets, sig: int, code: int) -> int:
+    allowed = [tg for tg in targets
+               if tg.leader is None or _may_signal(t, tg.leader) or sig == SIGCONT and tg.sid == t.tg.sid]
+    if not allowed:
+        raise SysError(E.EPERM)
     if sig:
-        for tg in targets:
+        for tg in allowed:
             t.kernel.signals.send_group(tg, sig, code, kill_info(t.tg.pid, t.creds.uid))
     return 0
 
@@ -103,6 +115,8 @@ def tgkill(t, tgid, tid, sig, *_):
     target = t.kernel.tasks.get(tid)
     if target is None or target.tg.pid != tgid:
         raise SysError(E.ESRCH)
+    if not _may_signal(t, target):
+        raise SysError(E.EPERM)
     if sig:
         t.kernel.signals.send_task(target, sig, SI_TKILL, kill_info(t.tg.pid, t.creds.uid))
     return 0
@@ -115,6 +129,8 @@ def tkill(t, tid, sig, *_):
     target = t.kernel.tasks.get(tid)
     if target is None:
         raise SysError(E.ESRCH)
+    if not _may_signal(t, target):
+        raise SysError(E.EPERM)
     if sig:
         t.kernel.signals.send_task(target, sig, SI_TKILL, kill_info(t.tg.pid, t.creds.uid))
     return 0
