@@ -196,6 +196,8 @@ static void drop_with_setuid(void)
     SHOW("setfsuid 0 (returns old)", setfsuid(0));
     SHOW("setfsuid -1 (not changed)", setfsuid(-1));
     SHOW("setgroups", setgroups(0, NULL));
+    SHOW("kill(parent, 0) without CAP_KILL", kill(getppid(), 0));
+    SHOW("kill(self, 0)", kill(getpid(), 0));
     struct caps c = { BIT(CAP_SETUID), BIT(CAP_SETUID), 0 };
     SHOW("capset raise", set_caps(&c));
     SHOW("PR_CAPBSET_DROP", prctl(PR_CAPBSET_DROP, CAP_NET_RAW, 0, 0, 0));
