@@ -52,28 +52,22 @@ def run(argv: list[str], timeout: float = 600) -> subprocess.CompletedProcess:
     return proc
 
 
-def getpid_ns(argv: list[str], reps: int) -> list[float]:
-    """ns per getpid reported by bench/getpid, once per repetition."""
-    values = []
-    for _ in range(reps):
-        out = run(argv).stdout.decode()
-        m = re.search(r"ns_per_op=([0-9.]+)", out)
-        if not m:
-            raise Failed(f"no ns_per_op in the output of {' '.join(argv)}: {out!r}")
-        values.append(float(m.group(1)))
-    return values
+def reported(key: str):
+    """A measurement that runs a bench program and reads the `key=value` it prints."""
+    def measure_runs(argv: list[str], reps: int) -> list[float]:
+        values = []
+        for _ in range(reps):
+            out = run(argv).stdout.decode()
+            m = re.search(rf"{key}=([0-9.]+)", out)
+            if not m:
+                raise Failed(f"no {key} in the output of {' '.join(argv)}: {out!r}")
+            values.append(float(m.group(1)))
+        return values
+    return measure_runs
 
 
-def spawn_ms(argv: list[str], reps: int) -> list[float]:
-    """ms per fork+exec+wait reported by bench/spawn, once per repetition."""
-    values = []
-    for _ in range(reps):
-        out = run(argv).stdout.decode()
-        m = re.search(r"ms_per_op=([0-9.]+)", out)
-        if not m:
-            raise Failed(f"no ms_per_op in the output of {' '.join(argv)}: {out!r}")
-        values.append(float(m.group(1)))
-    return values
+getpid_ns = reported("ns_per_op")  # ns per getpid reported by bench/getpid
+spawn_ms = reported("ms_per_op")  # ms per fork+exec+wait reported by bench/spawn
 
 
 def wall_ms(argv: list[str], reps: int) -> list[float]:
