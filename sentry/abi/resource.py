@@ -1,6 +1,8 @@
 """Resource limits, usage and priorities (sys/resource.h, linux/resource.h)."""
 
+RLIMIT_STACK = 3
 RLIMIT_NOFILE = 7
+RLIMIT_AS = 9
 RLIMIT_NICE = 13
 RLIMIT_RTPRIO = 14
 RLIM_NLIMITS = 16

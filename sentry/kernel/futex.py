@@ -4,6 +4,17 @@ from __future__ import annotations
 from .waitqueue import WaitQueue
 
 
+def futex_key(mm, addr: int, private: bool) -> tuple[int, int]:
+    """Where waiters on `addr` meet: per address space, except a non-private
+    futex in shared memory, which processes forked after the mapping share at
+    the same address."""
+    if not private:
+        vma = mm.vmas.find(addr)
+        if vma is not None and vma.shared:
+            return (0, addr)
+    return (id(mm), addr)
+
+
 class FutexWaiter:
     """One task waiting in FUTEX_WAIT: its own queue, so wakes can pick exactly n waiters."""
 

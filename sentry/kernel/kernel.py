@@ -13,6 +13,7 @@ import collections
 import itertools
 import os
 import select
+import struct
 import time
 
 import structlog
@@ -27,7 +28,7 @@ from .siginfo import child_info, kill_info
 from ..syscalls.table import TABLE
 from .creds import Credentials
 from .errors import SysError
-from .futex import Futexes
+from .futex import Futexes, futex_key
 from .signals import Signals
 from .task import Task, TaskState, ThreadGroup
 from .timers import TimerQueue
@@ -41,6 +42,9 @@ VERSION = b"#1 SMP Sun Jan 10 15:06:54 PST 2016"
 SYSCALL_STOP = (5 | 0x80) << 8 | 0x7F  # WIFSTOPPED with SIGTRAP|0x80
 _ULONG = (1 << 64) - 1
 RLIMIT_NOFILE = 7
+_ROBUST_HEAD = struct.Struct("<QqQ")  # struct robust_list_head: next, futex_offset, list_op_pending
+ROBUST_LIST_LIMIT = 2048
+FUTEX_WAITERS, FUTEX_OWNER_DIED, FUTEX_TID_MASK = 0x80000000, 0x40000000, 0x3FFFFFFF
 
 
 
@@ -402,12 +406,37 @@ class Kernel:
     def exit_thread(self, t: Task) -> None:
         """One thread of a multi-threaded process exits (the exit syscall)."""
         self._drop_task(t)
+        self._release_robust_futexes(t)
         if t.clear_child_tid:
             try:
                 t.mm.write_u32(t.clear_child_tid, 0)
-                self.futexes.wake((id(t.mm), t.clear_child_tid), 1, 0xFFFFFFFF)
+                self.futexes.wake(futex_key(t.mm, t.clear_child_tid, False), 1, 0xFFFFFFFF)
             except SysError:
                 pass
+
+    def _release_robust_futexes(self, t: Task) -> None:
+        """Mark the robust mutexes `t` holds as FUTEX_OWNER_DIED and wake a waiter of each
+        (its set_robust_list list, walked at most ROBUST_LIST_LIMIT entries)."""
+        head = t.robust_list[0]
+        if not head:
+            return
+        try:
+            nxt, offset, pending = _ROBUST_HEAD.unpack(t.mm.read(head, _ROBUST_HEAD.size))
+            entries = [pending & ~1] if pending else []
+            while nxt not in (0, head) and len(entries) < ROBUST_LIST_LIMIT:
+                entries.append(nxt & ~1)
+                nxt = t.mm.read_u64(nxt & ~1)
+            for entry in entries:
+                addr = entry + offset
+                word = int.from_bytes(t.mm.read(addr, 4), "little")
+                if word & FUTEX_TID_MASK != t.tid:
+                    continue
+                t.mm.write_u32(addr, (word & FUTEX_WAITERS) | FUTEX_OWNER_DIED)
+                if word & FUTEX_WAITERS:
+                    for private in (True, False):
+                        self.futexes.wake(futex_key(t.mm, addr, private), 1, 0xFFFFFFFF)
+        except SysError:
+            pass  # a bad list is the program's problem, as on Linux
         self.release_vfork(t)
         if t.host_tid != t.host_pid:
             self.platform.end_thread(t.mm.space, t.host_tid)
@@ -446,6 +475,7 @@ class Kernel:
             return
         host_pids = set()
         for t in list(tg.tasks.values()):
+            self._release_robust_futexes(t)
             self._unpark(t)
             t.state = TaskState.DEAD
             self.by_host.pop(t.host_tid, None)
@@ -481,17 +511,26 @@ class Kernel:
         parent.child_exit.notify()
 
     def _reparent(self, child: ThreadGroup) -> None:
+        """child's parent exited: it signals the child's PR_SET_PDEATHSIG, and the
+        child moves to the nearest living subreaper ancestor, else to init."""
+        old = child.parent
+        old.children.pop(child.pid, None)
+        if child.pdeathsig and child.exit_status is None:
+            self.signals.send_group(child, child.pdeathsig, SI_USER, kill_info(old.pid))
         init = self.init
-        child.parent.children.pop(child.pid, None)
         if init is None or init.exit_status is not None or child is init:
             child.parent = None
             if child.exit_status is not None:
                 self.groups.pop(child.pid, None)
             return
-        child.parent = init
-        init.children[child.pid] = child
+        heir = old.parent
+        while heir is not None and (heir.exit_status is not None or not heir.child_subreaper):
+            heir = heir.parent
+        heir = heir or init
+        child.parent = heir
+        heir.children[child.pid] = child
         if child.exit_status is not None:
-            init.child_exit.notify()
+            heir.child_exit.notify()
 
     def reap(self, tg: ThreadGroup) -> None:
         """Remove zombie `tg` from its parent and the pid namespace."""

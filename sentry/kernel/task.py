@@ -59,6 +59,7 @@ class ThreadGroup:
         self.posix_timers: dict[int, object] = {}  # timer_create's, by timer id
         self.exit_signal = 17  # SIGCHLD unless clone() named another
         self.pdeathsig = 0
+        self.child_subreaper = 0
         self.dumpable = 1
         self.no_new_privs = 0
         self.start_time = time.monotonic()  # /proc/PID/stat's starttime

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from ..abi.errno import EACCES, ELOOP, ENOEXEC
 from ..abi.fs import ST_NOEXEC
+from ..abi.resource import RLIM_INFINITY, RLIMIT_STACK
 from ..abi.mm import MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, MAP_STACK, PROT_READ, PROT_WRITE, page_up
 from ..kernel.errors import SysError
 from ..mm.mm import ImageLayout, MemoryManager
@@ -13,7 +14,8 @@ from . import elf, stack
 
 AT_FDCWD = -100
 O_RDONLY = 0
-STACK_SIZE = 8 << 20
+STACK_SIZE = 8 << 20  # without a finite RLIMIT_STACK
+MAX_STACK_SIZE = 1 << 30
 _MAX_INTERP_DEPTH = 4
 
 
@@ -73,13 +75,16 @@ def load(kernel, t, path: bytes, argv: list[bytes], envp: list[bytes]) -> Image:
             interp_file = _open_exec(t, info.interp)
             files.append(interp_file)
             interp = (interp_file, elf.parse(interp_file))
-        return _load_image(kernel, file, info, interp, path, argv, envp)
+        soft = t.tg.rlimits.get(RLIMIT_STACK, kernel.default_rlimits[RLIMIT_STACK])[0]
+        stack_size = STACK_SIZE if soft == RLIM_INFINITY else max(page_up(min(soft, MAX_STACK_SIZE)), 1 << 17)
+        return _load_image(kernel, file, info, interp, path, argv, envp, stack_size)
     finally:
         for f in files:
             f.unref()
 
 
-def _load_image(kernel, file, info, interp, path: bytes, argv: list[bytes], envp: list[bytes]) -> Image:
+def _load_image(kernel, file, info, interp, path: bytes, argv: list[bytes], envp: list[bytes],
+                stack_size: int) -> Image:
     space, tid = kernel.platform.new_address_space()
     try:
         mm = MemoryManager(space, kernel.reserved_range)
@@ -89,11 +94,11 @@ def _load_image(kernel, file, info, interp, path: bytes, argv: list[bytes], envp
             ld = elf.load(mm, tid, *interp)
             entry, interp_base = ld.entry, ld.bias
         mm.brk_start = mm.brk = page_up(main.end)
-        stack_lo = mm.mmap(tid, 0, STACK_SIZE, PROT_READ | PROT_WRITE,
+        stack_lo = mm.mmap(tid, 0, stack_size, PROT_READ | PROT_WRITE,
                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK)
-        mm.name_stack(stack_lo, stack_lo + STACK_SIZE)
+        mm.name_stack(stack_lo, stack_lo + stack_size)
         aux = stack.base_auxv(main.phdr, main.phnum, main.entry, interp_base, kernel.hwcap, kernel.hwcap2)
-        initial = stack.build(stack_lo + STACK_SIZE, argv, envp, path, aux)
+        initial = stack.build(stack_lo + stack_size, argv, envp, path, aux)
         mm.write(initial.sp, initial.blob)
         mm.layout = ImageLayout(main.code, main.data, initial.sp, initial.args, initial.env)
     except BaseException:

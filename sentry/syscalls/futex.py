@@ -6,6 +6,7 @@ import time
 
 from ..abi import errno as E
 from ..kernel.errors import SysError
+from ..kernel.futex import futex_key
 from ..kernel.waitqueue import Block
 from .args import s32
 
@@ -22,17 +23,10 @@ FUTEX_BITSET_MATCH_ANY = 0xFFFFFFFF
 _TIMESPEC = struct.Struct("<qq")
 
 
-def _key(t, addr: int, private: bool = True) -> tuple[int, int]:
-    """Where waiters on `addr` meet: per address space, except a non-private
-    futex in shared memory, which processes forked after the mapping share at
-    the same address."""
+def _key(t, addr: int, private: bool) -> tuple[int, int]:
     if addr % 4:
         raise SysError(E.EINVAL)
-    if not private:
-        vma = t.mm.vmas.find(addr)
-        if vma is not None and vma.shared:
-            return (0, addr)
-    return (id(t.mm), addr)
+    return futex_key(t.mm, addr, private)
 
 
 def _deadline(t, timeout: int, absolute: bool, realtime: bool) -> float | None:

@@ -3,13 +3,22 @@ from __future__ import annotations
 
 from ..abi import errno as E
 from ..abi.fs import O_ACCMODE, O_PATH, O_WRONLY
-from ..abi.mm import MAP_ANONYMOUS
+from ..abi.mm import MAP_ANONYMOUS, page_up
+from ..abi.resource import RLIMIT_AS
 from ..kernel.errors import SysError
 from .args import s32
+from .sched import rlimit
 
+
+
+def _within_as_limit(t, growth: int) -> bool:
+    """Whether the address space may grow by `growth` bytes under RLIMIT_AS."""
+    return growth <= 0 or t.mm.vmas.total + growth <= rlimit(t.tg, RLIMIT_AS)[0]
 
 
 def mmap(t, addr, length, prot, flags, fd, offset, *_):
+    if not _within_as_limit(t, page_up(length)):
+        raise SysError(E.ENOMEM)
     file = None
     if not flags & MAP_ANONYMOUS:
         file = t.fdtable.get(s32(fd))
@@ -35,8 +44,12 @@ def madvise(t, addr, length, advice, *_):
 
 
 def mremap(t, old, old_len, new_len, flags, new, *_):
+    if not _within_as_limit(t, page_up(new_len) - page_up(old_len)):
+        raise SysError(E.ENOMEM)
     return t.mm.mremap(t.host_tid, old, old_len, new_len, flags, new)
 
 
 def brk(t, addr, *_):
+    if not _within_as_limit(t, page_up(addr) - page_up(t.mm.brk)):
+        return t.mm.brk  # brk fails by returning the unchanged break
     return t.mm.set_brk(t.host_tid, addr)

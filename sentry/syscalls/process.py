@@ -44,6 +44,7 @@ ARCH_SET_GS, ARCH_SET_FS, ARCH_GET_FS, ARCH_GET_GS = 0x1001, 0x1002, 0x1003, 0x1
 PR_SET_PDEATHSIG, PR_GET_PDEATHSIG = 1, 2
 PR_GET_DUMPABLE, PR_SET_DUMPABLE = 3, 4
 PR_SET_NAME, PR_GET_NAME = 15, 16
+PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER = 36, 37
 PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS = 38, 39
 
 MAX_ARG_STRLEN = 131072
@@ -419,4 +420,10 @@ def prctl(t, option, arg2, arg3, arg4, arg5, *_):
         return 0
     if option == PR_GET_NO_NEW_PRIVS:
         return tg.no_new_privs
+    if option == PR_SET_CHILD_SUBREAPER:
+        tg.child_subreaper = int(bool(arg2))
+        return 0
+    if option == PR_GET_CHILD_SUBREAPER:
+        t.mm.write_u32(arg2, tg.child_subreaper)
+        return 0
     raise SysError(E.EINVAL)
