@@ -18,6 +18,12 @@ PROGRAMS = {
                         "print(sum(r) == sum(range(160000)), threading.active_count())"],
     "python3-multiprocessing-pool": ["python3", "-c", "import multiprocessing as m\n"
                                      "with m.Pool(2) as p: print(p.map(abs, range(-5, 0)))"],
+    "python3-signal-alarm": ["python3", "-c", "import signal, time\n"
+                             "signal.signal(signal.SIGALRM, lambda s, f: print('alarm', s))\n"
+                             "signal.setitimer(signal.ITIMER_REAL, 0.05); time.sleep(1); print('woken')"],
+    "bash-traps-and-jobs": ["/bin/bash", "-c", "trap 'echo trapped USR1' USR1; kill -USR1 $$; echo after; "
+                            "sleep 0.1 & wait $!; echo bg $?; (sleep 5) & kill $!; wait $!; echo killed $?; "
+                            "sleep 10 & p=$!; kill -STOP $p; kill -CONT $p; kill $p; wait $p; echo stopped-killed $?"],
     "perl": ["perl", "-e", "print join(',', map { $_ * 2 } 1..5), qq(\\n)"],
 }
 
