@@ -26,7 +26,6 @@ _UC = 8  # offset of the ucontext in the frame
 _MCONTEXT = _UC + _UC_HEAD.size
 _SIGMASK = _MCONTEXT + _SIGCONTEXT.size
 _SIGINFO = _SIGMASK + 8
-_FPSTATE_SIZE = 512
 _REDZONE = 128
 _UC_FLAGS = 0x2 | 0x4  # UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS
 # Flags a handler may change through its ucontext (AC OF DF TF SF ZF AF PF CF RF).
@@ -170,7 +169,8 @@ class Signals:
         ss_sp, ss_flags, ss_size = t.altstack
         if act.flags & SA_ONSTACK and not ss_flags & SS_DISABLE and not ss_sp <= regs.rsp < ss_sp + ss_size:
             sp = ss_sp + ss_size
-        fpstate = (sp - _FPSTATE_SIZE) & ~63
+        fp = plat.getfpregs(t.host_tid)  # the whole XSAVE area (AVX... included)
+        fpstate = (sp - len(fp)) & ~63
         frame = ((fpstate - _FRAME_SIZE) & ~15) - 8
         on_stack = SS_ONSTACK if ss_sp <= regs.rsp < ss_sp + ss_size else ss_flags
         mask = t.saved_sigmask if t.saved_sigmask is not None else t.sigmask
@@ -185,7 +185,7 @@ class Signals:
                 + _UC_HEAD.pack(_UC_FLAGS, 0, ss_sp, on_stack, 0, ss_size)
                 + mcontext + mask.to_bytes(8, "little") + siginfo.encode(sig, code, union))
         try:
-            t.mm.write(fpstate, plat.getfpregs(t.host_tid))
+            t.mm.write(fpstate, fp)
             t.mm.write(frame, blob)
         except OSError:
             return False
@@ -221,7 +221,7 @@ class Signals:
         fpstate = v[26]
         t.sigmask = int.from_bytes(raw[_SIGMASK:_SIGMASK + 8], "little") & ~UNBLOCKABLE
         if fpstate:
-            plat.setfpregs(t.host_tid, t.mm.read(fpstate, _FPSTATE_SIZE))
+            plat.setfpregs(t.host_tid, t.mm.read(fpstate, plat.fpstate_size))
         plat.setregs(t.host_tid, regs)
 
     # -- exec -------------------------------------------------------------------

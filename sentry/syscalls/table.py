@@ -187,7 +187,7 @@ _ROWS = [
     # signal
     _row("rt_sigaction", signal.rt_sigaction, args="sig hex hex uint"),
     _row("rt_sigprocmask", signal.rt_sigprocmask, args="int hex hex uint"),
-    _row("rt_sigreturn", signal.rt_sigreturn, PARTIAL, "FP state kept by the sentry, not in the frame"),
+    _row("rt_sigreturn", signal.rt_sigreturn),
     _row("kill", signal.kill, args="int sig"),
     _row("tgkill", signal.tgkill, args="int int sig"),
     _row("tkill", signal.tkill, args="int sig"),

@@ -23,6 +23,7 @@ _ULONG = (1 << 64) - 1
 SYSCALL_STOP = (signal.SIGTRAP | 0x80) << 8 | 0x7F
 
 _NR_FORK = sysno.NUMBERS["fork"]
+_XSTATE_MAX = 16384  # room for any XSAVE area (AVX-512 needs ~2.7 KiB)
 _NR_CLONE = sysno.NUMBERS["clone"]
 _NR_EXIT = sysno.NUMBERS["exit"]
 # CLONE_VM | CLONE_SIGHAND | CLONE_THREAD: a host thread sharing the stub's memory.
@@ -109,8 +110,10 @@ class PtracePlatform:
     def __init__(self):
         self.master = StubSpace(_check(lib.rf_stub_create_master(), "create master stub"))
         self.stub_page = lib.rf_stub_page()
+        self._xstate = ffi.new("char[]", _XSTATE_MAX)
         self.stop = ffi.new("struct rf_stop *")
         self.regs = self.stop.regs
+        self.fpstate_size = len(self.getfpregs(self.master.pid))  # the signal frame's FP area
         sys_view = ffi.buffer(self.stop.sys)
         unpack = struct.Struct("<8Q").unpack_from
         # The hot path: resume a thread with its result and wait for the next
@@ -171,12 +174,18 @@ class PtracePlatform:
         _check(lib.rf_setregs(tid, regs), "setregs")
 
     def getfpregs(self, tid: int) -> bytes:
-        buf = ffi.new("char[512]")
-        _check(lib.rf_getfpregs(tid, buf), "getfpregs")
-        return ffi.unpack(buf, 512)
+        """The thread's whole FP/vector state (its XSAVE area, FXSAVE layout first)."""
+        buf = self._xstate
+        n = lib.rf_getxstate(tid, buf, len(buf))
+        if n < 0:  # no XSAVE on this CPU: the legacy FXSAVE area
+            _check(lib.rf_getfpregs(tid, buf), "getfpregs")
+            n = 512
+        return ffi.unpack(buf, n)
 
     def setfpregs(self, tid: int, data: bytes) -> None:
-        _check(lib.rf_setfpregs(tid, data), "setfpregs")
+        """Restore what getfpregs returned."""
+        if len(data) == 512 or lib.rf_setxstate(tid, data, len(data)) < 0:
+            _check(lib.rf_setfpregs(tid, data[:512]), "setfpregs")
 
     def siginfo(self, tid: int) -> tuple[int, int, int]:
         """(signo, si_code, si_addr) of the signal `tid` is stopped for."""

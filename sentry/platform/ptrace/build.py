@@ -29,6 +29,8 @@ int rf_getregs(int tid, struct user_regs_struct *regs);
 int rf_setregs(int tid, const struct user_regs_struct *regs);
 int rf_getfpregs(int tid, void *buf);
 int rf_setfpregs(int tid, const void *buf);
+long rf_getxstate(int tid, void *buf, size_t size);
+int rf_setxstate(int tid, const void *buf, size_t size);
 int rf_inject(int tid, long nr, const unsigned long args[6], long *ret, int *child);
 long rf_read(int pid, unsigned long addr, void *buf, size_t len);
 long rf_write(int pid, unsigned long addr, const void *buf, size_t len);

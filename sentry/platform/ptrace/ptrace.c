@@ -19,6 +19,7 @@
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <elf.h>
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -265,6 +266,21 @@ int rf_getfpregs(int tid, void *buf)
 int rf_setfpregs(int tid, const void *buf)
 {
     return ptrace(PTRACE_SETFPREGS, tid, 0, buf) == 0 ? 0 : -errno;
+}
+
+/* The thread's whole XSAVE area (x87, SSE, AVX...): returns its size or -errno. */
+long rf_getxstate(int tid, void *buf, size_t size)
+{
+    struct iovec iov = {buf, size};
+    if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_X86_XSTATE, &iov) != 0)
+        return -errno;
+    return (long)iov.iov_len;
+}
+
+int rf_setxstate(int tid, const void *buf, size_t size)
+{
+    struct iovec iov = {(void *)buf, size};
+    return ptrace(PTRACE_SETREGSET, tid, (void *)NT_X86_XSTATE, &iov) == 0 ? 0 : -errno;
 }
 
 /*
