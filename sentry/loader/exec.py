@@ -14,6 +14,7 @@ from . import elf, stack
 
 AT_FDCWD = -100
 O_RDONLY = 0
+O_NOFOLLOW = 0o400000
 STACK_SIZE = 8 << 20  # without a finite RLIMIT_STACK
 MAX_STACK_SIZE = 1 << 30
 _MAX_INTERP_DEPTH = 4
@@ -31,13 +32,13 @@ class Image:
     argv: list[bytes]
 
 
-def _open_exec(t, path: bytes):
+def _open_exec(t, path: bytes, dirfd: int = AT_FDCWD, nofollow: bool = False):
     """Open `path` for execution (a regular, executable file on an exec mount).
 
     The caller owns the returned File's reference and must unref() it."""
     from ..vfs import open_path
 
-    file = open_path(t, AT_FDCWD, path, O_RDONLY)
+    file = open_path(t, dirfd, path, O_RDONLY | (O_NOFOLLOW if nofollow else 0))
     st = file.stat()
     if not statmod.S_ISREG(st.st_mode) or not st.st_mode & 0o111 or file.loc.mount.flags & ST_NOEXEC:
         file.unref()
@@ -56,12 +57,14 @@ def _shebang(head: bytes, path: bytes, argv: list[bytes]) -> tuple[bytes, list[b
     return interp, new_argv
 
 
-def load(kernel, t, path: bytes, argv: list[bytes], envp: list[bytes]) -> Image:
+def load(kernel, t, path: bytes, argv: list[bytes], envp: list[bytes], dirfd: int = AT_FDCWD,
+         nofollow: bool = False) -> Image:
     """Open `path` for `t`, follow `#!` lines, and load the ELF into a new address space."""
     files = []  # every File opened here, released at the end: the image holds copies
     try:
         for _ in range(_MAX_INTERP_DEPTH):
-            file = _open_exec(t, path)
+            file = _open_exec(t, path, dirfd, nofollow)
+            dirfd, nofollow = AT_FDCWD, False  # an interpreter is looked up as usual
             files.append(file)
             head = file.pread(256, 0)
             if not head.startswith(b"#!"):

@@ -6,6 +6,7 @@ import struct
 
 from ..abi import errno as E
 from ..abi.caps import CAP_PRCTLS
+from ..abi.fs import AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW
 from ..abi.mm import TASK_SIZE
 from ..abi.signal import CLD_CONTINUED, CLD_EXITED, CLD_KILLED, CLD_STOPPED, SIGCHLD, SIGCONT
 from ..kernel import siginfo
@@ -232,11 +233,25 @@ def _read_strings(t, addr: int) -> list[bytes]:
 
 
 def execve(t, path, argv, envp, *_):
+    return _execveat(t, AT_FDCWD, path, argv, envp, 0)
+
+
+def execveat(t, dirfd, path, argv, envp, flags, *_):
+    return _execveat(t, s32(dirfd), path, argv, envp, u32(flags))
+
+
+def _execveat(t, dirfd: int, path: int, argv: int, envp: int, flags: int):
     k = t.kernel
+    if flags & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW):
+        raise SysError(E.EINVAL)
     path = t.mm.read_cstr(path, PATH_MAX)
     if not path:
-        raise SysError(E.ENOENT)
-    image = loader.load(k, t, path, _read_strings(t, argv), _read_strings(t, envp))
+        if not flags & AT_EMPTY_PATH:
+            raise SysError(E.ENOENT)
+        t.fdtable.get(dirfd)  # EBADF
+        path, dirfd = b"/proc/self/fd/%d" % dirfd, AT_FDCWD  # fexecve: the fd's file
+    image = loader.load(k, t, path, _read_strings(t, argv), _read_strings(t, envp), dirfd,
+                        bool(flags & AT_SYMLINK_NOFOLLOW))
     # The point of no return: the old image goes away, with every other thread.
     k.end_other_threads(t)
     old_host = t.host_pid

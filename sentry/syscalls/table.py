@@ -149,6 +149,7 @@ _ROWS = [
     _row("clone", process.clone, PARTIAL, "processes, threads and vfork; CLONE_VM without CLONE_THREAD only with CLONE_VFORK; CLONE_FILES/CLONE_FS shared by threads only; no namespaces", args="clone hex hex hex hex"),
     _row("clone3", process.clone3, PARTIAL, "as clone; no CLONE_PIDFD, CLONE_INTO_CGROUP or set_tid", args="hex uint"),
     _row("execve", process.execve, PARTIAL, "no set-user-ID/set-group-ID bits (AT_SECURE is 0)", args="path argv argv"),
+    _row("execveat", process.execveat, PARTIAL, "no set-user-ID/set-group-ID bits (AT_SECURE is 0)", args="dirfd path argv argv atflags"),
     _row("exit", process.exit_, args="int"),
     _row("exit_group", process.exit_group, args="int"),
     _row("wait4", process.wait4, PARTIAL, "rusage is reported as zeros", args="int hex hex hex"),
