@@ -16,7 +16,7 @@ PROT_RW, MAP_PRIVATE_ANON = 3, 0x22
 def platform():
     plat = PtracePlatform()
     yield plat
-    plat.kill(plat.master)
+    plat.kill_process(plat.master.pid)
     os.waitpid(plat.master.pid, 0)
 
 
@@ -49,7 +49,7 @@ def test_injected_mmap_and_memory_copies(platform):
         space.write(16, b"x")
     with pytest.raises(SysError):
         space.read_cstr(addr + 4096, 3)  # no NUL within the limit
-    platform.kill(space)
+    platform.kill_process(space.pid)
 
 
 def test_fork_copies_memory_copy_on_write(platform):
@@ -61,12 +61,12 @@ def test_fork_copies_memory_copy_on_write(platform):
     child.write(addr, b"child!")
     assert space.read(addr, 6) == b"parent"
     assert child.read(addr, 6) == b"child!"
-    platform.kill(child)
-    platform.kill(space)
+    platform.kill_process(child.pid)
+    platform.kill_process(space.pid)
 
 
 def test_failed_host_syscall_returns_errno(platform):
     space, tid = platform.new_address_space()
     ret = space.syscall(tid, MMAP, 0, 4096, PROT_RW, 0x20, -1, 0)  # anonymous, neither private nor shared
     assert ret == -22
-    platform.kill(space)
+    platform.kill_process(space.pid)

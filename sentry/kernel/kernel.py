@@ -543,4 +543,4 @@ class Kernel:
         for tg in list(self.groups.values()):
             if tg.exit_status is None:
                 self.exit_group(tg, SIGKILL)
-        self.platform.kill(self.platform.master)
+        self.platform.kill_process(self.platform.master.pid)

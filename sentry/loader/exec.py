@@ -105,6 +105,6 @@ def _load_image(kernel, file, info, interp, path: bytes, argv: list[bytes], envp
         mm.write(initial.sp, initial.blob)
         mm.layout = ImageLayout(main.code, main.data, initial.sp, initial.args, initial.env)
     except BaseException:
-        kernel.platform.kill(space)
+        kernel.platform.kill_process(space.pid)
         raise
     return Image(mm, tid, entry, initial.sp, file.path, argv)

@@ -117,7 +117,7 @@ class PtracePlatform:
         sys_view = ffi.buffer(self.stop.sys)
         unpack = struct.Struct("<8Q").unpack_from
         # The hot path: resume a thread with its result and wait for the next
-        # stop (see resume_wait), then read that stop's (status, nr, args...).
+        # stop (rf_resume_wait), then read that stop's (status, nr, args...).
         self.step = lib.rf_resume_wait
         self.stop_syscall = functools.partial(unpack, sys_view)
 
@@ -145,16 +145,6 @@ class PtracePlatform:
             space.syscall(tid, _NR_EXIT, 0)
         except OSError:
             pass  # the thread is gone: that is the point
-
-    def resume_wait(self, tid: int, rax: int | None, sig: int = 0) -> int:
-        """Resume `tid` (after setting %rax unless None), then wait for any stop.
-
-        Fills `self.stop`; returns the stopped tid or -errno (-EINTR: a signal
-        for the sentry arrived).
-        """
-        if rax is None:
-            return lib.rf_resume_wait(tid, 0, 0, sig, self.stop)
-        return lib.rf_resume_wait(tid, 1, rax & _ULONG, sig, self.stop)
 
     def resume(self, tid: int, rax: int | None, sig: int = 0) -> None:
         """Resume `tid` (after setting %rax unless None) without waiting."""
@@ -201,10 +191,6 @@ class PtracePlatform:
         """Make running thread `tid` stop soon (a SIGSTOP the kernel suppresses)."""
         lib.rf_tgkill(pid, tid, signal.SIGSTOP)
 
-    def kill(self, space: StubSpace) -> None:
-        """Destroy a stub process (all of its threads)."""
-        self.kill_process(space.pid)
-
     def kill_process(self, pid: int) -> None:
         """Destroy host stub process `pid` (memory it shares with another stays)."""
         if pid <= 0:
@@ -217,9 +203,3 @@ class PtracePlatform:
     def new_regs(self):
         """A zeroed register set."""
         return ffi.new("struct user_regs_struct *")
-
-    def copy_regs(self, src):
-        """A copy of register set `src`."""
-        regs = ffi.new("struct user_regs_struct *")
-        ffi.memmove(regs, src, ffi.sizeof("struct user_regs_struct"))
-        return regs
