@@ -108,3 +108,61 @@ class SignalTimer:
             self._timer = self._queue.call_at(nxt, self._fire)
         self.overrun = overrun
         self._expire(overrun)
+
+
+class CpuSignalTimer:
+    """A SignalTimer on a CPU-time clock (ITIMER_VIRTUAL/PROF, CPU-clock timers).
+
+    The sentry cannot be told when a stub has used so much CPU, so it polls
+    the clock `cpu_now()` (seconds) at most every POLL seconds of wall time.
+    """
+
+    POLL = 0.01
+
+    def __init__(self, queue: TimerQueue, expire: Callable[[int], None], cpu_now: Callable[[], float]):
+        self._queue = queue
+        self._expire = expire
+        self._cpu_now = cpu_now
+        self._poll: Timer | None = None
+        self._target = 0.0
+        self.interval = 0.0
+        self.overrun = 0
+
+    def arm(self, value: float, interval: float) -> None:
+        """Expire after `value` seconds of CPU time, then every `interval`; value 0 disarms."""
+        self._queue.cancel(self._poll)
+        self._poll = None
+        self.interval = interval
+        if value > 0:
+            self._target = self._cpu_now() + value
+            self._schedule(value)
+
+    def remaining(self) -> tuple[float, float]:
+        if self._poll is None:
+            return 0.0, self.interval
+        return max(self._target - self._cpu_now(), 1e-9), self.interval
+
+    def cancel(self) -> None:
+        self.arm(0, 0)
+
+    def _schedule(self, left: float) -> None:
+        self._poll = self._queue.call_at(time.monotonic() + min(max(left, 0.0), self.POLL), self._check)
+
+    def _check(self) -> None:
+        try:
+            now = self._cpu_now()
+        except OSError:  # the process is gone
+            self._poll = None
+            return
+        if now < self._target:
+            self._schedule(self._target - now)
+            return
+        overrun = 0
+        if self.interval > 0:
+            overrun = int((now - self._target) // self.interval)
+            self._target += (overrun + 1) * self.interval
+            self._schedule(self._target - now)
+        else:
+            self._poll = None
+        self.overrun = overrun
+        self._expire(overrun)

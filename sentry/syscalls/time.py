@@ -8,7 +8,7 @@ from ..abi import errno as E
 from ..abi.signal import SI_KERNEL, SI_TIMER, SIGALRM, SIGPROF, SIGVTALRM
 from ..kernel.errors import SysError
 from ..kernel.siginfo import timer_info
-from ..kernel.timers import SignalTimer
+from ..kernel.timers import CpuSignalTimer, SignalTimer
 from ..kernel.waitqueue import Block
 from .args import s32, s64
 
@@ -145,13 +145,27 @@ _TIMER_CLOCKS = (CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME, CLOCK_REALTIME
 MAX_TIMERS = 4096
 
 
-def _itimer(t, which: int) -> SignalTimer:
+def _process_cpu_seconds(tg):
+    """A reader of `tg`'s CPU time (all its threads; its stub changes at execve)."""
+    def cpu_now() -> float:
+        task = next(iter(tg.tasks.values()), None)
+        if task is None:
+            raise ProcessLookupError(tg.pid)
+        return host.clock_gettime_ns((~task.host_pid << 3) | 2) / _NS
+    return cpu_now
+
+
+def _itimer(t, which: int):
     tg = t.tg
     timer = tg.itimers.get(which)
     if timer is None:
         sig = _ITIMER_SIGNAL[which]
-        timer = tg.itimers[which] = SignalTimer(
-            t.kernel.timers, lambda _overrun: t.kernel.signals.send_group(tg, sig, SI_KERNEL))
+        expire = lambda _overrun: t.kernel.signals.send_group(tg, sig, SI_KERNEL)  # noqa: E731
+        if which == ITIMER_REAL:
+            timer = SignalTimer(t.kernel.timers, expire)
+        else:  # VIRTUAL and PROF both count the process's CPU time (user + system)
+            timer = CpuSignalTimer(t.kernel.timers, expire, _process_cpu_seconds(tg))
+        tg.itimers[which] = timer
     return timer
 
 
@@ -206,7 +220,10 @@ class PosixTimer:
 
     def __init__(self, t, timer_id: int, clock: int, notify: int, sig: int, value: int, target):
         self.clock = clock
-        self.signal_timer = SignalTimer(t.kernel.timers, self._expire)
+        if clock in (CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID):  # thread: its process's
+            self.signal_timer = CpuSignalTimer(t.kernel.timers, self._expire, _process_cpu_seconds(t.tg))
+        else:
+            self.signal_timer = SignalTimer(t.kernel.timers, self._expire)
         self._kernel = t.kernel
         self._tg = t.tg
         self._id, self._notify, self._sig, self._value, self._target = timer_id, notify, sig, value, target

@@ -121,6 +121,21 @@ int main(void)
     if (sigsetjmp(env, 1) == 0)
         *(volatile char *)page = 1;
     printf("SIGSEGV on unmapped: SEGV_MAPERR %d\n", fault_code == SEGV_MAPERR);
+
+    /* ITIMER_PROF counts CPU time: nothing while asleep, ticks while spinning. */
+    ticks = 0;
+    signal(SIGPROF, on_tick);
+    struct itimerval prof = {{0, 20000}, {0, 20000}};
+    setitimer(ITIMER_PROF, &prof, NULL);
+    usleep(100000);
+    int asleep = ticks;
+    while (ticks < 3) {
+        volatile long x = 0;
+        for (int i = 0; i < 100000; i++)
+            x += i;
+    }
+    setitimer(ITIMER_PROF, &stop, NULL);
+    printf("ITIMER_PROF: ticks while asleep %d, 3 ticks while spinning\n", asleep);
     printf("done\n");
     return 0;
 }
