@@ -66,10 +66,6 @@ def _since_boot_ticks(k, moment: float) -> int:
     return int((moment - k.boot_monotonic) * CLK_TCK)
 
 
-def _limit(tg, resource: int) -> tuple[int, int]:
-    return tg.rlimits.get(resource) or tg.kernel.default_rlimits[resource]
-
-
 def _sigmask(entries) -> int:
     mask = 0
     for entry in entries:
@@ -120,7 +116,7 @@ def stat(tg, task, thread) -> bytes:
         0, 0, 0, 0, cpu, 0, 0, 0,  # minflt cminflt majflt cmajflt utime stime cutime cstime
         _priority(task.sched), task.sched.nice, len(tg.tasks), 0,  # priority nice num_threads itrealvalue
         _since_boot_ticks(k, started),  # starttime
-        *memory, _limit(tg, RLIMIT_RSS)[0],  # vsize rss rsslim
+        *memory, tg.rlimit(RLIMIT_RSS)[0],  # vsize rss rsslim
         *code, 0, 0,  # startcode endcode startstack kstkesp kstkeip
         *signals,  # signal blocked sigignore sigcatch
         0, 0, 0, tg.exit_signal, 0,  # wchan nswap cnswap exit_signal processor
@@ -200,7 +196,7 @@ def status(tg, task, thread) -> bytes:
         b"THP_enabled:\t1",
         b"untag_mask:\t0xffffffffffffffff",
         b"Threads:\t%d" % len(tg.tasks),
-        b"SigQ:\t%d/%d" % (queued, _limit(tg, RLIMIT_SIGPENDING)[0]),
+        b"SigQ:\t%d/%d" % (queued, tg.rlimit(RLIMIT_SIGPENDING)[0]),
         b"SigPnd:\t%016x" % _sigmask(task.pending),
         b"ShdPnd:\t%016x" % _sigmask(tg.pending),
         b"SigBlk:\t%016x" % task.sigmask,
@@ -288,7 +284,7 @@ def limits(tg) -> bytes:
     """/proc/PID/limits: the resource limits table."""
     lines = [b"%-25s %-20s %-20s %-10s" % (b"Limit", b"Soft Limit", b"Hard Limit", b"Units")]
     for resource, (name, unit) in enumerate(RLIMITS):
-        values = [b"unlimited" if v == RLIM_INFINITY else b"%d" % v for v in _limit(tg, resource)]
+        values = [b"unlimited" if v == RLIM_INFINITY else b"%d" % v for v in tg.rlimit(resource)]
         line = b"%-25s %-20s %-20s " % (name.encode(), *values)
         lines.append(line + (b"%-10s" % unit.encode() if unit else b""))
     return b"\n".join(lines) + b"\n"

@@ -46,7 +46,6 @@ class ThreadGroup:
         self.pgid = pid
         self.sid = pid
         self.comm = b""
-        self.cmdline = b""
         self.exe = b""
         self.actions = [SigAction() for _ in range(NSIG + 1)]
         self.pending: list[tuple] = []  # process-directed signals: (sig, si_code, siginfo union bytes)
@@ -72,11 +71,14 @@ class ThreadGroup:
         if not posix_only:
             self.itimers.clear()
 
+    def rlimit(self, resource: int) -> tuple[int, int]:
+        """The (soft, hard) limit: the process's own, else the one the sandbox inherited."""
+        return self.rlimits.get(resource) or self.kernel.default_rlimits[resource]
+
     def take_image(self, image) -> None:
         """Name the process after a freshly loaded program (execve, init)."""
         self.exe = image.exe
         self.comm = image.exe.rsplit(b"/", 1)[-1][:15]
-        self.cmdline = b"".join(a + b"\0" for a in image.argv)
 
     @property
     def ppid(self) -> int:

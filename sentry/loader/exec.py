@@ -78,7 +78,7 @@ def load(kernel, t, path: bytes, argv: list[bytes], envp: list[bytes], dirfd: in
             interp_file = _open_exec(t, info.interp)
             files.append(interp_file)
             interp = (interp_file, elf.parse(interp_file))
-        soft = t.tg.rlimits.get(RLIMIT_STACK, kernel.default_rlimits[RLIMIT_STACK])[0]
+        soft = t.tg.rlimit(RLIMIT_STACK)[0]
         stack_size = STACK_SIZE if soft == RLIM_INFINITY else max(page_up(min(soft, MAX_STACK_SIZE)), 1 << 17)
         return _load_image(kernel, file, info, interp, path, argv, envp, stack_size)
     finally:

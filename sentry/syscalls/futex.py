@@ -1,7 +1,6 @@
 """The futex syscall: WAIT, WAKE and their bitset forms."""
 from __future__ import annotations
 
-import struct
 import time
 
 from ..abi import errno as E
@@ -9,6 +8,7 @@ from ..kernel.errors import SysError
 from ..kernel.futex import futex_key
 from ..kernel.waitqueue import Block
 from .args import s32
+from .time import read_timespec
 
 FUTEX_WAIT, FUTEX_WAKE, FUTEX_REQUEUE, FUTEX_CMP_REQUEUE, FUTEX_WAKE_OP = 0, 1, 3, 4, 5
 FUTEX_WAIT_BITSET, FUTEX_WAKE_BITSET = 9, 10
@@ -20,7 +20,6 @@ _CMPS = {0: lambda a, b: a == b, 1: lambda a, b: a != b, 2: lambda a, b: a < b,
 FUTEX_PRIVATE_FLAG = 128
 FUTEX_CLOCK_REALTIME = 256
 FUTEX_BITSET_MATCH_ANY = 0xFFFFFFFF
-_TIMESPEC = struct.Struct("<qq")
 
 
 def _key(t, addr: int, private: bool) -> tuple[int, int]:
@@ -32,10 +31,7 @@ def _key(t, addr: int, private: bool) -> tuple[int, int]:
 def _deadline(t, timeout: int, absolute: bool, realtime: bool) -> float | None:
     if not timeout:
         return None
-    sec, nsec = _TIMESPEC.unpack(t.mm.read(timeout, _TIMESPEC.size))
-    if sec < 0 or not 0 <= nsec < 1_000_000_000:
-        raise SysError(E.EINVAL)
-    value = sec + nsec / 1e9
+    value = read_timespec(t, timeout) / 1e9
     if not absolute:
         return time.monotonic() + value
     return time.monotonic() + (value - time.time()) if realtime else value

@@ -7,13 +7,12 @@ from ..abi.mm import MAP_ANONYMOUS, page_up
 from ..abi.resource import RLIMIT_AS
 from ..kernel.errors import SysError
 from .args import s32
-from .sched import rlimit
 
 
 
 def _within_as_limit(t, growth: int) -> bool:
     """Whether the address space may grow by `growth` bytes under RLIMIT_AS."""
-    return growth <= 0 or t.mm.vmas.total + growth <= rlimit(t.tg, RLIMIT_AS)[0]
+    return growth <= 0 or t.mm.vmas.total + growth <= t.tg.rlimit(RLIMIT_AS)[0]
 
 
 def mmap(t, addr, length, prot, flags, fd, offset, *_):

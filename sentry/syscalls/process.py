@@ -184,7 +184,7 @@ def _new_group(t, pid: int, flags: int) -> ThreadGroup:
     src = t.tg
     parent = src.parent if flags & CLONE_PARENT and src.parent is not None else src
     tg = ThreadGroup(k, pid, parent)
-    tg.pgid, tg.sid, tg.comm, tg.cmdline, tg.exe = src.pgid, src.sid, src.comm, src.cmdline, src.exe
+    tg.pgid, tg.sid, tg.comm, tg.exe = src.pgid, src.sid, src.comm, src.exe
     tg.actions = [a.copy() for a in src.actions]
     tg.rlimits = dict(src.rlimits)
     tg.exit_signal = flags & CSIGNAL

@@ -43,16 +43,11 @@ def _same_owner(t, target: Task) -> bool:
 
 
 # -- resource limits -----------------------------------------------------------------------
-def rlimit(tg: ThreadGroup, resource: int) -> tuple[int, int]:
-    """The (soft, hard) limit of a process."""
-    return tg.rlimits.get(resource) or tg.kernel.default_rlimits[resource]
-
-
 def _prlimit(t, tg: ThreadGroup, resource: int, new: tuple[int, int] | None) -> tuple[int, int]:
     """The limit of `tg` for `resource`, replaced by `new` if given (as `t` may); returns the old one."""
     if resource >= RLIM_NLIMITS:
         raise SysError(E.EINVAL)
-    old = rlimit(tg, resource)
+    old = tg.rlimit(resource)
     if new is None:
         return old
     soft, hard = new
@@ -120,7 +115,7 @@ def _prio_targets(t, which: int, who: int) -> list[Task]:
 
 def _can_nice(t, target: Task, nice: int) -> bool:
     """Whether `target` may get nice value `nice`: within its RLIMIT_NICE, or the caller has CAP_SYS_NICE."""
-    return 20 - nice <= rlimit(target.tg, RLIMIT_NICE)[0] or t.creds.capable(CAP_SYS_NICE)
+    return 20 - nice <= target.tg.rlimit(RLIMIT_NICE)[0] or t.creds.capable(CAP_SYS_NICE)
 
 
 def getpriority(t, which, who, *_):
@@ -169,7 +164,7 @@ def _set_policy(t, pid: int, policy: int | None, param: int) -> int:
     if priority >= MAX_RT_PRIO or (policy in RT_POLICIES) != (priority != 0):
         raise SysError(E.EINVAL)
     if not t.creds.capable(CAP_SYS_NICE):
-        rtprio = rlimit(target.tg, RLIMIT_RTPRIO)[0]
+        rtprio = target.tg.rlimit(RLIMIT_RTPRIO)[0]
         if policy in RT_POLICIES and (policy != attrs.policy and not rtprio
                                       or priority > attrs.rt_priority and priority > rtprio):
             raise SysError(E.EPERM)

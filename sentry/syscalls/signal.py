@@ -15,10 +15,10 @@ from ..kernel.errors import SysError
 from ..kernel.siginfo import kill_info
 from ..kernel.waitqueue import JUSTRESUME, Block
 from .args import s32
+from .time import read_timespec
 
 _SIGACTION = struct.Struct("<QQQQ")  # handler, flags, restorer, mask
 _STACK = struct.Struct("<Qi4xQ")  # ss_sp, ss_flags, ss_size
-_TIMESPEC = struct.Struct("<qq")
 MINSIGSTKSZ = 2048
 
 
@@ -145,42 +145,37 @@ def _queued_info(t, target_tg, sig: int, info: int) -> tuple[int, bytes]:
     return code, union
 
 
-def rt_sigqueueinfo(t, tgid, sig, info, *_):
-    tgid, sig = s32(tgid), s32(sig)
+def _sigqueue(t, tg, target, sig: int, info: int) -> int:
+    """rt_(tg)sigqueueinfo: queue `sig` with the program's siginfo for process `tg`
+    (or thread `target`, when given)."""
     if not 0 <= sig <= NSIG:
         raise SysError(E.EINVAL)
-    tg = t.kernel.groups.get(tgid)
     if tg is None or tg.exit_status is not None:
         raise SysError(E.ESRCH)
     code, union = _queued_info(t, tg, sig, info)
-    if sig:
+    if sig and target is not None:
+        t.kernel.signals.send_task(target, sig, code, union)
+    elif sig:
         t.kernel.signals.send_group(tg, sig, code, union)
     return 0
 
 
+def rt_sigqueueinfo(t, tgid, sig, info, *_):
+    return _sigqueue(t, t.kernel.groups.get(s32(tgid)), None, s32(sig), info)
+
+
 def rt_tgsigqueueinfo(t, tgid, tid, sig, info, *_):
-    tgid, tid, sig = s32(tgid), s32(tid), s32(sig)
-    if not 0 <= sig <= NSIG:
-        raise SysError(E.EINVAL)
-    target = t.kernel.tasks.get(tid)
-    if target is None or target.tg.pid != tgid:
+    target = t.kernel.tasks.get(s32(tid))
+    if target is None or target.tg.pid != s32(tgid):
         raise SysError(E.ESRCH)
-    code, union = _queued_info(t, target.tg, sig, info)
-    if sig:
-        t.kernel.signals.send_task(target, sig, code, union)
-    return 0
+    return _sigqueue(t, target.tg, target, s32(sig), info)
 
 
 def rt_sigtimedwait(t, set_, info, timeout, size, *_):
     if size != 8:
         raise SysError(E.EINVAL)
     mask = int.from_bytes(t.mm.read(set_, 8), "little") & ~UNBLOCKABLE
-    deadline = None
-    if timeout:
-        sec, nsec = _TIMESPEC.unpack(t.mm.read(timeout, _TIMESPEC.size))
-        if sec < 0 or not 0 <= nsec < 1_000_000_000:
-            raise SysError(E.EINVAL)
-        deadline = time.monotonic() + sec + nsec / 1e9
+    deadline = time.monotonic() + read_timespec(t, timeout) / 1e9 if timeout else None
 
     def take():
         entry = t.kernel.signals.dequeue(t, mask)

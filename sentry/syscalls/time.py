@@ -75,7 +75,8 @@ def _write_timespec(t, addr: int, ns: int) -> None:
     t.mm.write(addr, _TIMESPEC.pack(*divmod(ns, _NS)))
 
 
-def _read_timespec(t, addr: int) -> int:
+def read_timespec(t, addr: int) -> int:
+    """The struct timespec at `addr` in nanoseconds (EINVAL if negative or not normalised)."""
     sec, nsec = _TIMESPEC.unpack(t.mm.read(addr, _TIMESPEC.size))
     if sec < 0 or not 0 <= nsec < _NS:
         raise SysError(E.EINVAL)
@@ -120,7 +121,7 @@ def _sleep_until(deadline: float) -> Block | int:
 
 
 def nanosleep(t, req, rem, *_):
-    return _sleep_until(host.monotonic() + _read_timespec(t, req) / _NS)
+    return _sleep_until(host.monotonic() + read_timespec(t, req) / _NS)
 
 
 def clock_nanosleep(t, clock, flags, req, rem, *_):
@@ -128,7 +129,7 @@ def clock_nanosleep(t, clock, flags, req, rem, *_):
     if clock in (CLOCK_THREAD_CPUTIME_ID,):
         raise SysError(E.EINVAL)
     now = _now_ns(t, clock)
-    ns = _read_timespec(t, req)
+    ns = read_timespec(t, req)
     if s64(flags) & TIMER_ABSTIME:
         ns = max(0, ns - now)
     return _sleep_until(host.monotonic() + ns / _NS)
@@ -278,8 +279,8 @@ def _itimerspec(interval_ns: float, value_ns: float) -> bytes:
 
 def timer_settime(t, timer_id, flags, new, old, *_):
     timer = _posix_timer(t, timer_id)
-    interval = _read_timespec(t, new) / _NS
-    value = _read_timespec(t, new + _TIMESPEC.size) / _NS
+    interval = read_timespec(t, new) / _NS
+    value = read_timespec(t, new + _TIMESPEC.size) / _NS
     if old:
         remaining, old_interval = timer.signal_timer.remaining()
         t.mm.write(old, _itimerspec(old_interval * _NS, remaining * _NS))
