@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import structlog
+
+# (debug, log_format, stream) of the last configure(), for redirect() and current_fd().
+_settings = (False, "text", sys.stderr)
 
 
 def configure(debug: bool = False, log_path: str | None = None, log_format: str = "text",
@@ -16,9 +20,11 @@ def configure(debug: bool = False, log_path: str | None = None, log_format: str 
     """
     if log_format not in ("text", "json"):
         raise ValueError(f"--log-format must be text or json, not {log_format!r}")
+    global _settings
     out = stream or (open(log_path, "a", buffering=1) if log_path else sys.stderr)
     renderer = (structlog.processors.JSONRenderer() if log_format == "json"
                 else structlog.dev.ConsoleRenderer(colors=False))
+    _settings = (debug, log_format, out)
     processors = [
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -35,3 +41,34 @@ def configure(debug: bool = False, log_path: str | None = None, log_format: str 
     event = {"event": "warm-up"}
     for proc in processors:
         event = proc(None, "debug", event)
+
+
+def current_fd() -> int:
+    """The host fd the logs are written to."""
+    return _settings[2].fileno()
+
+
+def redirect(stream) -> None:
+    """Keep the current settings but write the logs to `stream`."""
+    debug, log_format, _ = _settings
+    configure(debug=debug, log_format=log_format, stream=stream)
+
+
+class FdStream:
+    """A log stream on a raw fd that never blocks its writer or raises: a line
+    that does not fit (a full FIFO nobody reads, say) is dropped."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def write(self, text: str) -> int:
+        try:
+            return os.write(self.fd, text.encode(errors="replace"))
+        except OSError:
+            return 0
+
+    def flush(self) -> None:
+        pass
+
+    def fileno(self) -> int:
+        return self.fd

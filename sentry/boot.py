@@ -18,6 +18,7 @@ import signal
 import struct
 import sys
 from dataclasses import dataclass, field
+from typing import Callable
 
 import structlog
 
@@ -54,6 +55,12 @@ class SentryConfig:
     strace: bool = False
     strace_syscalls: set[str] | None = None
     strace_fd: int = 2
+    # Host fds the program's stdin, stdout and stderr come from (None: the
+    # caller's own 0, 1 and 2).  The sentry's log stays on the caller's stderr.
+    stdio: tuple[int, int, int] | None = None
+    # A pipe's read end: init is not spawned before a byte arrives on it (the
+    # "created" state of a container); EOF means "never start", and the sentry exits.
+    start_fd: int | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -63,10 +70,12 @@ def _ok(ret: int, what: str) -> None:
         raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
-def start(config: SentryConfig, gofer_sock) -> int:
+def start(config: SentryConfig, gofer_sock, on_forked: Callable[[int], None] | None = None) -> int:
     """Fork the sentry serving `config` with files from `gofer_sock`; returns its pid.
 
-    The child's exit status is the sandboxed init's (code, or 128 + signal).
+    `on_forked(pid)` runs in the caller before the sentry creates any other
+    process (to place it in a cgroup, say).  The child's exit status is the
+    sandboxed init's (code, or 128 + signal).
     """
     ready_r, ready_w = os.pipe()
     go_r, go_w = os.pipe()
@@ -76,6 +85,7 @@ def start(config: SentryConfig, gofer_sock) -> int:
         try:
             os.close(ready_r)
             os.close(go_w)
+            _reset_inherited(config, keep={ready_w, go_r, gofer_sock.fileno()})
             code = _sentry_main(config, gofer_sock, ready_w, go_r)
         except BaseException as err:  # the sentry must always exit with a status
             try:
@@ -88,6 +98,8 @@ def start(config: SentryConfig, gofer_sock) -> int:
     try:
         if os.read(ready_r, 1) != b"u":
             raise RuntimeError("sentry died before entering its namespaces")
+        if on_forked is not None:
+            on_forked(pid)
         for name, host_id in (("uid_map", NOBODY), ("gid_map", NOBODY)):
             with open(f"/proc/{pid}/{name}", "w") as f:
                 f.write(f"0 {host_id} 1\n")
@@ -96,6 +108,36 @@ def start(config: SentryConfig, gofer_sock) -> int:
         os.close(ready_r)
         os.close(go_w)
     return pid
+
+
+def _reset_inherited(config: SentryConfig, keep: set[int]) -> None:
+    """Leave the caller's state behind: its signal handlers, the fds it did
+    not mean to pass (a shim's sockets and other containers' FIFOs), and put
+    the program's stdio on fds 0-2 (moving the sentry's log off fd 2)."""
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_DFL if sig != signal.SIGPIPE else signal.SIG_IGN)
+    from ringfence import log as logs
+
+    keep = set(keep) | {logs.current_fd()}
+    if config.start_fd is not None:
+        keep.add(config.start_fd)
+    if config.stdio is not None and logs.current_fd() == 2:
+        log_fd = os.dup(2)
+        logs.redirect(logs.FdStream(log_fd))
+        keep.add(log_fd)
+        moved = [os.dup(fd) for fd in config.stdio]
+        for target, fd in enumerate(moved):
+            os.dup2(fd, target)
+            os.close(fd)
+    keep.update((0, 1, 2))
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
 
 def _confine_namespaces(ready_w: int, go_r: int) -> None:
@@ -170,6 +212,8 @@ def _sentry_main(config: SentryConfig, gofer_sock, ready_w: int, go_r: int) -> i
         log.warning("working directory not in the sandbox, using /", cwd=config.cwd.decode(errors="replace"))
     kernel.forward_host_signals((signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                                  signal.SIGUSR1, signal.SIGUSR2))
+    if config.start_fd is not None and os.read(config.start_fd, 1) != b"s":
+        return 125
     try:
         kernel.spawn_init(config.argv, config.envp, fs, fdtable)
     except (SysError, OSError) as err:

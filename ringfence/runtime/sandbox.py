@@ -1,0 +1,140 @@
+"""A sandbox: the gofer serving a container's root and the sentry running its
+processes, started together and known by their host pids.
+
+The sandbox is created "gated": the sentry is ready but does not spawn the
+container's init until `start()` (a container's created → running step).
+Reaping the two processes is the owner's business (the shim reaps every
+child in one place; `ringfence do` waits for the sentry).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from typing import Callable
+
+import structlog
+
+from ringfence.sentry import boot
+
+from .spec import DEFAULT_PATH, Spec, find_executable
+
+log = structlog.get_logger("ringfence.runtime")
+
+# Signals the sentry passes on to the container's init when it receives them.
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not be started (the message says why)."""
+
+
+def exit_code(status: int) -> int:
+    """A wait status as runtimes report it: the exit code, or 128 + the signal."""
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def sentry_config(spec: Spec, rootfs: str, **kw) -> boot.SentryConfig:
+    """The sentry's configuration for the process of `spec` over `rootfs`
+    (keyword arguments pass on to SentryConfig: stdio, strace ...)."""
+    proc = spec.process
+    argv = list(proc.args)
+    try:
+        argv[0] = find_executable(rootfs, argv[0], proc.env_value("PATH", DEFAULT_PATH))
+    except FileNotFoundError:
+        raise SandboxError(f"{argv[0]}: executable file not found in $PATH") from None
+    return boot.SentryConfig(argv=[os.fsencode(a) for a in argv],
+                             envp=[os.fsencode(e) for e in proc.env],
+                             cwd=os.fsencode(proc.cwd),
+                             hostname=os.fsencode(spec.hostname or "ringfence"), **kw)
+
+
+class Sandbox:
+    """The gofer and sentry of one container."""
+
+    def __init__(self, sentry_pid: int, gofer_pid: int, start_fd: int | None):
+        self.sentry_pid = sentry_pid
+        self.gofer_pid = gofer_pid
+        self._start_fd = start_fd
+        # Host pids not yet reaped by the owner (see reaped()): only these may be signalled.
+        self._live = {sentry_pid, gofer_pid}
+
+    @classmethod
+    def create(cls, config: boot.SentryConfig, root: str, *, gated: bool = False,
+               on_forked: Callable[[int], None] | None = None) -> "Sandbox":
+        """Start a gofer serving `root` and a sentry running `config`.
+
+        gated: init waits for start(); on_forked(pid) runs for each of the two
+        processes before it can fork others (to place them in a cgroup)."""
+        gofer_pid, gofer_sock = _start_gofer(root)
+        if on_forked is not None:
+            on_forked(gofer_pid)
+        start_r = start_w = None
+        if gated:
+            start_r, start_w = os.pipe2(os.O_CLOEXEC)
+            os.set_inheritable(start_r, True)
+            config.start_fd = start_r
+        try:
+            sentry_pid = boot.start(config, gofer_sock, on_forked)
+        except (OSError, RuntimeError) as err:
+            os.kill(gofer_pid, signal.SIGKILL)
+            if start_w is not None:
+                os.close(start_w)
+            raise SandboxError(f"the sentry did not start: {err}") from err
+        finally:
+            gofer_sock.close()
+            if start_r is not None:
+                os.close(start_r)
+        log.debug("sandbox created", sentry=sentry_pid, gofer=gofer_pid, root=root)
+        return cls(sentry_pid, gofer_pid, start_w)
+
+    def start(self) -> None:
+        """Let the sentry spawn the container's init."""
+        if self._start_fd is None:
+            raise SandboxError("the sandbox is not waiting to start")
+        try:
+            os.write(self._start_fd, b"s")
+        finally:
+            os.close(self._start_fd)
+            self._start_fd = None
+
+    def signal(self, sig: int) -> None:
+        """Deliver `sig` to the container's init: SIGKILL ends the whole
+        sandbox at once; the FORWARDED signals pass through the sentry."""
+        if sig != signal.SIGKILL and sig not in FORWARDED:
+            raise SandboxError(f"signal {sig} cannot be sent to the sandbox's init yet")
+        if sig != signal.SIGKILL and self._start_fd is not None:
+            sig = signal.SIGKILL  # init does not exist yet: there is nothing to signal
+        if self.sentry_pid in self._live:
+            os.kill(self.sentry_pid, sig)
+
+    def reaped(self, pid: int) -> None:
+        """The owner reaped `pid` (which may now name another process)."""
+        self._live.discard(pid)
+
+    @property
+    def alive(self) -> bool:
+        """Some process of the sandbox is not reaped yet."""
+        return bool(self._live)
+
+    def destroy(self) -> None:
+        """End the sandbox's processes that are not reaped (the owner reaps them)."""
+        if self._start_fd is not None:
+            os.close(self._start_fd)
+            self._start_fd = None
+        for pid in self._live:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _start_gofer(root: str) -> tuple[int, socket.socket]:
+    from ringfence.gofer import server as gofer
+
+    try:
+        return gofer.start(root, readonly=True)
+    except OSError as err:
+        raise SandboxError(f"the gofer did not start over {root}: {err}") from err

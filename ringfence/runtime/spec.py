@@ -1,0 +1,150 @@
+"""The OCI runtime spec (a bundle's config.json): what the sandbox needs of it, validated.
+
+Anything malformed is a `SpecError` naming the field, before any process is
+started.  Fields the sandbox does not act on yet are kept in `raw`.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SANDBOX_TYPE = "io.kubernetes.cri.container-type"
+SANDBOX_ID = "io.kubernetes.cri.sandbox-id"
+
+
+class SpecError(ValueError):
+    """config.json is missing, not JSON, or has a field of the wrong shape."""
+
+
+@dataclass
+class Process:
+    """OCI `process`: what runs, as whom, where."""
+
+    args: list[str]
+    env: list[str] = field(default_factory=list)
+    cwd: str = "/"
+    terminal: bool = False
+    uid: int = 0
+    gid: int = 0
+
+    def env_value(self, name: str, default: str = "") -> str:
+        """The value of `name` in env (the last assignment wins, as in a shell)."""
+        value = default
+        for item in self.env:
+            key, sep, val = item.partition("=")
+            if sep and key == name:
+                value = val
+        return value
+
+
+@dataclass
+class Spec:
+    """The parts of config.json the runtime acts on."""
+
+    process: Process
+    root_path: str
+    root_readonly: bool = False
+    hostname: str = ""
+    annotations: dict[str, str] = field(default_factory=dict)
+    cgroups_path: str = ""
+    resources: dict = field(default_factory=dict)
+    raw: dict = field(default_factory=dict)
+
+    @property
+    def is_pod_sandbox(self) -> bool:
+        """A CRI pod's sandbox ("pause") container."""
+        return self.annotations.get(SANDBOX_TYPE) == "sandbox"
+
+    @property
+    def sandbox_id(self) -> str:
+        """The CRI pod this container belongs to ("" outside a pod)."""
+        return self.annotations.get(SANDBOX_ID, "")
+
+
+def _get(obj: dict, key: str, kind, where: str, default=None):
+    value = obj.get(key, default)
+    if value is default:
+        return value
+    if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+        name = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+        raise SpecError(f"config.json: {where}{key} must be {name}, not {type(value).__name__}")
+    return value
+
+
+def _strings(obj: dict, key: str, where: str) -> list[str]:
+    items = _get(obj, key, list, where, [])
+    if not all(isinstance(s, str) for s in items):
+        raise SpecError(f"config.json: {where}{key} must be a list of strings")
+    return items
+
+
+def parse_process(obj) -> Process:
+    """An OCI `process` object (config.json's, or an exec's) as a Process."""
+    if not isinstance(obj, dict):
+        raise SpecError("config.json: process must be an object")
+    args = _strings(obj, "args", "process.")
+    if not args:
+        raise SpecError("config.json: process.args must name a program")
+    user = _get(obj, "user", dict, "process.", {})
+    cwd = _get(obj, "cwd", str, "process.", "/")
+    if not cwd.startswith("/"):
+        raise SpecError(f"config.json: process.cwd must be absolute, not {cwd!r}")
+    return Process(args=args, env=_strings(obj, "env", "process."), cwd=cwd,
+                   terminal=_get(obj, "terminal", bool, "process.", False),
+                   uid=_get(user, "uid", int, "process.user.", 0),
+                   gid=_get(user, "gid", int, "process.user.", 0))
+
+
+def parse(data: bytes | str) -> Spec:
+    """A Spec from config.json's text."""
+    try:
+        raw = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise SpecError(f"config.json is not valid JSON: {err}") from None
+    if not isinstance(raw, dict):
+        raise SpecError("config.json must hold a JSON object")
+    root = _get(raw, "root", dict, "", None)
+    if root is None or not isinstance(root.get("path"), str) or not root["path"]:
+        raise SpecError("config.json: root.path is required")
+    linux = _get(raw, "linux", dict, "", {})
+    annotations = _get(raw, "annotations", dict, "", {})
+    if not all(isinstance(v, str) for v in annotations.values()):
+        raise SpecError("config.json: annotations must map strings to strings")
+    return Spec(process=parse_process(raw.get("process")),
+                root_path=root["path"],
+                root_readonly=_get(root, "readonly", bool, "root.", False),
+                hostname=_get(raw, "hostname", str, "", ""),
+                annotations=annotations,
+                cgroups_path=_get(linux, "cgroupsPath", str, "linux.", ""),
+                resources=_get(linux, "resources", dict, "linux.", {}),
+                raw=raw)
+
+
+def load(bundle: str) -> Spec:
+    """The Spec of the bundle directory `bundle`."""
+    path = os.path.join(bundle, "config.json")
+    try:
+        with open(path, "rb") as f:
+            return parse(f.read())
+    except OSError as err:
+        raise SpecError(f"cannot read {path}: {err.strerror}") from None
+
+
+def rootfs_of(bundle: str, spec: Spec) -> str:
+    """The host path of the container's root directory."""
+    return os.path.normpath(os.path.join(bundle, spec.root_path))
+
+
+def find_executable(root: str, name: str, path: str) -> str:
+    """Resolve `name` like execvp does, but inside `root` (the sandbox's view);
+    FileNotFoundError when no directory of `path` holds it."""
+    if "/" in name:
+        return name
+    for directory in path.split(":"):
+        candidate = os.path.join(directory or ".", name)
+        host = os.path.join(root, candidate.lstrip("/"))
+        if os.path.isfile(host) and os.access(host, os.X_OK):
+            return candidate
+    raise FileNotFoundError(name)

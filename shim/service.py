@@ -1,0 +1,364 @@
+"""containerd's Task service (containerd.task.v2.Task) over ringfence sandboxes.
+
+One shim serves one container, or every container of a CRI pod.  Each
+container is a sandbox (gofer + sentry) whose init is the container's
+process; `ctr task exec` processes run in the same sandbox through the
+sentry's control service.  Child processes are reaped here, in one place,
+on SIGCHLD.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+
+import structlog
+from google.protobuf.empty_pb2 import Empty
+
+from ringfence.proto.containerd.events import task_pb2 as events
+from ringfence.proto.containerd.task.v2 import shim_pb2
+from ringfence.proto.containerd.types.task import task_pb2
+from ringfence.runtime import mounts
+from ringfence.runtime.sandbox import FORWARDED, Sandbox, SandboxError, exit_code, sentry_config
+from ringfence.runtime.spec import SpecError, load, parse_process, rootfs_of
+
+from .events import Publisher, timestamp
+from .process import Process, State
+from .stdio import ProcessIO
+from .ttrpc import Code, TtrpcError
+
+log = structlog.get_logger("ringfence.shim")
+
+VERSION = "ringfence-shim-v1"
+PROCESS_SPEC_URL = "types.containerd.io/opencontainers/runtime-spec/1/Process"
+IO_DRAIN_SECONDS = 2.0
+CONTROL_DIR = "/run/ringfence/control"
+
+
+class Container:
+    """A container of this shim: its bundle, sandbox, init and execs."""
+
+    def __init__(self, request, spec, rootfs: str, mounted: bool):
+        self.id = request.id
+        self.bundle = request.bundle
+        self.spec = spec
+        self.rootfs = rootfs
+        self.mounted = mounted
+        self.init = Process(request.id, "", (request.stdin, request.stdout, request.stderr),
+                            request.terminal)
+        self.execs: dict[str, Process] = {}
+        self.sandbox: Sandbox | None = None
+        self.control_path = ""
+
+    def process(self, exec_id: str) -> Process:
+        """The init (empty exec_id) or the exec named; NOT_FOUND otherwise."""
+        if not exec_id:
+            return self.init
+        try:
+            return self.execs[exec_id]
+        except KeyError:
+            raise TtrpcError(Code.NOT_FOUND, f"exec {exec_id} not found in {self.id}") from None
+
+    def control(self):
+        """A client of the sentry's control service."""
+        from ringfence.sentry.control_client import ControlClient
+
+        return ControlClient(self.control_path)
+
+
+class TaskService:
+    """The 17 RPCs of containerd.task.v2.Task."""
+
+    def __init__(self, publisher: Publisher, on_empty_shutdown):
+        self.publisher = publisher
+        self.containers: dict[str, Container] = {}
+        self._on_shutdown = on_empty_shutdown
+        self._exits: dict[int, int] = {}  # reaped pid -> status, not yet claimed
+        self._watch: dict[int, object] = {}  # pid -> callback(status)
+
+    # -- reaping -------------------------------------------------------------
+    def reap(self) -> None:
+        """Collect every exited child (SIGCHLD) and pass its status on."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            callback = self._watch.pop(pid, None)
+            if callback is None:
+                self._exits[pid] = status
+            else:
+                callback(status)
+
+    def _on_exit(self, pid: int, callback) -> None:
+        if pid in self._exits:
+            callback(self._exits.pop(pid))
+        else:
+            self._watch[pid] = callback
+
+    def _container(self, cid: str) -> Container:
+        try:
+            return self.containers[cid]
+        except KeyError:
+            raise TtrpcError(Code.NOT_FOUND, f"container {cid} not found") from None
+
+    # -- lifecycle -----------------------------------------------------------
+    async def Create(self, req, ctx):
+        if req.id in self.containers:
+            raise TtrpcError(Code.ALREADY_EXISTS, f"container {req.id} already exists")
+        if req.checkpoint:
+            raise TtrpcError(Code.UNIMPLEMENTED, "restoring a checkpoint is not supported by ringfence")
+        try:
+            spec = load(req.bundle)
+        except SpecError as err:
+            raise TtrpcError(Code.INVALID_ARGUMENT, str(err)) from None
+        rootfs = rootfs_of(req.bundle, spec)
+        if req.rootfs:
+            try:
+                mounts.mount_all(req.rootfs, rootfs)
+            except OSError as err:
+                raise TtrpcError(Code.INTERNAL, f"mounting the rootfs: {err}") from None
+        c = Container(req, spec, rootfs, mounted=bool(req.rootfs))
+        try:
+            self._create_sandbox(c, req)
+        except BaseException:
+            if c.mounted:
+                mounts.unmount_all(rootfs)
+            raise
+        self.containers[c.id] = c
+        self.publisher.publish("/tasks/create", events.TaskCreate(
+            container_id=c.id, bundle=c.bundle, rootfs=req.rootfs, pid=c.init.pid,
+            io=events.TaskIO(stdin=req.stdin, stdout=req.stdout, stderr=req.stderr,
+                             terminal=req.terminal)))
+        return shim_pb2.CreateTaskResponse(pid=c.init.pid)
+
+    def _create_sandbox(self, c: Container, req) -> None:
+        io = ProcessIO(req.stdin, req.stdout, req.stderr, req.terminal)
+        os.makedirs(CONTROL_DIR, mode=0o700, exist_ok=True)
+        c.control_path = os.path.join(CONTROL_DIR, f"{os.getpid()}-{len(self.containers)}-{id(c):x}.sock")
+        control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            control.bind(c.control_path)
+            control.listen(16)
+            config = sentry_config(c.spec, c.rootfs, stdio=io.sandbox_fds)
+            config.control_sock = control
+            c.sandbox = Sandbox.create(config, c.rootfs, gated=True)
+        except SandboxError as err:
+            io.close()
+            _unlink(c.control_path)
+            raise TtrpcError(Code.FAILED_PRECONDITION, str(err)) from None
+        finally:
+            control.close()
+        io.handed_over()
+        c.init.io = io
+        c.init.pid = c.sandbox.sentry_pid
+        self._on_exit(c.sandbox.gofer_pid, lambda status: c.sandbox.reaped(c.sandbox.gofer_pid))
+        self._on_exit(c.sandbox.sentry_pid, lambda status: self._init_exited(c, status))
+
+    def _init_exited(self, c: Container, status: int) -> None:
+        c.sandbox.reaped(c.sandbox.sentry_pid)
+        code = exit_code(status)
+        log.info("container exited", id=c.id, status=code)
+        asyncio.get_running_loop().create_task(self._finish(c, c.init, code))
+        for p in c.execs.values():  # the sandbox is gone, and its processes with it
+            if p.state in (State.RUNNING, State.PAUSED):
+                asyncio.get_running_loop().create_task(self._finish(c, p, 128 + signal.SIGKILL))
+
+    async def _finish(self, c: Container, p: Process, code: int) -> None:
+        """Let the output drain, then record the exit and tell containerd."""
+        if p.io is not None:
+            await asyncio.to_thread(p.io.drain, IO_DRAIN_SECONDS)
+        if p.set_exited(code):
+            self.publisher.publish("/tasks/exit", events.TaskExit(
+                container_id=c.id, id=p.name, pid=p.pid, exit_status=code,
+                exited_at=timestamp(p.exited_at)))
+
+    async def Start(self, req, ctx):
+        c = self._container(req.id)
+        p = c.process(req.exec_id)
+        p.require(State.CREATED, action="start")
+        if not req.exec_id:
+            c.sandbox.start()
+            p.move(State.RUNNING, "start")
+            self.publisher.publish("/tasks/start", events.TaskStart(container_id=c.id, pid=p.pid))
+            return shim_pb2.StartResponse(pid=p.pid)
+        c.init.require(State.RUNNING, action="exec in")
+        await self._start_exec(c, p)
+        return shim_pb2.StartResponse(pid=p.pid)
+
+    async def _start_exec(self, c: Container, p: Process) -> None:
+        from ringfence.sentry.control_client import ControlError
+
+        p.io = ProcessIO(*p.stdio, p.terminal)
+        client = c.control()
+        try:
+            p.pid = await asyncio.to_thread(client.exec, p.spec, p.io.sandbox_fds, p.exec_id, p.terminal)
+        except ControlError as err:
+            p.io.close()
+            raise TtrpcError(Code.FAILED_PRECONDITION, f"exec {p.exec_id}: {err}") from None
+        finally:
+            p.io.handed_over()
+        p.move(State.RUNNING, "start")
+        self.publisher.publish("/tasks/exec-started", events.TaskExecStarted(
+            container_id=c.id, exec_id=p.exec_id, pid=p.pid))
+        asyncio.get_running_loop().create_task(self._wait_exec(c, p, client))
+
+    async def _wait_exec(self, c: Container, p: Process, client) -> None:
+        from ringfence.sentry.control_client import ControlError
+
+        try:
+            code, _ = await asyncio.to_thread(client.wait, exec_id=p.exec_id)
+        except ControlError as err:
+            log.warning("waiting for an exec failed", id=c.id, exec_id=p.exec_id, error=str(err))
+            code = 128 + signal.SIGKILL
+        await self._finish(c, p, code)
+
+    async def Delete(self, req, ctx):
+        c = self._container(req.id)
+        p = c.process(req.exec_id)
+        if p.state in (State.RUNNING, State.PAUSED):
+            raise TtrpcError(Code.FAILED_PRECONDITION, f"cannot delete {p.name}: it is still running")
+        if req.exec_id:
+            del c.execs[req.exec_id]
+        else:
+            await self._delete_container(c)
+        p.move(State.DELETED, "delete")
+        if p.io is not None:
+            p.io.close()
+        exited_at = timestamp(p.exited_at) if p.exited_at else None
+        self.publisher.publish("/tasks/delete", events.TaskDelete(
+            container_id=c.id, id=req.exec_id, pid=p.pid, exit_status=p.exit_status, exited_at=exited_at))
+        return shim_pb2.DeleteResponse(pid=p.pid, exit_status=p.exit_status, exited_at=exited_at)
+
+    async def _delete_container(self, c: Container) -> None:
+        if c.sandbox is not None and c.sandbox.alive:
+            c.sandbox.destroy()
+            for _ in range(200):
+                if not c.sandbox.alive:
+                    break
+                await asyncio.sleep(0.01)
+        if c.mounted:
+            mounts.unmount_all(c.rootfs)
+        _unlink(c.control_path)
+        del self.containers[c.id]
+
+    async def Exec(self, req, ctx):
+        c = self._container(req.id)
+        if req.exec_id in c.execs or not req.exec_id:
+            raise TtrpcError(Code.ALREADY_EXISTS, f"exec {req.exec_id!r} already exists in {c.id}")
+        c.init.require(State.RUNNING, State.PAUSED, action="exec in")
+        try:
+            spec = json.loads(req.spec.value)
+            parse_process(spec)
+        except (ValueError, SpecError) as err:
+            raise TtrpcError(Code.INVALID_ARGUMENT, f"exec {req.exec_id}: bad process spec: {err}") from None
+        p = Process(c.id, req.exec_id, (req.stdin, req.stdout, req.stderr), req.terminal)
+        p.spec = spec
+        c.execs[req.exec_id] = p
+        self.publisher.publish("/tasks/exec-added", events.TaskExecAdded(container_id=c.id, exec_id=p.exec_id))
+        return Empty()
+
+    async def Kill(self, req, ctx):
+        from ringfence.sentry.control_client import ControlError
+
+        c = self._container(req.id)
+        p = c.process(req.exec_id)
+        if p.exited or p.state is State.DELETED:
+            raise TtrpcError(Code.NOT_FOUND, f"process {p.name} not found: it has exited")
+        try:
+            if not req.exec_id and (req.signal == signal.SIGKILL or p.state is State.CREATED
+                                    or (req.signal in FORWARDED and not req.all)):
+                c.sandbox.signal(req.signal)
+            else:
+                await asyncio.to_thread(c.control().signal, req.signal, exec_id=req.exec_id,
+                                        all=req.all)
+        except (ControlError, SandboxError, OSError) as err:
+            raise TtrpcError(Code.FAILED_PRECONDITION, f"kill {p.name}: {err}") from None
+        return Empty()
+
+    async def Wait(self, req, ctx):
+        p = self._container(req.id).process(req.exec_id)
+        await p.wait()
+        return shim_pb2.WaitResponse(exit_status=p.exit_status, exited_at=timestamp(p.exited_at))
+
+    async def State(self, req, ctx):
+        c = self._container(req.id)
+        p = c.process(req.exec_id)
+        stdin, stdout, stderr = p.stdio
+        resp = shim_pb2.StateResponse(
+            id=req.id, exec_id=req.exec_id, bundle=c.bundle, pid=p.pid, status=p.state.value,
+            stdin=stdin, stdout=stdout, stderr=stderr, terminal=p.terminal, exit_status=p.exit_status)
+        if p.exited_at:
+            resp.exited_at.CopyFrom(timestamp(p.exited_at))
+        return resp
+
+    async def Pids(self, req, ctx):
+        from ringfence.sentry.control_client import ControlError
+
+        c = self._container(req.id)
+        if c.init.state not in (State.RUNNING, State.PAUSED):
+            return shim_pb2.PidsResponse(processes=[task_pb2.ProcessInfo(pid=c.init.pid)])
+        try:
+            procs = await asyncio.to_thread(c.control().processes)
+        except ControlError as err:
+            raise TtrpcError(Code.UNAVAILABLE, f"listing processes of {c.id}: {err}") from None
+        return shim_pb2.PidsResponse(processes=[task_pb2.ProcessInfo(pid=proc.pid) for proc in procs])
+
+    # -- pausing (cgroup freezer) ------------------------------------------------
+    async def Pause(self, req, ctx):
+        raise TtrpcError(Code.UNIMPLEMENTED, "pause is not supported by ringfence yet")
+
+    async def Resume(self, req, ctx):
+        raise TtrpcError(Code.UNIMPLEMENTED, "resume is not supported by ringfence yet")
+
+    async def Checkpoint(self, req, ctx):
+        raise TtrpcError(Code.UNIMPLEMENTED, "checkpoint is not supported by ringfence")
+
+    async def Update(self, req, ctx):
+        raise TtrpcError(Code.UNIMPLEMENTED, "updating resources is not supported by ringfence yet")
+
+    async def Stats(self, req, ctx):
+        raise TtrpcError(Code.UNIMPLEMENTED, "stats are not supported by ringfence yet")
+
+    # -- stdio -------------------------------------------------------------------
+    async def ResizePty(self, req, ctx):
+        p = self._container(req.id).process(req.exec_id)
+        if p.io is None or not p.io.terminal:
+            raise TtrpcError(Code.FAILED_PRECONDITION, f"{p.name} has no terminal")
+        p.io.resize(req.width, req.height)
+        return Empty()
+
+    async def CloseIO(self, req, ctx):
+        p = self._container(req.id).process(req.exec_id)
+        if req.stdin and p.io is not None:
+            p.io.close_stdin()
+        return Empty()
+
+    # -- the shim itself -------------------------------------------------------------
+    async def Connect(self, req, ctx):
+        c = self.containers.get(req.id)
+        return shim_pb2.ConnectResponse(shim_pid=os.getpid(), task_pid=c.init.pid if c else 0,
+                                        version=VERSION)
+
+    async def Shutdown(self, req, ctx):
+        if self.containers and not req.now:
+            return Empty()
+        for c in list(self.containers.values()):
+            if c.sandbox is not None:
+                c.sandbox.destroy()
+            if c.mounted:
+                mounts.unmount_all(c.rootfs)
+            _unlink(c.control_path)
+        self._on_shutdown()
+        return Empty()
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
