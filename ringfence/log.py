@@ -7,8 +7,9 @@ import sys
 
 import structlog
 
-# (debug, log_format, stream) of the last configure(), for redirect() and current_fd().
-_settings = (False, "text", sys.stderr)
+# (debug, log_format, stream) of the last configure(), for redirect() and
+# current_fd(); no stream before the first configure().
+_settings = (False, "text", None)
 
 
 def configure(debug: bool = False, log_path: str | None = None, log_format: str = "text",
@@ -43,9 +44,12 @@ def configure(debug: bool = False, log_path: str | None = None, log_format: str 
         event = proc(None, "debug", event)
 
 
-def current_fd() -> int:
-    """The host fd the logs are written to."""
-    return _settings[2].fileno()
+def current_fd() -> int | None:
+    """The host fd the logs are written to (None: they are not written to an fd)."""
+    try:
+        return _settings[2].fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 def redirect(stream) -> None:

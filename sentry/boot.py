@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import socket
 import struct
 import sys
 from dataclasses import dataclass, field
@@ -61,6 +62,9 @@ class SentryConfig:
     # A pipe's read end: init is not spawned before a byte arrives on it (the
     # "created" state of a container); EOF means "never start", and the sentry exits.
     start_fd: int | None = None
+    # A listening unix stream socket: the sentry serves its control service
+    # (sentry/control.py) on it.  The caller closes its own copy after start().
+    control_sock: socket.socket | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -119,13 +123,16 @@ def _reset_inherited(config: SentryConfig, keep: set[int]) -> None:
         signal.signal(sig, signal.SIG_DFL if sig != signal.SIGPIPE else signal.SIG_IGN)
     from ringfence import log as logs
 
-    keep = set(keep) | {logs.current_fd()}
+    # The sentry's log gets an fd of its own: the one it was written to (or
+    # stderr), so that neither closing fds nor replacing stdio moves it.
+    log_fd = os.dup(logs.current_fd() if logs.current_fd() is not None else 2)
+    logs.redirect(logs.FdStream(log_fd))
+    keep = set(keep) | {log_fd}
     if config.start_fd is not None:
         keep.add(config.start_fd)
-    if config.stdio is not None and logs.current_fd() == 2:
-        log_fd = os.dup(2)
-        logs.redirect(logs.FdStream(log_fd))
-        keep.add(log_fd)
+    if config.control_sock is not None:
+        keep.add(config.control_sock.fileno())
+    if config.stdio is not None:
         moved = [os.dup(fd) for fd in config.stdio]
         for target, fd in enumerate(moved):
             os.dup2(fd, target)
@@ -195,6 +202,8 @@ def _sentry_main(config: SentryConfig, gofer_sock, ready_w: int, go_r: int) -> i
     from .strace import Strace
     from .vfs import build_sandbox_fs, std_files
 
+    if config.control_sock is not None:
+        from .control import ControlServer
     hwcap = _host_hwcap()
     _confine_namespaces(ready_w, go_r)
     _pin_to_one_cpu()
@@ -204,6 +213,7 @@ def _sentry_main(config: SentryConfig, gofer_sock, ready_w: int, go_r: int) -> i
     _chroot_empty()
     seccomp.confine_sentry()
     fs, fdtable = build_sandbox_fs(kernel, gofer)
+    control = ControlServer(kernel, fs.root, config.control_sock) if config.control_sock is not None else None
     for fd, file in enumerate(std_files()):
         fdtable.install_at(fd, file)
     try:
@@ -221,6 +231,8 @@ def _sentry_main(config: SentryConfig, gofer_sock, ready_w: int, go_r: int) -> i
               file=sys.stderr)
         return 127 if err.errno in (2, 20) else 126
     status = kernel.run()
+    if control is not None:
+        control.close()
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)
     return os.WEXITSTATUS(status)

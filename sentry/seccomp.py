@@ -2,7 +2,8 @@
 
 Once confined the sentry can still serve the program (ptrace the stubs, copy
 their memory, talk to the gofer over its socket, use the fds it was given),
-but it cannot open a path, execute anything, mount, or create sockets.
+but it cannot open a path, execute anything, mount, or create sockets (it
+may accept connections on the control socket it was given).
 Anything not listed fails with EPERM.
 """
 from __future__ import annotations
@@ -12,10 +13,11 @@ import errno
 import pyseccomp
 
 ALLOWED = (
-    # fds it holds: stdio, pipes, the gofer socket and donated files, its signalfd
+    # fds it holds: stdio, pipes, the gofer and control sockets and donated files, its signalfd
     "read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev", "lseek", "close",
     "fstat", "fstatfs", "getdents64", "fcntl", "dup", "dup2", "dup3", "ioctl", "fsync", "fdatasync",
     "ftruncate", "fallocate", "sendmsg", "recvmsg", "sendto", "recvfrom", "shutdown", "pipe2",
+    "accept4",  # connections to the control socket it was given
     "poll", "ppoll", "select", "pselect6", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait",
     "copy_file_range", "splice", "sendfile", "newfstatat", "statx", "readlinkat",
     # its own memory and threads

@@ -118,7 +118,7 @@ def _write_address(bundle: str, address: str) -> None:
 def _spawn_daemon(args, sock: socket.socket, path: str) -> None:
     """Fork the long-lived shim: fd 3 = the listening socket, stdio on
     /dev/null (containerd reads our output to EOF), its own process group."""
-    argv = [sys.executable, "-m", "ringfence.shim.main", "-namespace", args.namespace,
+    argv = [sys.executable, "-P", "-m", "ringfence.shim.main", "-namespace", args.namespace,
             "-id", args.id, "-address", args.address, "-publish-binary", args.publish_binary,
             "-socket", path] + (["-debug"] if args.debug else [])
     pid = os.fork()

@@ -20,7 +20,9 @@ from google.protobuf.empty_pb2 import Empty
 from ringfence.proto.containerd.events import task_pb2 as events
 from ringfence.proto.containerd.task.v2 import shim_pb2
 from ringfence.proto.containerd.types.task import task_pb2
+from ringfence.proto import typeurl
 from ringfence.runtime import mounts
+from ringfence.runtime.cgroups import Cgroup
 from ringfence.runtime.sandbox import FORWARDED, Sandbox, SandboxError, exit_code, sentry_config
 from ringfence.runtime.spec import SpecError, load, parse_process, rootfs_of
 
@@ -51,6 +53,9 @@ class Container:
         self.execs: dict[str, Process] = {}
         self.sandbox: Sandbox | None = None
         self.control_path = ""
+        self.cgroup: Cgroup | None = None
+        self.oom_fd: int | None = None
+        self.oom_kills = 0
 
     def process(self, exec_id: str) -> Process:
         """The init (empty exec_id) or the exec named; NOT_FOUND otherwise."""
@@ -124,10 +129,10 @@ class TaskService:
                 raise TtrpcError(Code.INTERNAL, f"mounting the rootfs: {err}") from None
         c = Container(req, spec, rootfs, mounted=bool(req.rootfs))
         try:
+            self._create_cgroup(c, ctx)
             self._create_sandbox(c, req)
         except BaseException:
-            if c.mounted:
-                mounts.unmount_all(rootfs)
+            self._release(c)
             raise
         self.containers[c.id] = c
         self.publisher.publish("/tasks/create", events.TaskCreate(
@@ -135,6 +140,46 @@ class TaskService:
             io=events.TaskIO(stdin=req.stdin, stdout=req.stdout, stderr=req.stderr,
                              terminal=req.terminal)))
         return shim_pb2.CreateTaskResponse(pid=c.init.pid)
+
+    def _create_cgroup(self, c: Container, ctx) -> None:
+        """The container's cgroup (the spec's cgroupsPath, else /ringfence/NS/ID),
+        its limits applied, its OOM kills watched."""
+        namespace = ctx.get_metadata("containerd-namespace-ttrpc") or self.publisher.namespace
+        try:
+            c.cgroup = Cgroup.create(c.spec.cgroups_path or f"/ringfence/{namespace}/{c.id}")
+            c.cgroup.apply(c.spec.resources)
+        except (ValueError, OSError) as err:
+            raise TtrpcError(Code.INVALID_ARGUMENT, f"cgroup of {c.id}: {err}") from None
+        c.oom_fd = c.cgroup.oom_eventfd()
+        if c.oom_fd is not None:
+            asyncio.get_running_loop().add_reader(c.oom_fd, self._check_oom, c)
+
+    def _check_oom(self, c: Container) -> None:
+        try:
+            os.read(c.oom_fd, 8)
+        except BlockingIOError:
+            return
+        kills = c.cgroup.oom_kills()
+        if kills > c.oom_kills:
+            c.oom_kills = kills
+            log.info("container OOM-killed", id=c.id)
+            self.publisher.publish("/tasks/oom", events.TaskOOM(container_id=c.id))
+
+    def _release(self, c: Container) -> None:
+        """Take down what a container holds on the host, once its processes are gone."""
+        if c.oom_fd is not None:
+            asyncio.get_running_loop().remove_reader(c.oom_fd)
+            os.close(c.oom_fd)
+            c.oom_fd = None
+        if c.cgroup is not None:
+            try:
+                c.cgroup.remove()
+            except OSError as err:
+                log.warning("cgroup not removed", id=c.id, error=str(err))
+        if c.mounted:
+            mounts.unmount_all(c.rootfs)
+            c.mounted = False
+        _unlink(c.control_path)
 
     def _create_sandbox(self, c: Container, req) -> None:
         io = ProcessIO(req.stdin, req.stdout, req.stderr, req.terminal)
@@ -146,7 +191,7 @@ class TaskService:
             control.listen(16)
             config = sentry_config(c.spec, c.rootfs, stdio=io.sandbox_fds)
             config.control_sock = control
-            c.sandbox = Sandbox.create(config, c.rootfs, gated=True)
+            c.sandbox = Sandbox.create(config, c.rootfs, gated=True, on_forked=c.cgroup.add)
         except SandboxError as err:
             io.close()
             _unlink(c.control_path)
@@ -163,6 +208,8 @@ class TaskService:
         c.sandbox.reaped(c.sandbox.sentry_pid)
         code = exit_code(status)
         log.info("container exited", id=c.id, status=code)
+        if c.oom_fd is not None:
+            self._check_oom(c)  # TaskOOM goes out before TaskExit
         asyncio.get_running_loop().create_task(self._finish(c, c.init, code))
         for p in c.execs.values():  # the sandbox is gone, and its processes with it
             if p.state in (State.RUNNING, State.PAUSED):
@@ -172,7 +219,7 @@ class TaskService:
         """Let the output drain, then record the exit and tell containerd."""
         if p.io is not None:
             await asyncio.to_thread(p.io.drain, IO_DRAIN_SECONDS)
-        if p.set_exited(code):
+        if p.set_exited(code) and p.state is not State.DELETED:
             self.publisher.publish("/tasks/exit", events.TaskExit(
                 container_id=c.id, id=p.name, pid=p.pid, exit_status=code,
                 exited_at=timestamp(p.exited_at)))
@@ -241,9 +288,7 @@ class TaskService:
                 if not c.sandbox.alive:
                     break
                 await asyncio.sleep(0.01)
-        if c.mounted:
-            mounts.unmount_all(c.rootfs)
-        _unlink(c.control_path)
+        self._release(c)
         del self.containers[c.id]
 
     async def Exec(self, req, ctx):
@@ -273,6 +318,8 @@ class TaskService:
             if not req.exec_id and (req.signal == signal.SIGKILL or p.state is State.CREATED
                                     or (req.signal in FORWARDED and not req.all)):
                 c.sandbox.signal(req.signal)
+                if req.signal == signal.SIGKILL and p.state is State.PAUSED:
+                    await asyncio.to_thread(c.cgroup.thaw)  # a frozen process cannot die
             else:
                 await asyncio.to_thread(c.control().signal, req.signal, exec_id=req.exec_id,
                                         all=req.all)
@@ -308,21 +355,48 @@ class TaskService:
             raise TtrpcError(Code.UNAVAILABLE, f"listing processes of {c.id}: {err}") from None
         return shim_pb2.PidsResponse(processes=[task_pb2.ProcessInfo(pid=proc.pid) for proc in procs])
 
-    # -- pausing (cgroup freezer) ------------------------------------------------
+    # -- the container's cgroup ------------------------------------------------
     async def Pause(self, req, ctx):
-        raise TtrpcError(Code.UNIMPLEMENTED, "pause is not supported by ringfence yet")
+        c = self._container(req.id)
+        c.init.require(State.RUNNING, action="pause")
+        try:
+            await asyncio.to_thread(c.cgroup.freeze)
+        except (OSError, TimeoutError) as err:
+            raise TtrpcError(Code.INTERNAL, f"pausing {c.id}: {err}") from None
+        for p in (c.init, *c.execs.values()):
+            if p.state is State.RUNNING:
+                p.move(State.PAUSED, "pause")
+        self.publisher.publish("/tasks/paused", events.TaskPaused(container_id=c.id))
+        return Empty()
 
     async def Resume(self, req, ctx):
-        raise TtrpcError(Code.UNIMPLEMENTED, "resume is not supported by ringfence yet")
+        c = self._container(req.id)
+        c.init.require(State.PAUSED, action="resume")
+        await asyncio.to_thread(c.cgroup.thaw)
+        for p in (c.init, *c.execs.values()):
+            if p.state is State.PAUSED:
+                p.move(State.RUNNING, "resume")
+        self.publisher.publish("/tasks/resumed", events.TaskResumed(container_id=c.id))
+        return Empty()
+
+    async def Update(self, req, ctx):
+        c = self._container(req.id)
+        try:
+            resources = json.loads(req.resources.value or b"{}")
+            if not isinstance(resources, dict):
+                raise ValueError("resources must be a JSON object")
+            await asyncio.to_thread(c.cgroup.apply, resources)
+        except ValueError as err:
+            raise TtrpcError(Code.INVALID_ARGUMENT, f"update {c.id}: {err}") from None
+        return Empty()
+
+    async def Stats(self, req, ctx):
+        c = self._container(req.id)
+        metrics = await asyncio.to_thread(c.cgroup.stats)
+        return shim_pb2.StatsResponse(stats=typeurl.pack(metrics))
 
     async def Checkpoint(self, req, ctx):
         raise TtrpcError(Code.UNIMPLEMENTED, "checkpoint is not supported by ringfence")
-
-    async def Update(self, req, ctx):
-        raise TtrpcError(Code.UNIMPLEMENTED, "updating resources is not supported by ringfence yet")
-
-    async def Stats(self, req, ctx):
-        raise TtrpcError(Code.UNIMPLEMENTED, "stats are not supported by ringfence yet")
 
     # -- stdio -------------------------------------------------------------------
     async def ResizePty(self, req, ctx):
@@ -348,11 +422,7 @@ class TaskService:
         if self.containers and not req.now:
             return Empty()
         for c in list(self.containers.values()):
-            if c.sandbox is not None:
-                c.sandbox.destroy()
-            if c.mounted:
-                mounts.unmount_all(c.rootfs)
-            _unlink(c.control_path)
+            await self._delete_container(c)
         self._on_shutdown()
         return Empty()
 

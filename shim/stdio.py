@@ -71,7 +71,7 @@ class ProcessIO:
         with self._lock:
             if self._stdin_w is not None:
                 if self.terminal:
-                    os.write(self._stdin_w, bytes([termios.tcgetattr(self._stdin_w)[6][termios.VEOF]]))
+                    os.write(self._stdin_w, termios.tcgetattr(self._stdin_w)[6][termios.VEOF])
                 os.close(self._stdin_w)
                 self._stdin_w = None
 

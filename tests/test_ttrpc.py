@@ -16,12 +16,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import textwrap
 import time
-from pathlib import Path
 
 import pytest
 
+from containerd_env import private_containerd
 from ringfence.shim import ttrpc
 from ringfence.shim.ttrpc import (Client, Code, ConnectionClosedError, OversizedMessageError, Server,
                                   TtrpcError)
@@ -792,38 +791,11 @@ needs_containerd = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def containerd():
-    """A private containerd (own root, state and sockets, CRI disabled);
-    yields its gRPC socket path (the ttrpc one is that + '.ttrpc')."""
-    d = Path(tempfile.mkdtemp(prefix="rf-ctd-", dir="/tmp"))
-    sock = d / "c.sock"
-    (d / "config.toml").write_text(textwrap.dedent(f"""\
-        version = 2
-        root = "{d}/root"
-        state = "{d}/state"
-        disabled_plugins = ["io.containerd.grpc.v1.cri"]
-        [grpc]
-          address = "{sock}"
-        """))
-    log = open(d / "containerd.log", "wb")
-    proc = subprocess.Popen([CONTAINERD, "--config", str(d / "config.toml")],
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 20
-        while not Path(str(sock) + ".ttrpc").exists() or not sock.exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("private containerd did not start:\n"
-                            + (d / "containerd.log").read_text()[-3000:], pytrace=False)
-            time.sleep(0.05)
-        yield str(sock)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        shutil.rmtree(d, ignore_errors=True)
+    """A private containerd (tests/containerd_env.py: own root, state and
+    sockets, CRI disabled); yields its gRPC socket path (the ttrpc one is that
+    + '.ttrpc')."""
+    with private_containerd() as c:
+        yield c.socket
 
 
 @needs_containerd

@@ -1,4 +1,5 @@
-"""Host files: the sentry's inherited stdio fds, as files of the sandbox.
+"""Host files: the sentry's inherited stdio fds (and the stdio fds an exec request
+donates), as files of the sandbox.
 
 Reads never block the sentry: the fd is polled first and the task parks on
 it when it is not ready.  Writes are plain write loops.  fstat shows the fd's
@@ -42,13 +43,16 @@ _MOUNT = internal_mount(_FS)
 
 
 class HostInode(AttrInode):
-    """A host fd seen as an inode: its type and permission bits, owned by the sandbox's root."""
+    """A host fd seen as an inode: its type and permission bits, owned by the sandbox's root.
 
-    __slots__ = ("fd",)
+    An `owned` fd (a donated one) is closed with the last file open on it."""
 
-    def __init__(self, fd: int):
+    __slots__ = ("fd", "owned")
+
+    def __init__(self, fd: int, owned: bool = False):
         super().__init__(_FS, os.fstat(fd).st_mode)
         self.fd = fd
+        self.owned = owned
 
     def stat(self) -> Attr:
         """Type, permissions and (regular files) size of the host fd now."""
@@ -64,7 +68,10 @@ class HostInode(AttrInode):
         os.ftruncate(self.fd, size)
 
     def open(self, t, loc, flags: int):
-        """Another file on the same host fd (reopening /proc/self/fd/N)."""
+        """Another file on the same host fd (reopening /proc/self/fd/N); on a copy of an owned
+        one, which the new file owns, so that either may be closed first."""
+        if self.owned:
+            return _host_file(os.dup(self.fd), flags, owned=True)
         return HostFile(loc, flags, self.fd)
 
 
@@ -80,6 +87,11 @@ class HostFile(File):
         self._poller = select.poll()
         self._poller.register(fd, POLLIN | POLLOUT)
         self._tty = os.isatty(fd)
+
+    def release(self) -> None:
+        """Close an owned host fd."""
+        if self.loc.dentry.inode.owned:
+            os.close(self.fd)
 
     def readiness(self) -> int:
         """The host fd's poll events now."""
@@ -138,19 +150,23 @@ class HostFile(File):
         raise SysError(ENOTTY)
 
 
-def std_files(host_fds=(0, 1, 2)) -> list[File]:
+def _host_file(fd: int, flags: int, owned: bool) -> HostFile:
+    return HostFile(internal_location(_MOUNT, b"host:[%d]" % fd, HostInode(fd, owned)), flags, fd)
+
+
+def std_files(host_fds=(0, 1, 2), owned: bool = False) -> list[File]:
     """Files wrapping the sentry's inherited fds (its stdio), one per fd, with the fds' access modes.
 
-    A host fd that is not open becomes /dev/null, as runtimes give a container without that stream.
+    A host fd that is None or not open becomes /dev/null, as runtimes give a container without
+    that stream.  `owned`: the files own the fds (donated ones) and close them when released.
     """
     files = []
     for fd in host_fds:
         try:
             flags = fcntl.fcntl(fd, fcntl.F_GETFL) & (O_ACCMODE | O_APPEND)
-        except OSError:
+        except (OSError, TypeError):
             null = AttrInode(_FS, S_IFCHR | 0o666, rdev=NULL)
             files.append(open_device(None, internal_location(_MOUNT, b"/dev/null", null), O_RDWR, NULL))
             continue
-        loc = internal_location(_MOUNT, b"host:[%d]" % fd, HostInode(fd))
-        files.append(HostFile(loc, flags, fd))
+        files.append(_host_file(fd, flags, owned))
     return files

@@ -5,16 +5,20 @@ thread runs on the platform, BLOCKED while parked in a syscall (see
 waitqueue.Block), DEAD once exited.  The loop waits for the next platform
 stop, serves the syscall through the table and resumes the task; the common
 case (the syscall completes at once, nothing else to watch) is one call into
-the C extension that resumes and waits for the next stop.
+the C extension that resumes and waits for the next stop.  The same loop
+serves the sentry's own host fds (the control socket, see `watch`): SIGIO
+pulls it out of that wait when they need serving.
 """
 from __future__ import annotations
 
 import collections
+import fcntl
 import itertools
 import os
 import select
 import struct
 import time
+from typing import Callable
 
 import structlog
 
@@ -83,6 +87,10 @@ class Kernel:
         self.ready: collections.deque[Task] = collections.deque()
         self.timers = TimerQueue()
         self.host_waits: dict[Task, tuple[tuple[int, int], ...]] = {}
+        # The sentry's own host fds (the control socket and its connections): fd -> (poll events, callback).
+        self.host_io: dict[int, tuple[int, Callable[[int], None]]] = {}
+        self.io_due = False  # SIGIO came: serve host_io even while the stubs keep the loop busy
+        self.on_exit: Callable[[ThreadGroup], None] | None = None  # called as each process exits
         self.external_signals: list[int] = []
         self._enosys_logged: set[int] = set()
         self.handlers = [None] * (sysno.MAX_NR + 1)
@@ -101,6 +109,26 @@ class Kernel:
         host.set_wakeup_fd(w)
         for sig in signals:
             host.signal(sig, lambda signo, _frame: self.external_signals.append(signo))
+
+    def watch(self, fd: int, events: int, callback: Callable[[int], None]) -> None:
+        """Serve host fd `fd` of the sentry itself from the loop: `callback(revents)` runs when
+        poll reports `events`.  The fd is made O_ASYNC, so that its I/O interrupts the loop
+        (SIGIO) even while the stubs keep it busy; calling again changes the events."""
+        import signal as host
+
+        if not self.host_io:
+            host.signal(host.SIGIO, self._sigio)
+        if fd not in self.host_io:
+            fcntl.fcntl(fd, fcntl.F_SETOWN, os.getpid())
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK | os.O_ASYNC)
+        self.host_io[fd] = (events, callback)
+
+    def unwatch(self, fd: int) -> None:
+        """Stop serving `fd` (before closing it)."""
+        self.host_io.pop(fd, None)
+
+    def _sigio(self, _signo, _frame) -> None:
+        self.io_due = True
 
     # -- process table -------------------------------------------------------
     def threadgroups(self):
@@ -125,24 +153,30 @@ class Kernel:
         t.host_tid = host_tid
         self.by_host[host_tid] = t
 
-    def spawn_init(self, argv: list[bytes], envp: list[bytes], fs, fdtable) -> ThreadGroup:
-        """Create pid 1 running `argv[0]`."""
+    def spawn(self, path: bytes, argv: list[bytes], envp: list[bytes], fs, fdtable,
+              creds: Credentials | None = None) -> ThreadGroup:
+        """Start a process running `path` in a new session, with no parent: init, or a process
+        the control service executes (the kernel reaps it itself when it exits)."""
         from ..loader import exec as loader
 
         pid = self.new_pid()
         tg = ThreadGroup(self, pid, None)
         fdtable.set_limit(min(self.default_rlimits[RLIMIT_NOFILE][0], 1 << 20))
-        t = Task(self, pid, tg, 0, None, fs, fdtable, Credentials())
-        image = loader.load(self, t, argv[0], argv, envp)
+        t = Task(self, pid, tg, 0, None, fs, fdtable, creds or Credentials())
+        image = loader.load(self, t, path, argv, envp)
         t.host_tid = t.host_pid = image.host_tid
         t.mm = image.mm
         tg.take_image(image)
         self.groups[pid] = tg
         self.add_task(t)
-        self.init = tg
         self.signals.start_image(t, image)
         self.platform.resume(t.host_tid, None)
         return tg
+
+    def spawn_init(self, argv: list[bytes], envp: list[bytes], fs, fdtable) -> ThreadGroup:
+        """Create pid 1 running `argv[0]`."""
+        self.init = self.spawn(argv[0], argv, envp, fs, fdtable)
+        return self.init
 
     # -- the loop ------------------------------------------------------------
     def run(self) -> int:
@@ -188,7 +222,7 @@ class Kernel:
                 result = None
             if t.pending or t.tg.pending or self.external_signals:
                 self._finish(t, result)
-            elif self.ready or self.timers or self.host_waits:
+            elif self.ready or self.timers or self.host_waits or self.io_due:
                 self.platform.resume(t.host_tid, result)
             else:
                 if result is None:
@@ -226,9 +260,11 @@ class Kernel:
         if self.external_signals:
             self._take_external_signals()
         self.timers.fire_due(time.monotonic())
+        if self.io_due:
+            self._poll(0)
         if self.ready:
             return 0
-        if not self.timers and not self.host_waits:
+        if not self.timers and not self.host_waits and not self.host_io:
             tid = self.platform.wait(block=True)
             if tid == -E.EINTR:
                 self._take_external_signals()
@@ -243,6 +279,13 @@ class Kernel:
         deadline = self.timers.next_deadline()
         if deadline is not None:
             timeout = max(0.0, deadline - time.monotonic()) * 1000
+        self._poll(timeout)
+        return 0
+
+    def _poll(self, timeout: float | None) -> None:
+        """Wait at most `timeout` ms (None: until something happens) for a stub stop, a host
+        signal or a host fd; wake the tasks parked on ready fds and serve the sentry's own."""
+        self.io_due = False
         poller = select.poll()
         poller.register(self._stop_fd, select.POLLIN)
         if self._signal_fd >= 0:
@@ -252,20 +295,24 @@ class Kernel:
             for fd, events in fds:
                 poller.register(fd, events)
                 owners.setdefault(fd, []).append(t)
+        for fd, (events, _callback) in self.host_io.items():
+            poller.register(fd, events)
         try:
             ready = poller.poll(timeout)
         except InterruptedError:
             ready = []
-        for fd, _events in ready:
+        for fd, events in ready:
             if fd in (self._stop_fd, self._signal_fd):
                 try:
                     os.read(fd, 4096)
                 except BlockingIOError:
                     pass
                 continue
+            watch = self.host_io.get(fd)
+            if watch is not None:
+                watch[1](events)
             for t in owners.get(fd, ()):
                 self._wake(t)
-        return 0
 
     def _take_external_signals(self) -> None:
         sigs, self.external_signals = self.external_signals, []
@@ -488,6 +535,8 @@ class Kernel:
             self.platform.kill_process(pid)
         tg.cancel_timers(posix_only=False)
         tg.exit_status = status
+        if self.on_exit is not None:
+            self.on_exit(tg)
         for child in list(tg.children.values()):
             self._reparent(child)
         if tg is self.init:

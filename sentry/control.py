@@ -1,0 +1,479 @@
+"""The sentry's control service: ttrpc (service "ringfence.sentry.v1.Control",
+proto/sentry/v1/control.proto) on a unix socket its caller listens on.
+
+The sentry is one synchronous thread, so the service is served from the
+kernel's loop: the listening socket and every connection are host fds the
+loop polls (Kernel.watch); whole frames are read when a socket is readable,
+partial ones buffered, replies written without blocking.  A Wait is answered
+when its process exits (Kernel.on_exit calls `_exited`).  Host fds (an exec's
+stdio) come as SCM_RIGHTS data with the request frame; a request that does
+not take them has them closed.
+
+Anyone who can connect may drive the sandbox: the socket's file permissions
+are the guard (the sentry, in its own user namespace, cannot tell host users
+apart).  Malformed input gets an error reply or a closed connection.
+"""
+from __future__ import annotations
+
+import array
+import collections
+import json
+import os
+import select
+import socket
+import time
+
+import structlog
+from google.protobuf.empty_pb2 import Empty
+from google.protobuf.message import DecodeError
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from ringfence.proto.sentry.v1 import control_pb2 as pb
+from ringfence.shim.ttrpc import frame as fr
+from ringfence.shim.ttrpc.codes import Code
+from ringfence.shim.ttrpc.errors import OversizedMessageError, TtrpcError, status_of
+from ringfence.shim.ttrpc.messages import error_response, ok_response, parse_request
+
+from .abi import errno as E
+from .abi.fs import AT_FDCWD, S_IFMT, S_IFREG
+from .abi.signal import NSIG, SI_USER
+from .fs.proc_pid import cmdline
+from .kernel.creds import Credentials
+from .kernel.errors import SysError
+from .kernel.siginfo import kill_info
+from .vfs import FDTable, FSContext, std_files
+from .vfs.walk import Walker
+
+log = structlog.get_logger("ringfence.sentry")
+
+SERVICE = "ringfence.sentry.v1.Control"
+STDIO_ROLES = ("stdin", "stdout", "stderr")
+MAX_FDS = 8  # per request; a sender of more gets its connection closed (the kernel drops the excess)
+MAX_CONNECTIONS = 64
+MAX_OUTPUT = 16 << 20  # unsent replies a connection may pile up before it is closed
+KEPT_EXITS = 1024  # statuses of exited exec processes kept for late Waits (the oldest go first)
+DEFAULT_PATH = b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_RECV_SIZE = 64 << 10
+_ANCILLARY = socket.CMSG_SPACE(MAX_FDS * 4)
+_IN, _OUT = select.POLLIN, select.POLLOUT
+
+
+def runc_status(wait_status: int) -> int:
+    """A wait status as runc reports it: the exit code, or 128 + the killing signal."""
+    return 128 + os.WTERMSIG(wait_status) if os.WIFSIGNALED(wait_status) else os.WEXITSTATUS(wait_status)
+
+
+def _timestamp(seconds: float) -> Timestamp:
+    whole = int(seconds)
+    return Timestamp(seconds=whole, nanos=int((seconds - whole) * 1e9))
+
+
+def _sys_failure(err: SysError | OSError, what: str) -> TtrpcError:
+    """A failed sandbox operation as the ttrpc error that answers it."""
+    code = {E.ENOENT: Code.NOT_FOUND, E.ENOTDIR: Code.NOT_FOUND, E.EACCES: Code.PERMISSION_DENIED,
+            E.EPERM: Code.PERMISSION_DENIED}.get(err.errno, Code.FAILED_PRECONDITION)
+    return TtrpcError(code, f"{what}: {os.strerror(err.errno)}")
+
+
+class _Watched:
+    """A process the service follows: an exec's, or one a Wait names; its status once it exits."""
+
+    __slots__ = ("tg", "pid", "status", "exited_at", "waiters")
+
+    def __init__(self, tg):
+        self.tg = tg
+        self.pid = tg.pid
+        self.status: int | None = None  # runc-style, once exited
+        self.exited_at = 0.0
+        self.waiters: list[tuple[_Connection, int]] = []  # (connection, stream id) of pending Waits
+
+    def response(self) -> pb.WaitResponse:
+        return pb.WaitResponse(exit_status=self.status, exited_at=_timestamp(self.exited_at))
+
+
+class _Call:
+    """One request being served: its stream and the host fds that came with it."""
+
+    __slots__ = ("conn", "sid", "fds")
+
+    def __init__(self, conn: "_Connection", sid: int, fds: list[int]):
+        self.conn, self.sid, self.fds = conn, sid, fds
+
+    def take_fds(self, roles, allowed) -> dict[str, int]:
+        """The passed fds by role (`roles`: the request's fd_roles), which the caller now owns."""
+        roles = list(roles)
+        if len(roles) != len(self.fds):
+            raise TtrpcError(Code.INVALID_ARGUMENT, f"{len(self.fds)} fds passed for {len(roles)} fd_roles")
+        if len(set(roles)) != len(roles) or not set(roles) <= set(allowed):
+            raise TtrpcError(Code.INVALID_ARGUMENT, f"fd_roles {roles}: each of {', '.join(allowed)} at most once")
+        fds, self.fds = self.fds, []
+        return dict(zip(roles, fds))
+
+    def close_fds(self) -> None:
+        for fd in self.fds:
+            os.close(fd)
+        self.fds = []
+
+
+class ControlServer:
+    """The control service of one sandbox (see the module docstring)."""
+
+    def __init__(self, kernel, root, listener: socket.socket):
+        """Serve on `listener` (a listening unix stream socket) from `kernel`'s loop; exec'd
+        processes get `root` (a Location: the sandbox's root) as root directory."""
+        self.kernel = kernel
+        self.root = root
+        self.listener = listener
+        self.connections: dict[int, _Connection] = {}
+        self.execs: dict[str, _Watched] = {}  # exec id -> its process (kept after it exits)
+        self.watched: dict[object, _Watched] = {}  # ThreadGroup -> record, until it exits
+        self.methods = {
+            "Exec": (pb.ExecRequest, self.exec),
+            "Signal": (pb.SignalRequest, self.signal),
+            "Wait": (pb.WaitRequest, self.wait),
+            "Processes": (pb.ProcessesRequest, self.processes),
+        }
+        kernel.on_exit = self._exited
+        listener.setblocking(False)
+        kernel.watch(listener.fileno(), _IN, self._accept)
+
+    def close(self) -> None:
+        """The sentry is exiting: send what replies are pending (a second at most) and close."""
+        for conn in list(self.connections.values()):
+            conn.close(flush_for=1.0)
+        self.kernel.unwatch(self.listener.fileno())
+        self.listener.close()
+
+    def _accept(self, _events: int) -> None:
+        while True:
+            try:
+                sock, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as err:  # EMFILE and friends: try again at the next event
+                log.warning("control: accept failed", error=str(err))
+                return
+            if len(self.connections) >= MAX_CONNECTIONS:
+                log.warning("control: too many connections, refusing one")
+                sock.close()
+                continue
+            sock.setblocking(False)
+            conn = _Connection(self, sock)
+            self.connections[sock.fileno()] = conn
+            self.kernel.watch(sock.fileno(), _IN, conn.on_io)
+            conn.on_io(_IN)  # what came before the fd was O_ASYNC raises no SIGIO
+
+    # -- dispatch --------------------------------------------------------------
+    def dispatch(self, call: _Call, payload: bytes) -> None:
+        """Serve one Request frame: reply now, or (a Wait) when its process exits."""
+        try:
+            try:
+                req = parse_request(payload)
+            except DecodeError as err:
+                raise TtrpcError(Code.INVALID_ARGUMENT, f"cannot decode ttrpc.Request: {err}") from None
+            if req.service != SERVICE:
+                raise TtrpcError(Code.UNIMPLEMENTED, f"service {req.service}")
+            if req.method not in self.methods:
+                if req.method in pb.DESCRIPTOR.services_by_name["Control"].methods_by_name:
+                    raise TtrpcError(Code.UNIMPLEMENTED, f"{req.method} is not supported by the sentry yet "
+                                                         "(sub-containers and pause come with pods)")
+                raise TtrpcError(Code.UNIMPLEMENTED, f"method {req.method}")
+            request_type, handler = self.methods[req.method]
+            message = request_type()
+            try:
+                message.ParseFromString(req.payload)
+            except DecodeError as err:
+                raise TtrpcError(Code.INVALID_ARGUMENT, f"cannot decode {request_type.DESCRIPTOR.full_name}: "
+                                                        f"{err}") from None
+            result = handler(message, call)
+        except Exception as err:  # noqa: BLE001 (a handler's failure is the caller's answer)
+            code, text = status_of(err)
+            if code == Code.UNKNOWN:
+                log.exception("control: request failed")
+            call.conn.send(call.sid, error_response(code, text))
+        else:
+            if result is not None:
+                call.conn.reply(call.sid, result)
+        finally:
+            call.close_fds()
+
+    # -- the RPCs --------------------------------------------------------------
+    def exec(self, req: pb.ExecRequest, call: _Call) -> pb.ExecResponse:
+        """Start the process `req.process_json` describes, as a new process of the sandbox."""
+        if not req.exec_id:
+            raise TtrpcError(Code.INVALID_ARGUMENT, "an exec id is required")
+        old = self.execs.get(req.exec_id)
+        if old is not None and old.status is None:
+            raise TtrpcError(Code.ALREADY_EXISTS, f"exec {req.exec_id} is running (pid {old.pid})")
+        argv, envp, cwd, creds = _parse_process(req.process_json)
+        fds = call.take_fds(req.fd_roles, STDIO_ROLES)
+        fdtable = FDTable()
+        for n, file in enumerate(std_files([fds.get(role) for role in STDIO_ROLES], owned=True)):
+            fdtable.install_at(n, file)
+        try:
+            for fd in fds.values():  # a full pipe must park the writer, not stall the sentry
+                os.set_blocking(fd, False)
+            fs = FSContext(self.root, self.root)
+            try:
+                fs.chdir_path(cwd)
+            except SysError as err:
+                raise _sys_failure(err, f"chdir to cwd {cwd.decode(errors='replace')!r}") from None
+            path = _find_executable(fs, argv[0], _env_path(envp))
+            try:
+                tg = self.kernel.spawn(path, argv, envp, fs, fdtable, creds)
+            except (SysError, OSError) as err:
+                raise _sys_failure(err, f"exec {argv[0].decode(errors='replace')!r}") from None
+        except BaseException:
+            fdtable.close_all()
+            raise
+        self.execs.pop(req.exec_id, None)
+        record = self.execs[req.exec_id] = self.watched[tg] = _Watched(tg)
+        exited = [exec_id for exec_id, r in self.execs.items() if r.status is not None]
+        for exec_id in exited[:max(0, len(exited) - KEPT_EXITS)]:
+            del self.execs[exec_id]
+        log.debug("control: exec", exec_id=req.exec_id, pid=record.pid)
+        return pb.ExecResponse(pid=record.pid)
+
+    def signal(self, req: pb.SignalRequest, call: _Call) -> Empty:
+        """Send `req.signal` to the process named, or to every process (`all`)."""
+        if req.signal > NSIG:
+            raise TtrpcError(Code.INVALID_ARGUMENT, f"signal {req.signal} out of range")
+        if req.all:
+            targets = [tg for tg in self.kernel.threadgroups() if tg.exit_status is None]
+        else:
+            targets = [self._live(req.exec_id, req.pid)]
+        if req.signal:
+            for tg in targets:
+                self.kernel.signals.send_group(tg, req.signal, SI_USER, kill_info(0))
+        return Empty()
+
+    def wait(self, req: pb.WaitRequest, call: _Call) -> pb.WaitResponse | None:
+        """The process's status: at once if it has exited, else (None) when it exits."""
+        record = self.execs.get(req.exec_id) if req.exec_id else None
+        if record is None:
+            tg = self._live(req.exec_id, req.pid)
+            record = self.watched.setdefault(tg, _Watched(tg))
+        if record.status is None:
+            record.waiters.append((call.conn, call.sid))
+            return None
+        return record.response()
+
+    def processes(self, req: pb.ProcessesRequest, call: _Call) -> pb.ProcessesResponse:
+        """Every process of the sandbox, zombies included, by pid."""
+        k = self.kernel
+        exec_ids = {record.tg: exec_id for exec_id, record in self.execs.items() if record.tg is not None}
+        resp = pb.ProcessesResponse()
+        for tg in sorted(k.threadgroups(), key=lambda g: g.pid):
+            top = tg
+            while top.parent is not None:
+                top = top.parent
+            task = tg.leader or next(iter(tg.tasks.values()), None)
+            argv = _split_args(cmdline(tg, task)) if task is not None else []
+            resp.processes.add(
+                pid=tg.pid, ppid=tg.ppid, uid=task.creds.uid if task is not None else 0,
+                cmd=tg.comm.decode(errors="replace"), argv=[a.decode(errors="replace") for a in argv],
+                exec_id=exec_ids.get(top, ""), state=tg.state,
+                started_at=_timestamp(k.boot_time + tg.start_time - k.boot_monotonic))
+        return resp
+
+    def _live(self, exec_id: str, pid: int):
+        """The running process named by exec id, else by pid, else the sandbox's init."""
+        if exec_id:
+            record = self.execs.get(exec_id)
+            if record is None or record.status is not None:
+                raise TtrpcError(Code.NOT_FOUND, f"exec {exec_id}: no such process (or it has exited)")
+            return record.tg
+        tg = self.kernel.groups.get(pid) if pid else self.kernel.init
+        if tg is None or tg.exit_status is not None:
+            raise TtrpcError(Code.NOT_FOUND, f"process {pid or 'init'}: no such process (or it has exited)")
+        return tg
+
+    def _exited(self, tg) -> None:
+        """Kernel.on_exit: record the status of a followed process and answer its Waits."""
+        record = self.watched.pop(tg, None)
+        if record is None:
+            return
+        record.tg = None
+        record.status = runc_status(tg.exit_status)
+        record.exited_at = time.time()
+        for conn, sid in record.waiters:
+            conn.reply(sid, record.response())
+        record.waiters = []
+
+    def forget(self, conn: "_Connection") -> None:
+        """A connection closed: drop it and its pending Waits."""
+        self.connections.pop(conn.fd, None)
+        for record in self.watched.values():
+            record.waiters = [w for w in record.waiters if w[0] is not conn]
+
+
+def _parse_process(raw: bytes) -> tuple[list[bytes], list[bytes], bytes, Credentials]:
+    """argv, envp, cwd and credentials from an OCI Process (JSON)."""
+    try:
+        process = json.loads(raw)
+        if not isinstance(process, dict):
+            raise TypeError("not an object")
+        args, env = process.get("args"), process.get("env", [])
+        cwd, user = process.get("cwd", "/") or "/", process.get("user", {})
+        if not isinstance(args, list) or not args or not all(isinstance(a, str) for a in args):
+            raise TypeError("args must be a non-empty list of strings")
+        if not isinstance(env, list) or not all(isinstance(e, str) for e in env) or not isinstance(cwd, str):
+            raise TypeError("env must be a list of strings and cwd a string")
+        uid, gid, groups = user.get("uid", 0), user.get("gid", 0), user.get("additionalGids", [])
+        if not all(isinstance(i, int) and 0 <= i < 1 << 32 for i in (uid, gid, *groups)):
+            raise TypeError("user ids must be 32-bit unsigned integers")
+    except (ValueError, TypeError, AttributeError, RecursionError) as err:
+        raise TtrpcError(Code.INVALID_ARGUMENT, f"bad process_json: {err}") from None
+    creds = Credentials().with_gids(gid, gid, gid).with_groups(groups).with_uids(uid, uid, uid)
+    return [os.fsencode(a) for a in args], [os.fsencode(e) for e in env], os.fsencode(cwd), creds
+
+
+def _split_args(data: bytes) -> list[bytes]:
+    """/proc/PID/cmdline's NUL-separated strings."""
+    return data.removesuffix(b"\0").split(b"\0") if data else []
+
+
+def _env_path(envp: list[bytes]) -> bytes:
+    return next((e[5:] for e in envp if e.startswith(b"PATH=")), DEFAULT_PATH)
+
+
+def _find_executable(fs: FSContext, name: bytes, path: bytes) -> bytes:
+    """`name`, or the first regular, executable file of that name in `path`'s directories."""
+    if b"/" in name:
+        return name
+    for directory in path.split(b":"):
+        candidate = (directory or b".") + b"/" + name
+        try:
+            mode = Walker(None, fs).resolve(AT_FDCWD, candidate).inode.stat().st_mode
+        except SysError:
+            continue
+        if mode & S_IFMT == S_IFREG and mode & 0o111:
+            return candidate
+    raise TtrpcError(Code.NOT_FOUND, f"exec: {name.decode(errors='replace')!r}: executable file not found in $PATH")
+
+
+class _Connection:
+    """One accepted connection: frames in (with their fds), replies out."""
+
+    def __init__(self, server: ControlServer, sock: socket.socket):
+        self.server = server
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.inbuf = bytearray()
+        self.start = 0  # stream offset of inbuf[0]
+        # (stream offset of the last byte received with them, fds): fds belong to the frame holding that byte
+        self.fd_batches: collections.deque[tuple[int, list[int]]] = collections.deque()
+        self.out = bytearray()
+        self.last_sid = 0
+        self.closed = False
+
+    def on_io(self, events: int) -> None:
+        if events & _OUT:
+            self._flush()
+        if not self.closed and events & ~_OUT:
+            self._receive()
+
+    def _receive(self) -> None:
+        """Read what the socket holds; serve every whole frame."""
+        while not self.closed:
+            try:
+                data, ancillary, flags, _ = self.sock.recvmsg(_RECV_SIZE, _ANCILLARY, socket.MSG_CMSG_CLOEXEC)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as err:
+                return self.close(reason=str(err))
+            fds = _fds_of(ancillary)
+            if fds:
+                self.fd_batches.append((self.start + len(self.inbuf) + len(data) - 1, fds))
+            if flags & socket.MSG_CTRUNC:
+                return self.close(reason=f"more than {MAX_FDS} fds passed")
+            if not data:
+                return self.close(reason="" if not self.inbuf else "end of stream inside a frame")
+            self.inbuf += data
+            self._serve_frames()
+
+    def _serve_frames(self) -> None:
+        while not self.closed and len(self.inbuf) >= fr.HEADER_SIZE:
+            header = fr.decode_header(bytes(self.inbuf[:fr.HEADER_SIZE]))
+            if header.length > fr.MAX_PAYLOAD:
+                return self.close(reason=f"frame of {header.length} bytes")
+            end = fr.HEADER_SIZE + header.length
+            if len(self.inbuf) < end:
+                return
+            payload = bytes(self.inbuf[fr.HEADER_SIZE:end])
+            del self.inbuf[:end]
+            self.start += end
+            fds = []
+            while self.fd_batches and self.fd_batches[0][0] < self.start:
+                fds += self.fd_batches.popleft()[1]
+            call = _Call(self, header.stream_id, fds)
+            if header.type != fr.TYPE_REQUEST or header.stream_id % 2 == 0:
+                call.close_fds()
+                return self.close(reason=f"frame of type {header.type} on stream {header.stream_id}")
+            if header.stream_id <= self.last_sid:
+                call.close_fds()
+                self.send(header.stream_id, error_response(
+                    Code.INVALID_ARGUMENT, "StreamID cannot be re-used and must increment"))
+                continue
+            self.last_sid = header.stream_id
+            if header.flags & fr.FLAG_REMOTE_OPEN:
+                call.close_fds()
+                self.send(header.stream_id, error_response(Code.UNIMPLEMENTED, "streaming is not supported"))
+                continue
+            self.server.dispatch(call, payload)
+
+    def reply(self, sid: int, message) -> None:
+        """Answer stream `sid` with `message` (OK)."""
+        self.send(sid, ok_response(message.SerializeToString()))
+
+    def send(self, sid: int, response: bytes) -> None:
+        """Queue a serialised Response for stream `sid` and write what the socket takes."""
+        if self.closed:
+            return
+        try:
+            self.out += fr.encode_frame(sid, fr.TYPE_RESPONSE, response)
+        except OversizedMessageError as err:
+            self.out += fr.encode_frame(sid, fr.TYPE_RESPONSE, error_response(err.code, err.message))
+        if len(self.out) > MAX_OUTPUT:
+            return self.close(reason="the peer does not read its replies")
+        self._flush()
+
+    def _flush(self) -> None:
+        try:
+            while self.out:
+                del self.out[:self.sock.send(self.out)]
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError as err:
+            return self.close(reason=str(err))
+        self.server.kernel.watch(self.fd, _IN | _OUT if self.out else _IN, self.on_io)
+
+    def close(self, reason: str = "", flush_for: float = 0.0) -> None:
+        """Close the connection (after trying `flush_for` seconds to send pending replies)."""
+        if self.closed:
+            return
+        if reason:
+            log.info("control: closing connection", reason=reason)
+        if flush_for and self.out:
+            try:
+                self.sock.settimeout(flush_for)
+                self.sock.sendall(self.out)
+            except OSError:
+                pass
+        self.closed = True
+        self.server.kernel.unwatch(self.fd)
+        self.server.forget(self)
+        for _, fds in self.fd_batches:
+            for fd in fds:
+                os.close(fd)
+        self.fd_batches.clear()
+        self.sock.close()
+
+
+def _fds_of(ancillary) -> list[int]:
+    """The fds of the SCM_RIGHTS messages in `ancillary` (recvmsg's)."""
+    fds = array.array("i")
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
+    return list(fds)

@@ -1,0 +1,130 @@
+"""A synchronous client of the sentry's control service (sentry/control.py).
+
+Each call opens its own connection (connect, one request, its response,
+close), so a Wait blocked in one thread holds up no other call.  Host fds
+(an exec's stdio) go with the request frame as SCM_RIGHTS data; the caller
+keeps its own copies and closes them when it likes.
+
+Errors: ControlError (a TtrpcError: `.code`, `.message`) for a call the
+sentry refused, SentryGone (a ControlError, code UNAVAILABLE) when nothing
+listens or the sentry went away without answering, and ControlError with
+code DEADLINE_EXCEEDED when the time limit passed.
+"""
+from __future__ import annotations
+
+import json
+import socket
+from typing import Callable
+
+from google.protobuf.message import DecodeError
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from ringfence.proto.sentry.v1 import control_pb2 as pb
+from ringfence.shim.ttrpc import frame as fr
+from ringfence.shim.ttrpc.codes import Code
+from ringfence.shim.ttrpc.errors import TtrpcError
+from ringfence.shim.ttrpc.messages import Request, parse_response
+
+SERVICE = "ringfence.sentry.v1.Control"
+STDIO_ROLES = ("stdin", "stdout", "stderr")
+_STREAM_ID = 1
+
+
+class ControlError(TtrpcError):
+    """A control call failed (the sentry's error status, or see SentryGone)."""
+
+
+class SentryGone(ControlError):
+    """The sentry is not there: nothing listens on the socket, or it closed the connection
+    before answering (it exited)."""
+
+    def __init__(self, message: str):
+        super().__init__(Code.UNAVAILABLE, message)
+
+
+class ControlClient:
+    """Calls to one sentry's control service."""
+
+    def __init__(self, target: str | Callable[[], socket.socket], timeout: float | None = 30.0):
+        """`target`: the control socket's path (``unix://`` prefix allowed), or a function
+        returning a connected socket.  `timeout`: seconds any call but wait() may take."""
+        self.target = target
+        self.timeout = timeout
+
+    def exec(self, process: dict, stdio: tuple[int | None, int | None, int | None], exec_id: str,
+             terminal: bool = False) -> int:
+        """Start OCI process `process` (args, env, cwd, user) in the sandbox; its stdin, stdout
+        and stderr are the host fds in `stdio` (None: /dev/null).  Returns its sandbox pid."""
+        roles = [role for role, fd in zip(STDIO_ROLES, stdio) if fd is not None]
+        request = pb.ExecRequest(exec_id=exec_id, process_json=json.dumps(process).encode(),
+                                 terminal=terminal, fd_roles=roles)
+        return self._call("Exec", request, pb.ExecResponse, self.timeout, [fd for fd in stdio if fd is not None]).pid
+
+    def signal(self, sig: int, pid: int = 0, exec_id: str = "", all: bool = False) -> None:
+        """Send `sig` to exec `exec_id`'s process, else to `pid`, else to init; `all`: to every process."""
+        self._call("Signal", pb.SignalRequest(signal=sig, pid=pid, exec_id=exec_id, all=all), None, self.timeout)
+
+    def wait(self, exec_id: str = "", pid: int = 0, timeout: float | None = None) -> tuple[int, Timestamp]:
+        """Block until the process (exec `exec_id`'s, else `pid`, else init) exits, at most
+        `timeout` seconds (None: no limit); returns (runc-style status, exited_at)."""
+        resp = self._call("Wait", pb.WaitRequest(exec_id=exec_id, pid=pid), pb.WaitResponse, timeout)
+        return resp.exit_status, resp.exited_at
+
+    def processes(self) -> list[pb.Process]:
+        """Every process of the sandbox (pid, ppid, uid, cmd, argv, exec_id, state, started_at)."""
+        return list(self._call("Processes", pb.ProcessesRequest(), pb.ProcessesResponse, self.timeout).processes)
+
+    # -- the wire --------------------------------------------------------------
+    def _connect(self) -> socket.socket:
+        try:
+            if callable(self.target):
+                return self.target()
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+            try:
+                sock.connect(self.target.removeprefix("unix://"))
+            except BaseException:
+                sock.close()
+                raise
+            return sock
+        except OSError as err:
+            raise SentryGone(f"cannot reach the sentry's control socket: {err}") from None
+
+    def _call(self, method: str, request, response_type, timeout: float | None, fds=()):
+        data = Request(service=SERVICE, method=method, payload=request.SerializeToString()).SerializeToString()
+        frame = fr.encode_frame(_STREAM_ID, fr.TYPE_REQUEST, data)
+        with self._connect() as sock:
+            sock.settimeout(timeout)
+            try:
+                sent = socket.send_fds(sock, [frame], list(fds)) if fds else 0
+                sock.sendall(frame[sent:])
+                header = fr.decode_header(_read_exactly(sock, fr.HEADER_SIZE))
+                if header.type != fr.TYPE_RESPONSE or header.stream_id != _STREAM_ID \
+                        or header.length > fr.MAX_PAYLOAD:
+                    raise ControlError(Code.INTERNAL, f"unexpected frame from the sentry: {header}")
+                resp = parse_response(_read_exactly(sock, header.length))
+            except TimeoutError:
+                raise ControlError(Code.DEADLINE_EXCEEDED, f"{method}: no answer from the sentry in time") from None
+            except (BrokenPipeError, ConnectionResetError) as err:
+                raise SentryGone(f"{method}: the sentry went away: {err}") from None
+            except DecodeError as err:
+                raise ControlError(Code.INTERNAL, f"{method}: undecodable response: {err}") from None
+        if resp.status.code != Code.OK:
+            raise ControlError(resp.status.code, resp.status.message)
+        if response_type is None:
+            return None
+        message = response_type()
+        try:
+            message.ParseFromString(resp.payload)
+        except DecodeError as err:
+            raise ControlError(Code.INTERNAL, f"{method}: undecodable {response_type.__name__}: {err}") from None
+        return message
+
+
+def _read_exactly(sock: socket.socket, n: int) -> bytes:
+    data = bytearray()
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise SentryGone("the sentry closed the connection without answering (it exited?)")
+        data += chunk
+    return bytes(data)

@@ -1,0 +1,318 @@
+"""The sentry's control service (sentry/control.py) through its client
+(sentry/control_client.py), on sandboxes started the way `ringfence do` starts
+them (gofer over the host's root, then the sentry) with a control socket.
+
+Each sandbox's init is a shell that exits 0 on SIGTERM (sent through the
+service), so every test ends its sandbox normally and reaps the sentry and the
+gofer, the only processes it started.
+"""
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socket
+import threading
+import time
+
+import pytest
+import structlog
+
+import harness
+from ringfence import log as logs
+from ringfence.gofer import server as gofer
+from ringfence.proto.sentry.v1.control_pb2 import WaitRequest, WaitResponse
+from ringfence.sentry import boot
+from ringfence.sentry.control_client import ControlClient, ControlError, SentryGone
+from ringfence.shim.ttrpc import Code
+from ringfence.shim.ttrpc import frame as fr
+from ringfence.shim.ttrpc.messages import Request, parse_response
+
+INIT = b'trap "exit 0" TERM; sleep 1000 & wait'
+ENV = ["PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/"]
+
+
+class Sandbox:
+    """A gofer and a sentry serving the control service on a socket in `tmp`."""
+
+    def __init__(self, tmp, init: bytes = INIT):
+        self.path = str(tmp / "control.sock")
+        self.log = tmp / "sentry.log"
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(self.path)
+        listener.listen(16)
+        config = boot.SentryConfig(argv=[b"/bin/sh", b"-c", init], envp=[os.fsencode(e) for e in ENV],
+                                   control_sock=listener)
+        saved = structlog.get_config()
+        self.gofer_pid, gofer_sock = gofer.start("/", readonly=True)
+        try:
+            with open(self.log, "a", buffering=1) as log:
+                logs.configure(debug=True, stream=log)  # the sentry's log: a file it keeps open
+                self.sentry_pid = boot.start(config, gofer_sock)
+        finally:
+            structlog.configure(**saved)
+            gofer_sock.close()
+            listener.close()
+        self.client = ControlClient(self.path, timeout=harness.TIMEOUT)
+        self.unreaped = {self.sentry_pid, self.gofer_pid}
+        self.status: int | None = None  # the sentry's exit status, once reaped
+
+    def wait_ready(self) -> None:
+        """Until init's trap is set (it has started its sleep)."""
+        deadline = time.monotonic() + harness.TIMEOUT
+        while not any(p.ppid == 1 for p in self.client.processes()):
+            assert time.monotonic() < deadline, "init did not start its sleep"
+            time.sleep(0.02)
+
+    def pending_wait(self, **request) -> socket.socket:
+        """A connection whose Wait (stream 1) the sentry has taken: a second request on it
+        (stream 3) was answered first."""
+        sock = _raw_call(self.path, _request("Wait", WaitRequest(**request).SerializeToString())
+                         + _request("Processes", sid=3))
+        assert _read_response(sock)[0] == 3
+        return sock
+
+    def process(self, *args: str, **extra) -> dict:
+        return {"args": list(args), "env": ENV, "cwd": "/", **extra}
+
+    def run(self, exec_id: str, *args: str, **extra) -> tuple[bytes, int]:
+        """Exec `args` with stdout on a pipe: (its output, its status)."""
+        r, w = os.pipe()
+        try:
+            self.client.exec(self.process(*args, **extra), (None, w, None), exec_id)
+        finally:
+            os.close(w)
+        with os.fdopen(r, "rb") as out:
+            output = out.read()  # EOF: the sentry closed the donated fd when the process exited
+        return output, self.client.wait(exec_id=exec_id, timeout=harness.TIMEOUT)[0]
+
+    def finish(self, signal_init: bool = True) -> int:
+        """End init (SIGTERM), then reap the sentry and the gofer; the sentry's exit status."""
+        if self.status is None:
+            if signal_init:
+                self.client.signal(signal.SIGTERM)
+            self.status = self.reap(self.sentry_pid)
+            self.reap(self.gofer_pid)
+        return self.status
+
+    def reap(self, pid: int) -> int:
+        deadline = time.monotonic() + harness.TIMEOUT
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                self.unreaped.discard(pid)
+                return os.waitstatus_to_exitcode(status)
+            time.sleep(0.02)
+        raise AssertionError(f"process {pid} did not exit")
+
+    def kill(self) -> None:
+        """Kill and reap what is left of the sandbox (after a failure)."""
+        for pid in list(self.unreaped):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        self.unreaped.clear()
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    box = Sandbox(tmp_path)
+    try:
+        box.wait_ready()
+        yield box
+        assert box.finish() == 0, box.log.read_text()
+    finally:
+        box.kill()
+
+
+def _raw_call(path: str, frames: bytes, fds=()) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(harness.TIMEOUT)
+    sock.connect(path)
+    if fds:
+        socket.send_fds(sock, [frames], list(fds))
+    else:
+        sock.sendall(frames)
+    return sock
+
+
+def _request(method: str, payload: bytes = b"", sid: int = 1, service: str = "ringfence.sentry.v1.Control"):
+    data = Request(service=service, method=method, payload=payload).SerializeToString()
+    return fr.encode_frame(sid, fr.TYPE_REQUEST, data)
+
+
+def _recv(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n and (chunk := sock.recv(n - len(data))):
+        data += chunk
+    return data
+
+
+def _read_response(sock: socket.socket):
+    """(stream id, Response), or None at EOF."""
+    header = _recv(sock, fr.HEADER_SIZE)
+    if not header:
+        return None
+    header = fr.decode_header(header)
+    return header.stream_id, parse_response(_recv(sock, header.length))
+
+
+def _closed_by_peer(fd: int) -> bool:
+    """Whether the read end `fd` of a pipe sees EOF (every write end closed)."""
+    ready, _, _ = select.select([fd], [], [], harness.TIMEOUT)
+    return bool(ready) and os.read(fd, 1) == b""
+
+
+def test_exec_output_and_status(sandbox):
+    assert sandbox.run("e1", "/bin/sh", "-c", "echo from-exec; exit 4") == (b"from-exec\n", 4)
+    # args[0] is looked up in the process's $PATH, and stays what it was
+    assert sandbox.run("e2", "sh", "-c", "echo $0") == (b"sh\n", 0)
+
+
+def test_exec_is_a_process_of_the_sandbox(sandbox):
+    output, status = sandbox.run("ids", "sh", "-c", 'echo $$ $PPID; id -u; id -g; pwd; cat /proc/1/comm',
+                                 user={"uid": 1000, "gid": 1001}, cwd="/tmp")
+    pid, ppid, uid, gid, cwd, init = output.decode().split()
+    assert status == 0
+    assert int(pid) > 1 and ppid == "0"
+    assert (uid, gid, cwd) == ("1000", "1001", "/tmp")
+    assert init in ("sh", "dash")  # (the sentry names a process after its resolved executable)
+
+
+def test_signal_and_deferred_wait(sandbox):
+    r, w = os.pipe()
+    try:
+        pid = sandbox.client.exec(sandbox.process("sleep", "30"), (None, w, None), "sleeper")
+    finally:
+        os.close(w)
+    result = {}
+    waiter = threading.Thread(target=lambda: result.update(status=sandbox.client.wait(exec_id="sleeper")))
+    waiter.start()
+    procs = {p.pid: p for p in sandbox.client.processes()}  # served while the Wait is pending
+    assert procs[1].cmd in ("sh", "dash") and procs[1].exec_id == "" and procs[1].ppid == 0
+    assert procs[pid].exec_id == "sleeper" and procs[pid].argv == ["sleep", "30"]
+    assert procs[pid].ppid == 0 and procs[pid].state in ("S", "R") and procs[pid].started_at.seconds > 0
+    time.sleep(0.2)
+    assert waiter.is_alive()
+    sandbox.client.signal(signal.SIGTERM, exec_id="sleeper")
+    waiter.join(harness.TIMEOUT)
+    status, exited_at = result["status"]
+    assert status == 128 + signal.SIGTERM
+    assert abs(exited_at.seconds - time.time()) < 60
+    assert _closed_by_peer(r)
+    os.close(r)
+    assert sandbox.client.wait(exec_id="sleeper")[0] == 143  # kept for later Waits
+    assert pid not in {p.pid for p in sandbox.client.processes()}  # reaped by the kernel
+    with pytest.raises(ControlError) as err:
+        sandbox.client.signal(signal.SIGTERM, exec_id="sleeper")
+    assert err.value.code == Code.NOT_FOUND
+
+
+def test_signal_all_and_by_pid(sandbox):
+    pids = [sandbox.client.exec(sandbox.process("sleep", "30"), (None, None, None), f"s{i}") for i in range(2)]
+    sandbox.client.signal(signal.SIGKILL, pid=pids[0])
+    assert sandbox.client.wait(exec_id="s0")[0] == 128 + signal.SIGKILL
+    with sandbox.pending_wait(pid=pids[1]) as sock:
+        sandbox.client.signal(signal.SIGTERM, all=True)  # init's trap ends the sandbox, s1 dies
+        sid, resp = _read_response(sock)
+    assert sid == 1 and resp.status.code == Code.OK
+    assert WaitResponse.FromString(resp.payload).exit_status in (128 + signal.SIGTERM, 128 + signal.SIGKILL)
+    assert sandbox.finish(signal_init=False) == 0
+
+
+def test_exec_errors(sandbox):
+    with pytest.raises(ControlError) as err:
+        sandbox.client.exec(sandbox.process("no-such-program"), (None, None, None), "missing")
+    assert err.value.code == Code.NOT_FOUND and "executable file not found" in err.value.message
+    with pytest.raises(ControlError) as err:
+        sandbox.client.exec(sandbox.process("/no/such/file"), (None, None, None), "missing")
+    assert err.value.code == Code.NOT_FOUND and "No such file" in err.value.message
+    with pytest.raises(ControlError) as err:
+        sandbox.client.exec(sandbox.process("true", cwd="/nonexistent"), (None, None, None), "cwd")
+    assert err.value.code == Code.NOT_FOUND
+    with pytest.raises(ControlError) as err:
+        sandbox.client.exec({"args": "not a list"}, (None, None, None), "bad")
+    assert err.value.code == Code.INVALID_ARGUMENT
+    sandbox.client.exec(sandbox.process("sleep", "30"), (None, None, None), "dup")
+    with pytest.raises(ControlError) as err:
+        sandbox.client.exec(sandbox.process("true"), (None, None, None), "dup")
+    assert err.value.code == Code.ALREADY_EXISTS
+    with pytest.raises(ControlError) as err:
+        sandbox.client.wait(exec_id="never-started")
+    assert err.value.code == Code.NOT_FOUND
+    # A refused request's fds are closed: the pipe sees EOF once our write end is closed too.
+    r, w = os.pipe()
+    with pytest.raises(ControlError):
+        sandbox.client.exec(sandbox.process("/no/such/file"), (None, w, None), "missing")
+    os.close(w)
+    assert _closed_by_peer(r)
+    os.close(r)
+
+
+def test_hostile_input(sandbox):
+    path = sandbox.path
+    # garbage bytes, an oversized frame, a response frame, an even stream id: closed
+    for junk in (b"garbage!" * 8, fr.encode_header(1 << 30, 1, fr.TYPE_REQUEST),
+                 fr.encode_frame(1, fr.TYPE_RESPONSE, b"x"), _request("Processes", sid=2)):
+        with _raw_call(path, junk) as sock:
+            assert _read_response(sock) is None
+    # undecodable messages, unknown names, unbuilt RPCs: an error status, the connection goes on
+    cases = [(fr.encode_frame(1, fr.TYPE_REQUEST, b"\xff\xff\xff"), Code.INVALID_ARGUMENT),
+             (_request("Exec", b"\x0a\xff", sid=3), Code.INVALID_ARGUMENT),
+             (_request("Nope", sid=5), Code.UNIMPLEMENTED),
+             (_request("Exec", sid=7, service="other.Service"), Code.UNIMPLEMENTED),
+             (_request("Pause", sid=9), Code.UNIMPLEMENTED),
+             (_request("Processes", sid=9), Code.INVALID_ARGUMENT),  # a re-used stream id
+             (_request("Processes", sid=11), Code.OK)]
+    with _raw_call(path, b"".join(frame for frame, _ in cases)) as sock:
+        for (_, code), sid in zip(cases, (1, 3, 5, 7, 9, 9, 11)):
+            got_sid, resp = _read_response(sock)
+            assert (got_sid, resp.status.code) == (sid, code), resp.status.message
+    # too many fds: the connection is closed and every fd with it
+    r, w = os.pipe()
+    with _raw_call(path, _request("Processes"), [w] * 20) as sock:
+        os.close(w)
+        assert _read_response(sock) is None
+    assert _closed_by_peer(r)
+    os.close(r)
+    # a frame sent a byte at a time, a connection left half-way: served, then dropped
+    with _raw_call(path, b"") as sock:
+        for byte in _request("Processes"):
+            sock.send(bytes([byte]))
+        assert _read_response(sock)[1].status.code == Code.OK
+    half = _raw_call(path, _request("Processes")[:7])
+    half.close()
+    assert sandbox.run("after", "sh", "-c", "echo still here") == (b"still here\n", 0)
+
+
+def test_served_while_the_loop_is_busy(tmp_path):
+    """Requests are served while programs keep the sentry's loop busy: init spinning in user
+    space (the loop waits in the platform for a stop that does not come, until SIGIO), an exec
+    making syscalls all the time."""
+    box = Sandbox(tmp_path, init=b"while :; do :; done")
+    try:
+        time.sleep(0.3)
+        for exec_id in ("", "sys"):
+            if exec_id:
+                box.client.exec(box.process("sh", "-c", "while :; do echo x >/dev/null; done"),
+                                (None, None, None), exec_id)
+                time.sleep(0.3)
+            start = time.monotonic()
+            assert exec_id in {p.exec_id for p in box.client.processes()}
+            assert time.monotonic() - start < 2
+        box.client.signal(signal.SIGKILL, exec_id="sys")
+        assert box.client.wait(exec_id="sys")[0] == 137
+        box.client.signal(signal.SIGKILL)
+        assert box.finish(signal_init=False) == 137
+    finally:
+        box.kill()
+
+
+def test_pending_wait_answered_when_init_exits(sandbox):
+    sandbox.client.exec(sandbox.process("sleep", "30"), (None, None, None), "orphan")
+    with sandbox.pending_wait(exec_id="orphan") as sock:
+        assert sandbox.finish() == 0
+        sid, resp = _read_response(sock)
+    assert sid == 1 and resp.status.code == Code.OK
+    assert WaitResponse.FromString(resp.payload).exit_status == 128 + signal.SIGKILL  # dies with init, as in runc
+    with pytest.raises(SentryGone):
+        sandbox.client.processes()

@@ -1,0 +1,212 @@
+"""The lifecycle library (ringfence.runtime) and the shim's start/delete verbs,
+without containerd: config.json validation, rootfs mounts, the gated sandbox."""
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from ringfence.runtime import mounts, spec
+from ringfence.runtime.sandbox import Sandbox, SandboxError, exit_code, sentry_config
+
+from harness import find_busybox
+
+SHIM = [sys.executable, "-P", "-m", "ringfence.shim.main"]  # -P: not the source tree
+
+
+def _config(**over) -> dict:
+    cfg = {"ociVersion": "1.0.2", "root": {"path": "rootfs"},
+           "process": {"args": ["sh", "-c", "echo hi"], "env": ["PATH=/bin"], "cwd": "/"}}
+    cfg.update(over)
+    return cfg
+
+
+def test_spec_parses_what_the_sandbox_needs():
+    s = spec.parse(json.dumps(_config(
+        hostname="box", annotations={spec.SANDBOX_TYPE: "container", spec.SANDBOX_ID: "pod1"},
+        linux={"cgroupsPath": "/rf/x", "resources": {"pids": {"limit": 10}}})))
+    assert s.process.args == ["sh", "-c", "echo hi"]
+    assert s.process.env_value("PATH") == "/bin"
+    assert (s.hostname, s.root_path, s.cgroups_path) == ("box", "rootfs", "/rf/x")
+    assert s.resources == {"pids": {"limit": 10}}
+    assert not s.is_pod_sandbox and s.sandbox_id == "pod1"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{", "not valid JSON"),
+    ("[]", "must hold a JSON object"),
+    (json.dumps(_config(root=None)), "root.path is required"),
+    (json.dumps(_config(process={"args": []})), "process.args must name a program"),
+    (json.dumps(_config(process={"args": "sh"})), "process.args must be list"),
+    (json.dumps(_config(process={"args": ["sh"], "cwd": "tmp"})), "process.cwd must be absolute"),
+    (json.dumps(_config(process={"args": ["sh"], "user": {"uid": "0"}})), "process.user.uid must be int"),
+    (json.dumps(_config(process={"args": ["sh"], "terminal": 1})), "process.terminal must be bool"),
+    (json.dumps(_config(annotations={"a": 1})), "annotations must map strings"),
+])
+def test_malformed_config_json_is_a_clear_error(text, message):
+    with pytest.raises(spec.SpecError, match=message):
+        spec.parse(text)
+
+
+def test_missing_bundle_is_a_clear_error(tmp_path):
+    with pytest.raises(spec.SpecError, match="cannot read .*config.json"):
+        spec.load(str(tmp_path / "nope"))
+
+
+def test_mount_options_split_into_flags_and_data():
+    flags, data = mounts.parse_options(["ro", "nosuid", "lowerdir=/a:/b", "upperdir=/u", "rw"])
+    assert flags == 0x2 and data == "lowerdir=/a:/b,upperdir=/u"
+
+
+def test_bind_mount_and_unmount(tmp_path):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    dst.mkdir()
+    (src / "f").write_text("x")
+
+    class M:
+        type, source, options = "bind", str(src), ["rbind", "ro"]
+
+    mounts.mount_all([M], str(dst))
+    try:
+        assert (dst / "f").read_text() == "x"
+        with pytest.raises(OSError):
+            (dst / "g").write_text("y")  # read-only
+    finally:
+        mounts.unmount_all(str(dst))
+    assert not (dst / "f").exists()
+    assert mounts.unmount(str(dst)) is False
+
+
+def _rootfs(tmp_path):
+    root = tmp_path / "rootfs"
+    (root / "bin").mkdir(parents=True)
+    shutil.copy(find_busybox(), root / "bin" / "busybox")
+    for applet in ("sh", "echo", "cat"):
+        os.symlink("busybox", root / "bin" / applet)
+    return root
+
+
+def _reap(sandbox: Sandbox) -> int:
+    _, status = os.waitpid(sandbox.sentry_pid, 0)
+    sandbox.reaped(sandbox.sentry_pid)
+    os.waitpid(sandbox.gofer_pid, 0)
+    sandbox.reaped(sandbox.gofer_pid)
+    return exit_code(status)
+
+
+def test_gated_sandbox_runs_only_after_start(tmp_path):
+    root = _rootfs(tmp_path)
+    s = spec.parse(json.dumps(_config(process={"args": ["sh", "-c", "echo started; exit 7"],
+                                               "env": ["PATH=/bin"]})))
+    out_r, out_w = os.pipe()
+    null = os.open(os.devnull, os.O_RDWR)
+    sandbox = Sandbox.create(sentry_config(s, str(root), stdio=(null, out_w, out_w)), str(root), gated=True)
+    os.close(out_w)
+    os.close(null)
+    try:
+        assert select.select([out_r], [], [], 0.5)[0] == [], os.read(out_r, 1000)  # created, not running
+        sandbox.start()
+        assert _reap(sandbox) == 7
+        assert os.read(out_r, 100) == b"started\n"
+    finally:
+        sandbox.destroy()
+        os.close(out_r)
+    assert not sandbox.alive
+
+
+def test_killing_a_created_sandbox_ends_it(tmp_path):
+    root = _rootfs(tmp_path)
+    s = spec.parse(json.dumps(_config()))
+    null = os.open(os.devnull, os.O_RDWR)
+    sandbox = Sandbox.create(sentry_config(s, str(root), stdio=(null, null, null)), str(root), gated=True)
+    os.close(null)
+    sandbox.signal(signal.SIGTERM)  # init does not exist yet: the sandbox goes
+    assert _reap(sandbox) == 128 + signal.SIGKILL
+
+
+def test_missing_executable_is_refused_before_anything_starts(tmp_path):
+    root = _rootfs(tmp_path)
+    s = spec.parse(json.dumps(_config(process={"args": ["nosuch"], "env": ["PATH=/bin"]})))
+    with pytest.raises(SandboxError, match="nosuch: executable file not found"):
+        sentry_config(s, str(root))
+
+
+def test_shim_delete_verb_prints_a_delete_response(tmp_path):
+    from ringfence.proto.containerd.task.v2 import shim_pb2
+
+    bundle = tmp_path / "bundle"
+    (bundle / "rootfs").mkdir(parents=True)
+    (bundle / "config.json").write_text(json.dumps(_config()))
+    out = subprocess.run(SHIM + ["-namespace", "ns", "-id", "c1", "-address", "/nowhere",
+                                 "-bundle", str(bundle), "delete"],
+                         cwd=bundle, capture_output=True, timeout=30, check=True).stdout
+    resp = shim_pb2.DeleteResponse.FromString(out)
+    assert resp.exit_status == 137 and abs(resp.exited_at.seconds - time.time()) < 60
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["start"], "-id and -namespace are required"),
+    (["-namespace", "n", "-id", "x", "bogus"], "invalid choice"),
+])
+def test_shim_refuses_bad_flags(argv, message):
+    r = subprocess.run(SHIM + argv, capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and message in r.stderr
+
+
+def test_shim_start_prints_only_the_address_and_shares_a_pods_shim(tmp_path):
+    """`start` daemonises (the output pipe reaches EOF while the daemon runs),
+    writes `address`, and a container of the same pod gets the same address."""
+    from ringfence.shim.main import socket_address
+
+    pod, member = tmp_path / "pod", tmp_path / "member"
+    for bundle, ann in ((pod, {spec.SANDBOX_TYPE: "sandbox"}),
+                        (member, {spec.SANDBOX_TYPE: "container", spec.SANDBOX_ID: "pod-1"})):
+        (bundle / "rootfs").mkdir(parents=True)
+        (bundle / "config.json").write_text(json.dumps(_config(annotations=ann)))
+    flags = ["-namespace", "rf-test", "-address", str(tmp_path / "containerd.sock"),
+             "-publish-binary", "/bin/false"]
+    first = subprocess.run(SHIM + flags + ["-id", "pod-1", "start"], cwd=pod, capture_output=True,
+                           text=True, timeout=30)
+    assert first.returncode == 0, first.stderr
+    address = first.stdout
+    path = address.removeprefix("unix://")
+    try:
+        assert address == socket_address(str(tmp_path / "containerd.sock"), "rf-test", "pod-1")
+        assert (pod / "address").read_text() == address
+        second = subprocess.run(SHIM + flags + ["-id", "c2", "start"], cwd=member, capture_output=True,
+                                text=True, timeout=30)
+        assert second.returncode == 0 and second.stdout == address
+        assert (member / "address").read_text() == address
+    finally:
+        _shutdown(path)
+    assert not os.path.exists(path)
+
+
+def _shutdown(path: str) -> None:
+    """Ask the shim at `path` to shut down (it has no containers) and wait for it."""
+    import asyncio
+
+    from ringfence.proto.containerd.task.v2 import shim_pb2
+    from ringfence.shim.ttrpc import Client
+
+    async def call():
+        async with await Client.connect(path, timeout=10) as client:
+            resp = await client.call("containerd.task.v2.Task", "Connect", shim_pb2.ConnectRequest(id="pod-1"),
+                                     shim_pb2.ConnectResponse, timeout=10)
+            await client.call("containerd.task.v2.Task", "Shutdown", shim_pb2.ShutdownRequest(id="pod-1"),
+                              timeout=10)
+            return resp.shim_pid
+
+    shim_pid = asyncio.run(call())
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{shim_pid}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{shim_pid}/status") or "Z" in open(f"/proc/{shim_pid}/stat").read().split()[2]
