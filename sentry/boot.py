@@ -200,6 +200,7 @@ def _sentry_main(config: SentryConfig, gofer_sock, ready_w: int, go_r: int) -> i
     from .kernel.errors import SysError
     from .kernel.kernel import Kernel
     from .strace import Strace
+    from .fs.host import set_console
     from .vfs import build_sandbox_fs, std_files
 
     if config.control_sock is not None:
@@ -212,6 +213,8 @@ def _sentry_main(config: SentryConfig, gofer_sock, ready_w: int, go_r: int) -> i
     gofer = GoferClient(gofer_sock)
     _chroot_empty()
     seccomp.confine_sentry()
+    if os.isatty(0):
+        set_console(0)
     fs, fdtable = build_sandbox_fs(kernel, gofer)
     control = ControlServer(kernel, fs.root, config.control_sock) if config.control_sock is not None else None
     for fd, file in enumerate(std_files()):

@@ -7,14 +7,19 @@ programs (a static busybox, C programs compiled with ``gcc -static``), finds the
 from __future__ import annotations
 
 import difflib
+import fcntl
 import os
 import re
+import select
 import shutil
 import signal
 import struct
 import subprocess
 import sysconfig
 import tempfile
+import termios
+import time
+import tty
 from pathlib import Path
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -255,3 +260,33 @@ def assert_same_behaviour(native: subprocess.CompletedProcess,
         problems.append(f"sandboxed stderr (last 4000 chars):\n{err}")
         problems.insert(0, f"command: {' '.join(map(str, native.args))}")
         raise AssertionError("\n".join(problems))
+
+
+def run_in_pty(argv: list[str], rows: int, cols: int, timeout: float = TIMEOUT) -> tuple[int, bytes]:
+    """Run argv with a pseudo-terminal (raw, rows x cols) as its stdio; returns
+    its exit status and everything it wrote."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    try:
+        proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    finally:
+        os.close(slave)
+    out, deadline = b"", time.monotonic() + timeout
+    try:
+        while select.select([master], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: every slave end is closed
+                break
+            if not data:
+                break
+            out += data
+        try:
+            return proc.wait(max(0.1, deadline - time.monotonic())), out
+        except subprocess.TimeoutExpired:
+            kill_group(proc.pid)
+            proc.wait()
+            raise TimeoutError(f"timed out after {timeout:.0f}s: {' '.join(argv)}\noutput: {out!r}")
+    finally:
+        os.close(master)

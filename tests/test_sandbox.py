@@ -383,3 +383,19 @@ def test_signal_to_ringfence_ends_the_sandbox(sig, busybox, sandbox_argv):
         proc.wait()
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_terminal_is_the_console(busybox, sandbox_argv):
+    """With a terminal as stdio, the sandbox sees it as /dev/console, as
+    ttyname() and `tty` expect; its window size passes through."""
+    rc, out = harness.run_in_pty(sandbox_argv([busybox, "sh", "-c",
+                                               "tty; ls /dev/console; readlink /proc/self/fd/1; stty size"]),
+                                 24, 80)
+    assert rc == 0, out
+    assert out.replace(b"\r", b"").splitlines() == [b"/dev/console", b"/dev/console", b"/dev/console",
+                                                    b"24 80"]
+
+
+def test_no_console_without_a_terminal(busybox, run_sandboxed):
+    proc = run_sandboxed([busybox, "sh", "-c", "tty; ls /dev/console"])
+    assert proc.returncode != 0 and proc.stdout == b"not a tty\n", explain(proc)

@@ -9,16 +9,11 @@ so a hung shim fails its test instead of the suite.
 """
 from __future__ import annotations
 
-import fcntl
 import os
 import re
-import select
 import signal
-import struct
 import subprocess
-import termios
 import time
-import tty
 
 import pytest
 
@@ -186,37 +181,6 @@ def test_sigkill_of_task_pid_is_an_exit(session):
     session.assert_clean()
 
 
-def run_in_pty(argv: list[str], rows: int, cols: int, timeout: float = ce.CTR_TIMEOUT) -> tuple[int, bytes]:
-    """Run argv with a pseudo-terminal (raw, rows x cols) as its stdio; returns
-    its exit status and everything it wrote."""
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-    try:
-        proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
-    finally:
-        os.close(slave)
-    out, deadline = b"", time.monotonic() + timeout
-    try:
-        while select.select([master], [], [], max(0.0, deadline - time.monotonic()))[0]:
-            try:
-                data = os.read(master, 65536)
-            except OSError:  # EIO: every slave end is closed
-                break
-            if not data:
-                break
-            out += data
-        try:
-            return proc.wait(max(0.1, deadline - time.monotonic())), out
-        except subprocess.TimeoutExpired:
-            harness.kill_group(proc.pid)
-            proc.wait()
-            pytest.fail(f"timed out after {timeout:.0f}s: {' '.join(argv)}\noutput: {out!r}",
-                        pytrace=False)
-    finally:
-        os.close(master)
-
-
 def test_run_with_terminal(session):
     """`ctr run -t` under a pseudo-terminal: the container's stdio is a
     terminal named by a /dev path, of ctr's window size, exit status kept."""
@@ -225,7 +189,7 @@ def test_run_with_terminal(session):
     script = ('tty; test -t 0 && test -t 1 && echo is-a-tty; i=0; '
               'while [ -z "$(stty size 2>/dev/null)" ] && [ $i -lt 100 ]; do '
               'i=$((i+1)); sleep 0.05; done; stty size; exit 5')
-    rc, out = run_in_pty(session.c.ctr_argv(*session.run_args(cid, "sh", "-c", script, flags=("-t", "--rm"))),
+    rc, out = harness.run_in_pty(session.c.ctr_argv(*session.run_args(cid, "sh", "-c", script, flags=("-t", "--rm"))),
                          33, 101)
     lines = out.decode(errors="replace").replace("\r", "").splitlines()
     assert rc == 5, out

@@ -79,7 +79,8 @@ for _major, _minor, _source, _sink in _DEVICES.values():
 
 
 def build_devfs() -> tuple[TmpfsFS, TmpfsDir]:
-    """A tmpfs holding the device nodes, the fd/stdio links, and empty pts/ and shm/."""
+    """A tmpfs holding the device nodes, the fd/stdio links, empty pts/ and
+    shm/, and the console when the sandbox has a terminal."""
     fs = TmpfsFS()
     root = fs.new_root(0o755)
     for name, (major, minor, _, _) in _DEVICES.items():
@@ -89,4 +90,8 @@ def build_devfs() -> tuple[TmpfsFS, TmpfsDir]:
         root.symlink(name, target, 0, 0)
     root.mkdir(b"pts", 0o755, 0, 0)
     root.mkdir(b"shm", 0o1777, 0, 0)
+    from .host import console  # (host imports this module)
+
+    if console() is not None:
+        root.link(b"console", console())
     return fs, root

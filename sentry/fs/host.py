@@ -14,7 +14,7 @@ import signal
 
 from ..abi.errno import EAGAIN, EINVAL, ENOTTY, EPIPE
 from ..abi.fs import (ANON_INODE_FS_MAGIC, INT, O_ACCMODE, O_APPEND, O_NONBLOCK, O_RDWR, POLLERR, POLLHUP, POLLIN,
-                      POLLOUT, S_IALLUGO, S_IFCHR, S_IFMT, S_IFREG)
+                      POLLOUT, S_IALLUGO, S_IFCHR, S_IFMT, S_IFREG, makedev)
 from ..abi.ioctl import FIONREAD, INT_SIZE, TCGETS, TERMIOS_SIZE, TIOCGPGRP, TIOCGWINSZ, WINSIZE_SIZE
 from ..kernel.errors import SysError
 from ..kernel.waitqueue import Block
@@ -154,11 +154,36 @@ def _host_file(fd: int, flags: int, owned: bool) -> HostFile:
     return HostFile(internal_location(_MOUNT, b"host:[%d]" % fd, HostInode(fd, owned)), flags, fd)
 
 
+# The sandbox's terminal (see set_console), or None.
+_console: HostInode | None = None
+CONSOLE_PATH = b"/dev/console"
+
+
+def set_console(fd: int) -> None:
+    """Make host terminal `fd` the sandbox's console: /dev/console in every
+    devfs built from now on, and the file of each stdio fd on that terminal,
+    so that ttyname() finds its name as on Linux."""
+    global _console
+    _console = HostInode(fd)
+    _console.rdev = makedev(5, 1)  # as Linux numbers /dev/console
+
+
+def console() -> HostInode | None:
+    """The console's inode (None: the sandbox has no terminal)."""
+    return _console
+
+
+def _on_console(fd: int) -> bool:
+    return (_console is not None and os.isatty(fd)
+            and os.fstat(fd).st_rdev == os.fstat(_console.fd).st_rdev)
+
+
 def std_files(host_fds=(0, 1, 2), owned: bool = False) -> list[File]:
     """Files wrapping the sentry's inherited fds (its stdio), one per fd, with the fds' access modes.
 
     A host fd that is None or not open becomes /dev/null, as runtimes give a container without
-    that stream.  `owned`: the files own the fds (donated ones) and close them when released.
+    that stream; one on the console is /dev/console.  `owned`: the files own the fds (donated
+    ones) and close them when released.
     """
     files = []
     for fd in host_fds:
@@ -167,6 +192,9 @@ def std_files(host_fds=(0, 1, 2), owned: bool = False) -> list[File]:
         except (OSError, TypeError):
             null = AttrInode(_FS, S_IFCHR | 0o666, rdev=NULL)
             files.append(open_device(None, internal_location(_MOUNT, b"/dev/null", null), O_RDWR, NULL))
+            continue
+        if not owned and _on_console(fd):
+            files.append(HostFile(internal_location(_MOUNT, CONSOLE_PATH, _console), flags, fd))
             continue
         files.append(_host_file(fd, flags, owned))
     return files
