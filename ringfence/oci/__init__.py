@@ -1,0 +1,1 @@
+"""The runc-compatible OCI runtime commands of the `ringfence` CLI."""
