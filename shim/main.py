@@ -1,18 +1,16 @@
 """containerd-shim-ringfence-v1: the containerd runtime v2 shim.
 
-containerd runs it three ways, always with cwd = the task's bundle:
+containerd runs it two ways, always with cwd = the task's bundle:
 
 - ``... -namespace NS -address ADDR -publish-binary BIN -id ID [-debug] start``:
-  start (or find, for a pod's later containers) the long-lived shim, write
+  fork the long-lived shim (or find it, for a pod's later containers), write
   the bundle's ``address`` file and print only the address;
 - ``... -bundle PATH delete``: clean up after a shim that is gone, printing
-  a protobuf DeleteResponse;
-- the daemon itself (no verb; its listening socket on fd 3), started by ``start``.
+  a protobuf DeleteResponse.
 """
 from __future__ import annotations
 
 import argparse
-import asyncio
 import ctypes
 import hashlib
 import os
@@ -20,7 +18,6 @@ import signal
 import socket
 import sys
 
-LISTEN_FD = 3
 SOCKET_DIR = "/run/containerd/s"
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -38,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="containerd binary (for publishing events the legacy way)")
     p.add_argument("-id", default="", help="id of the task")
     p.add_argument("-bundle", default="", help="bundle directory (delete)")
-    p.add_argument("-socket", default="", help="socket path the daemon serves on")
+    p.add_argument("-socket", default="", help="accepted for containerd's sake; unused")
     p.add_argument("-debug", action="store_true", help="log at debug level")
     p.add_argument("-v", dest="version", action="store_true", help="print the version and exit")
     p.add_argument("action", nargs="?", choices=("start", "delete"), help="start or delete")
@@ -116,24 +113,21 @@ def _write_address(bundle: str, address: str) -> None:
 
 
 def _spawn_daemon(args, sock: socket.socket, path: str) -> None:
-    """Fork the long-lived shim: fd 3 = the listening socket, stdio on
-    /dev/null (containerd reads our output to EOF), its own process group."""
-    argv = [sys.executable, "-P", "-m", "ringfence.shim.main", "-namespace", args.namespace,
-            "-id", args.id, "-address", args.address, "-publish-binary", args.publish_binary,
-            "-socket", path] + (["-debug"] if args.debug else [])
+    """Fork the long-lived shim.  It keeps this interpreter and what it has
+    imported (no second start-up), runs in its own session with its stdio on
+    /dev/null (containerd reads our output to EOF) and serves on `sock`."""
     pid = os.fork()
     if pid == 0:
+        code = 1
         try:
             os.setsid()
             null = os.open(os.devnull, os.O_RDWR)
             for fd in (0, 1, 2):
                 os.dup2(null, fd)
-            os.dup2(sock.fileno(), LISTEN_FD)
-            os.set_inheritable(LISTEN_FD, True)
-            os.closerange(LISTEN_FD + 1, 1 << 16)
-            os.execv(sys.executable, argv)
+            os.close(null)
+            code = _daemon(args, sock, path)
         finally:
-            os._exit(127)
+            os._exit(code)
 
 
 def delete(args) -> bytes:
@@ -165,7 +159,9 @@ def _open_log() -> None:
     os.close(fd)
 
 
-async def _serve(args) -> None:
+async def _serve(args, sock: socket.socket, path: str) -> None:
+    import asyncio
+
     from ringfence.proto.containerd.task.v2 import shim_pb2
 
     from .events import Publisher
@@ -184,28 +180,29 @@ async def _serve(args) -> None:
     loop.add_signal_handler(signal.SIGINT, done.set)
     server = Server()
     server.register_service(shim_pb2.DESCRIPTOR.services_by_name["Task"], service)
-    await server.serve(sock=socket.socket(fileno=LISTEN_FD))
-    log.info("shim serving", id=args.id, namespace=args.namespace, socket=args.socket)
+    await server.serve(sock=sock)
+    log.info("shim serving", id=args.id, namespace=args.namespace, socket=path)
     service.reap()  # children that exited before the handler was installed
     await done.wait()
     await publisher.flush(5)
     await server.shutdown(2)
     await publisher.close()
-    if args.socket:
-        try:
-            os.unlink(args.socket)
-        except FileNotFoundError:
-            pass
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
     log.info("shim exiting", id=args.id)
 
 
-def _daemon(args) -> int:
+def _daemon(args, sock: socket.socket, path: str) -> int:
+    import asyncio
+
     from ringfence import log as logs
 
     _open_log()
     logs.configure(debug=args.debug, stream=logs.FdStream(2))
     ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    asyncio.run(_serve(args))
+    asyncio.run(_serve(args, sock, path))
     return 0
 
 
@@ -230,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ShimError, OSError) as err:
         print(f"containerd-shim-ringfence-v1: {args.action}: {err}", file=sys.stderr)
         return 1
-    return _daemon(args)
+    print("containerd-shim-ringfence-v1: an action is required: start or delete", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -155,6 +155,7 @@ def test_shim_delete_verb_prints_a_delete_response(tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["start"], "-id and -namespace are required"),
     (["-namespace", "n", "-id", "x", "bogus"], "invalid choice"),
+    (["-namespace", "n", "-id", "x"], "an action is required"),
 ])
 def test_shim_refuses_bad_flags(argv, message):
     r = subprocess.run(SHIM + argv, capture_output=True, text=True, timeout=30)
