@@ -148,6 +148,7 @@ def _reset_inherited(config: SentryConfig, keep: set[int]) -> None:
 
 
 def _confine_namespaces(ready_w: int, go_r: int) -> None:
+    parent = os.getppid()
     _ok(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
     os.setsid()  # terminal signals go to the runtime, which forwards them once
     _ok(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
@@ -158,6 +159,11 @@ def _confine_namespaces(ready_w: int, go_r: int) -> None:
     os.close(go_r)
     os.setresgid(0, 0, 0)
     os.setresuid(0, 0, 0)
+    # Changing credentials cleared the parent-death signal: set it again, and
+    # make sure the runtime did not die in between.
+    _ok(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
+    if os.getppid() != parent:
+        raise RuntimeError("the runtime died while the sentry started")
     # Changing uid made the process non-dumpable; the stubs (forked from it)
     # must stay dumpable so that their tracer may read their memory.
     _ok(_libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "prctl(DUMPABLE)")
@@ -192,16 +198,15 @@ def _chroot_empty() -> None:
 
 def _sentry_main(config: SentryConfig, gofer_sock, ready_w: int, go_r: int) -> int:
     # Everything the sentry will ever import is imported now.
-    from ringfence.gofer.client import GoferClient
-
     from . import platform as platforms
     from . import seccomp
     from .platform import ptrace  # noqa: F401  (imported while files can still be read)
+    from .kernel.container import Container
     from .kernel.errors import SysError
     from .kernel.kernel import Kernel
     from .strace import Strace
     from .fs.host import set_console
-    from .vfs import build_sandbox_fs, std_files
+    from .vfs import std_files
 
     if config.control_sock is not None:
         from .control import ControlServer
@@ -210,29 +215,22 @@ def _sentry_main(config: SentryConfig, gofer_sock, ready_w: int, go_r: int) -> i
     _pin_to_one_cpu()
     strace = Strace(config.strace_fd, config.strace_syscalls) if config.strace else None
     kernel = Kernel(platforms.get(config.platform), config.hostname, strace, hwcap)
-    gofer = GoferClient(gofer_sock)
     _chroot_empty()
     seccomp.confine_sentry()
     if os.isatty(0):
         set_console(0)
-    fs, fdtable = build_sandbox_fs(kernel, gofer)
-    control = ControlServer(kernel, fs.root, config.control_sock) if config.control_sock is not None else None
-    for fd, file in enumerate(std_files()):
-        fdtable.install_at(fd, file)
-    try:
-        fs.chdir_path(config.cwd)
-    except (SysError, OSError):
-        log.warning("working directory not in the sandbox, using /", cwd=config.cwd.decode(errors="replace"))
+    sandbox = Container(kernel, "", gofer_sock, std_files())
+    control = ControlServer(kernel, sandbox, config.control_sock) if config.control_sock is not None else None
     kernel.forward_host_signals((signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                                  signal.SIGUSR1, signal.SIGUSR2))
     if config.start_fd is not None and os.read(config.start_fd, 1) != b"s":
         return 125
     try:
-        kernel.spawn_init(config.argv, config.envp, fs, fdtable)
+        kernel.init = sandbox.start(config.argv, config.envp, config.cwd)
     except (SysError, OSError) as err:
         print(f"ringfence: {config.argv[0].decode(errors='replace')}: {os.strerror(err.errno)}",
               file=sys.stderr)
-        return 127 if err.errno in (2, 20) else 126
+        return os.WEXITSTATUS(sandbox.exit_status)
     status = kernel.run()
     if control is not None:
         control.close()

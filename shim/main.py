@@ -135,16 +135,32 @@ def delete(args) -> bytes:
     serialized DeleteResponse (the sandbox died with its shim: SIGKILL)."""
     from ringfence.proto.containerd.task.v2 import shim_pb2
     from ringfence.runtime import mounts
+    from ringfence.runtime.cgroups import Cgroup
     from ringfence.runtime.spec import SpecError, load, rootfs_of
 
     from .events import timestamp
+    from .service import cgroup_path, control_path
 
     bundle = args.bundle or os.getcwd()
     try:
-        rootfs = rootfs_of(bundle, load(bundle))
+        spec = load(bundle)
     except SpecError:
-        rootfs = os.path.join(bundle, "rootfs")
-    mounts.unmount_all(rootfs)
+        spec = None
+    mounts.unmount_all(rootfs_of(bundle, spec) if spec else os.path.join(bundle, "rootfs"))
+    if spec is not None:
+        try:
+            Cgroup.open(cgroup_path(spec, args.namespace, args.id)).remove()
+        except FileNotFoundError:
+            pass  # the shim removed it
+        except (OSError, ValueError) as err:
+            print(f"cgroup not removed: {err}", file=sys.stderr)  # containerd logs it as a warning
+    shim_socket = socket_address(args.address, args.namespace, _group_of(bundle, args.id))[len("unix://"):]
+    for path in (control_path(args.namespace, args.id), shim_socket):
+        if not _connectable(path):  # (a pod's shim may still serve its other containers)
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
     return shim_pb2.DeleteResponse(exit_status=128 + signal.SIGKILL, exited_at=timestamp()).SerializeToString()
 
 

@@ -9,6 +9,7 @@ on SIGCHLD.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import signal
@@ -39,6 +40,18 @@ IO_DRAIN_SECONDS = 2.0
 CONTROL_DIR = "/run/ringfence/control"
 
 
+def control_path(namespace: str, cid: str) -> str:
+    """Where the sentry of container `cid` listens for control calls (a
+    fixed name, so that `delete` can clean up after a shim that is gone)."""
+    digest = hashlib.sha256(f"{namespace}/{cid}".encode()).hexdigest()[:32]
+    return os.path.join(CONTROL_DIR, f"{digest}.sock")
+
+
+def cgroup_path(spec, namespace: str, cid: str) -> str:
+    """The container's cgroup: the spec's cgroupsPath, else /ringfence/NS/ID."""
+    return spec.cgroups_path or f"/ringfence/{namespace}/{cid}"
+
+
 class Container:
     """A container of this shim: its bundle, sandbox, init and execs."""
 
@@ -53,6 +66,7 @@ class Container:
         self.execs: dict[str, Process] = {}
         self.sandbox: Sandbox | None = None
         self.control_path = ""
+        self.namespace = ""
         self.cgroup: Cgroup | None = None
         self.oom_fd: int | None = None
         self.oom_kills = 0
@@ -128,8 +142,9 @@ class TaskService:
             except OSError as err:
                 raise TtrpcError(Code.INTERNAL, f"mounting the rootfs: {err}") from None
         c = Container(req, spec, rootfs, mounted=bool(req.rootfs))
+        c.namespace = ctx.get_metadata("containerd-namespace-ttrpc") or self.publisher.namespace
         try:
-            self._create_cgroup(c, ctx)
+            self._create_cgroup(c)
             self._create_sandbox(c, req)
         except BaseException:
             self._release(c)
@@ -141,12 +156,11 @@ class TaskService:
                              terminal=req.terminal)))
         return shim_pb2.CreateTaskResponse(pid=c.init.pid)
 
-    def _create_cgroup(self, c: Container, ctx) -> None:
+    def _create_cgroup(self, c: Container) -> None:
         """The container's cgroup (the spec's cgroupsPath, else /ringfence/NS/ID),
         its limits applied, its OOM kills watched."""
-        namespace = ctx.get_metadata("containerd-namespace-ttrpc") or self.publisher.namespace
         try:
-            c.cgroup = Cgroup.create(c.spec.cgroups_path or f"/ringfence/{namespace}/{c.id}")
+            c.cgroup = Cgroup.create(cgroup_path(c.spec, c.namespace, c.id))
             c.cgroup.apply(c.spec.resources)
         except (ValueError, OSError) as err:
             raise TtrpcError(Code.INVALID_ARGUMENT, f"cgroup of {c.id}: {err}") from None
@@ -184,7 +198,8 @@ class TaskService:
     def _create_sandbox(self, c: Container, req) -> None:
         io = ProcessIO(req.stdin, req.stdout, req.stderr, req.terminal)
         os.makedirs(CONTROL_DIR, mode=0o700, exist_ok=True)
-        c.control_path = os.path.join(CONTROL_DIR, f"{os.getpid()}-{len(self.containers)}-{id(c):x}.sock")
+        c.control_path = control_path(c.namespace, c.id)
+        _unlink(c.control_path)  # left by a shim that was killed
         control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             control.bind(c.control_path)

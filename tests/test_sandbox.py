@@ -347,7 +347,8 @@ def _alive(pids: list[int]) -> list[int]:
     return alive
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL],
+                         ids=["SIGTERM", "SIGINT", "SIGKILL"])
 def test_signal_to_ringfence_ends_the_sandbox(sig, busybox, sandbox_argv):
     argv = sandbox_argv([busybox, "sh", "-c", f"echo ready; exec {busybox} sleep 100"])
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -181,6 +181,44 @@ def test_sigkill_of_task_pid_is_an_exit(session):
     session.assert_clean()
 
 
+def _shim_pid(c: ce.Containerd, cid: str) -> int:
+    """The pid of the shim serving container `cid` of the private containerd
+    (ringfence's gofer and sentry are forks of it, with its command line)."""
+    pids = {pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
+            if "containerd-shim-" in (cmd := ce._cmdline(pid)) and c.socket in cmd and f"-id {cid} " in cmd}
+    shims = [pid for pid in pids if _ppid(pid) not in pids]
+    assert len(shims) == 1, pids
+    return shims[0]
+
+
+def _ppid(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def test_killed_shim_is_an_exit_and_cleaned_up(session):
+    """A shim killed with SIGKILL takes its sandbox with it: containerd sees
+    the task stop, runs the shim's `delete`, and nothing is left behind."""
+    cid = session.new_id("shimkill")
+    r = session.run(cid, "sleep", "30", flags=("-d", "--null-io"))
+    assert r.returncode == 0, r.stderr
+    task_pid, _ = session.wait_status(cid, "RUNNING")
+    os.kill(_shim_pid(session.c, cid), signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while session.tasks().get(cid, (0, "gone"))[1] == "RUNNING" or os.path.exists(f"/proc/{task_pid}"):
+        assert time.monotonic() < deadline, "the task or its sandbox outlived the shim"
+        time.sleep(0.1)
+    if cid in session.tasks():  # containerd may have deleted the task itself
+        r = session.ctr("task", "delete", cid)
+        assert r.returncode == 0, r.stderr
+    r = session.ctr("container", "delete", cid)
+    assert r.returncode == 0, r.stderr
+    if session.runtime == "runc":  # runc's shim leaves its socket behind: not ours to judge
+        for path in session.c._shim_sockets([cid]):
+            path.unlink()
+    session.assert_clean()
+
+
 def test_run_with_terminal(session):
     """`ctr run -t` under a pseudo-terminal: the container's stdio is a
     terminal named by a /dev path, of ctr's window size, exit status kept."""
