@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -189,6 +190,55 @@ def test_shim_start_prints_only_the_address_and_shares_a_pods_shim(tmp_path):
     finally:
         _shutdown(path)
     assert not os.path.exists(path)
+
+
+def test_shim_answers_bad_requests_with_clear_statuses(tmp_path):
+    """Malformed config.json, a missing bundle, a missing program and unknown
+    ids are refused with a status naming the problem; the shim keeps serving."""
+    import asyncio
+
+    from ringfence.proto.containerd.task.v2 import shim_pb2
+    from ringfence.shim.ttrpc import Client, Code, TtrpcError
+
+    bundle = tmp_path / "bundle"
+    (bundle / "rootfs").mkdir(parents=True)
+    (bundle / "config.json").write_text(json.dumps(_config()))
+    r = subprocess.run(SHIM + ["-namespace", "rf-test", "-address", str(tmp_path / "c.sock"), "-id", "bad",
+                               "start"], cwd=bundle, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    path = r.stdout.removeprefix("unix://")
+    broken = tmp_path / "broken"
+    (broken / "rootfs").mkdir(parents=True)
+    (broken / "config.json").write_text('{"process": ')
+    noprog = tmp_path / "noprog"
+    (noprog / "rootfs").mkdir(parents=True)
+    (noprog / "config.json").write_text(json.dumps(_config()))  # rootfs has no sh
+
+    async def expect(client, method, request, code, text):
+        with pytest.raises(TtrpcError) as err:
+            await client.call("containerd.task.v2.Task", method, request, timeout=10)
+        assert err.value.code == code and text in err.value.message, err.value
+
+    async def calls():
+        async with await Client.connect(path, timeout=10) as client:
+            await expect(client, "Create", shim_pb2.CreateTaskRequest(id="c1", bundle=str(broken)),
+                         Code.INVALID_ARGUMENT, "not valid JSON")
+            await expect(client, "Create", shim_pb2.CreateTaskRequest(id="c1", bundle=str(tmp_path / "none")),
+                         Code.INVALID_ARGUMENT, "cannot read")
+            await expect(client, "Create", shim_pb2.CreateTaskRequest(id="c1", bundle=str(noprog)),
+                         Code.FAILED_PRECONDITION, "executable file not found")
+            await expect(client, "State", shim_pb2.StateRequest(id="nope"), Code.NOT_FOUND, "nope")
+            await expect(client, "Start", shim_pb2.StartRequest(id="nope"), Code.NOT_FOUND, "nope")
+            await expect(client, "Create", b"\xff\xff", Code.INVALID_ARGUMENT, "")
+            resp = await client.call("containerd.task.v2.Task", "Connect", shim_pb2.ConnectRequest(id="c1"),
+                                     shim_pb2.ConnectResponse, timeout=10)
+            assert resp.task_pid == 0 and resp.shim_pid > 0
+
+    try:
+        asyncio.run(calls())
+    finally:
+        _shutdown(path)
+    assert not list(Path("/sys/fs/cgroup/freezer/ringfence/rf-test").glob("c1"))
 
 
 def _shutdown(path: str) -> None:
