@@ -8,11 +8,16 @@ wrap it):
   directory in /tmp, with the installed ``containerd-shim-ringfence-v1`` first
   on its PATH, and yields a :class:`Containerd`; on exit it stops containerd
   and removes everything the daemon, its shims and their containers left.
+  With ``cri=True`` the CRI plugin serves on the same socket, with the local
+  pause image (``pause_image()``) imported into CRI's namespace ``k8s.io`` as
+  its ``sandbox_image``, so nothing is ever pulled.
 - ``busybox_image()``: an OCI image archive (busybox and its common applets)
   built locally from the static busybox and cached; ``Containerd.import_image``
-  loads and unpacks it.
+  loads and unpacks it.  ``pause_image()``: the same for tests/cri/pause.c.
 - ``Containerd.leftovers()``: what a finished container left behind
-  (processes, mounts, bundle files, cgroups, shim sockets).
+  (processes, mounts, bundle files, cgroups, shim sockets; with CRI also its
+  sandbox and container records, netns mounts, veths on the bridge, IPAM
+  reservations).
 """
 from __future__ import annotations
 
@@ -42,6 +47,10 @@ RUNC_RUNTIME = "io.containerd.runc.v2"
 RUNTIMES = {"runc": RUNC_RUNTIME, "ringfence": RINGFENCE_RUNTIME}  # short name -> runtime type
 CNI_BIN_DIR = "/usr/lib/cni"  # Debian package containernetworking-plugins
 IMAGE_NAME = "localhost/ringfence/busybox:latest"
+PAUSE_IMAGE_NAME = "localhost/ringfence/pause:latest"  # the CRI sandbox_image
+PAUSE_SOURCE = harness.TESTS_DIR / "cri" / "pause.c"
+CRI_NAMESPACE = "k8s.io"  # containerd's CRI plugin keeps everything in this namespace
+CRI_PLUGIN_DIR = "io.containerd.grpc.v1.cri"  # its folder under root and under state
 TASK_DIR = "io.containerd.runtime.v2.task"
 RUN_DIR = Path("/run/containerd")
 SHIM_SOCKET_DIR = RUN_DIR / "s"  # where containerd's shim helpers put shim sockets
@@ -68,7 +77,7 @@ def shim_dir() -> Path:
 class Containerd:
     """A running private containerd: its paths, a ``ctr`` runner and checks."""
 
-    def __init__(self, base: Path, namespace: str):
+    def __init__(self, base: Path, namespace: str, cri: bool = False, bridge: str = ""):
         self.base = base
         self.root = base / "root"
         self.state = base / "state"
@@ -76,6 +85,9 @@ class Containerd:
         self.log = base / "containerd.log"
         self.fifo_dir = base / "fifo"  # for ctr's --fifo-dir (default: /run/containerd/fifo)
         self.namespace = namespace
+        self.cri = cri
+        self.cni_dir = base / "cni"  # CNI network config (net.d) and IPAM state (ipam)
+        self.bridge = bridge  # the CNI bridge's interface name (with cri)
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -83,17 +95,24 @@ class Containerd:
         """Where containerd keeps this namespace's task bundles."""
         return self.state / TASK_DIR / self.namespace
 
-    def ctr_argv(self, *args: str) -> list[str]:
-        """The ``ctr`` command line for args, against this containerd and namespace."""
-        return [CTR, "--address", self.socket, "--namespace", self.namespace, *args]
+    @property
+    def namespaces(self) -> tuple[str, ...]:
+        """The containerd namespaces this containerd's users work in: ctr's,
+        and with CRI also k8s.io."""
+        return (self.namespace, CRI_NAMESPACE) if self.cri else (self.namespace,)
+
+    def ctr_argv(self, *args: str, namespace: str | None = None) -> list[str]:
+        """The ``ctr`` command line for args, against this containerd and
+        namespace (default: ctr's own)."""
+        return [CTR, "--address", self.socket, "--namespace", namespace or self.namespace, *args]
 
     def ctr(self, *args: str, timeout: float = CTR_TIMEOUT, check: bool = False,
-            input: bytes | None = None) -> subprocess.CompletedProcess:
+            input: bytes | None = None, namespace: str | None = None) -> subprocess.CompletedProcess:
         """Run ``ctr args...`` with a time limit; stdout/stderr as text.
 
         Raises subprocess.TimeoutExpired (the process group killed) past
         `timeout`, and ContainerdError on a non-zero exit if `check`."""
-        proc = harness.run(self.ctr_argv(*args), timeout=timeout, input=input)
+        proc = harness.run(self.ctr_argv(*args, namespace=namespace), timeout=timeout, input=input)
         result = subprocess.CompletedProcess(proc.args, proc.returncode,
                                              proc.stdout.decode(errors="replace"),
                                              proc.stderr.decode(errors="replace"))
@@ -102,10 +121,11 @@ class Containerd:
                                   f"{result.stdout}{result.stderr}")
         return result
 
-    def import_image(self, archive: Path) -> None:
-        """Import an OCI archive from :func:`busybox_image` (as IMAGE_NAME) and
-        unpack it for the default (overlayfs) snapshotter."""
-        self.ctr("images", "import", str(archive), check=True)
+    def import_image(self, archive: Path, namespace: str | None = None) -> None:
+        """Import an OCI archive from :func:`busybox_image` (as IMAGE_NAME) or
+        :func:`pause_image` and unpack it for the default (overlayfs)
+        snapshotter, into `namespace` (default: ctr's; CRI_NAMESPACE for CRI)."""
+        self.ctr("images", "import", str(archive), check=True, namespace=namespace)
 
     def log_tail(self, chars: int = 3000) -> str:
         """The end of containerd's own log."""
@@ -118,7 +138,8 @@ class Containerd:
 
     def _cgroup_dirs(self) -> list[Path]:
         """Cgroup directories below /<namespace> (ctr's default cgroupsPath is
-        /<namespace>/<id>) in every mounted cgroup hierarchy, deepest first."""
+        /<namespace>/<id>; CRI users put pods there with cgroup_parent
+        "/<namespace>") in every mounted cgroup hierarchy, deepest first."""
         found = []
         for mount in _mounts():
             if mount.fstype in ("cgroup", "cgroup2"):
@@ -157,33 +178,91 @@ class Containerd:
         """Runtimes' state roots for this namespace (runc's /run/containerd/runc/<ns>)."""
         return [p for p in RUN_DIR.glob(f"*/{self.namespace}") if p.is_dir()]
 
+    def _cri_records(self) -> list[Path]:
+        """The CRI plugin's per-sandbox and per-container folders (under its
+        root: metadata, status; under its state: /dev/shm, stdio FIFOs) and
+        its pods' network namespace files (state/.../netns/cni-*)."""
+        return sorted(p for top in (self.root, self.state)
+                      for kind in ("sandboxes", "containers", "netns")
+                      for p in (top / CRI_PLUGIN_DIR / kind).glob("*"))
+
+    def _cri_runtime_state(self, ids: Iterable[str]) -> list[Path]:
+        """Runtimes' state for `ids` in CRI's namespace: /run/containerd/*/k8s.io
+        is shared by every containerd with CRI on the host, so only the given
+        ids (and those with a bundle or CRI record here) are ours."""
+        ids = set(ids) | {p.name for p in self._cri_records()}
+        task_dir = self.state / TASK_DIR / CRI_NAMESPACE
+        if task_dir.is_dir():
+            ids.update(p.name for p in task_dir.iterdir())
+        return sorted(p for i in ids for p in RUN_DIR.glob(f"*/{CRI_NAMESPACE}/{i}"))
+
+    def _veths(self) -> list[str]:
+        """Interfaces still enslaved to this containerd's CNI bridge (the host
+        ends of pods' veth pairs)."""
+        brif = Path("/sys/class/net", self.bridge, "brif") if self.bridge else None
+        return sorted(os.listdir(brif)) if brif and brif.is_dir() else []
+
+    def _ip_reservations(self) -> list[Path]:
+        """host-local IPAM's address files (one per address in use) in this
+        containerd's CNI state ("last_reserved_ip.*" and "lock" stay)."""
+        return sorted(p for p in (self.cni_dir / "ipam").glob("*/*")
+                      if p.name != "lock" and not p.name.startswith("last_reserved_ip"))
+
+    def _control_sockets(self, ids: Iterable[str]) -> list[Path]:
+        """Our sentries' control sockets for `ids` in this containerd's
+        namespaces, at the path the installed shim gives them
+        (ringfence.shim.service.control_path; none if it has no such function)."""
+        try:
+            from ringfence.shim.service import control_path
+        except ImportError:
+            return []
+        paths = {Path(control_path(ns, i)) for ns in self.namespaces for i in ids}
+        return sorted(p for p in paths if os.path.lexists(p))
+
     def _shim_sockets(self, ids: Iterable[str]) -> list[Path]:
         """Existing shim sockets at the path containerd's shim helpers use
         (/run/containerd/s/sha256(<address>/<namespace>/<id>)), for `ids` and
-        for every id that still has a bundle or runtime state."""
+        for every id that still has a bundle, runtime state or CRI record, in
+        each of this containerd's namespaces."""
         ids = set(ids)
-        for folder in (self.task_dir, *self._runtime_roots()):
+        for folder in (*(self.state / TASK_DIR / ns for ns in self.namespaces),
+                       *self._runtime_roots()):
             if folder.is_dir():
                 ids.update(p.name for p in folder.iterdir())
+        if self.cri:
+            ids.update(p.name for p in self._cri_records())
         paths = [SHIM_SOCKET_DIR / hashlib.sha256(
-            os.path.join(self.socket, self.namespace, i).encode()).hexdigest() for i in ids]
+            os.path.join(self.socket, ns, i).encode()).hexdigest()
+            for ns in self.namespaces for i in ids]
         return [p for p in paths if os.path.lexists(p)]
 
     def leftovers(self, ids: Iterable[str] = ()) -> list[str]:
         """What this containerd's tasks left behind, one description per item:
         processes (other than containerd), mounts under its directory, entries
-        in its namespace's task-bundle folder and runtime state roots, cgroups
-        below /<namespace>, and shim sockets (see _shim_sockets).  Empty when
-        everything was cleaned up."""
+        in its namespaces' task-bundle folders and runtime state roots, cgroups
+        below /<namespace>, shim sockets (see _shim_sockets) and our
+        sentries' control sockets for `ids` (see _control_sockets).  With CRI
+        also: CRI's sandbox and container folders, runtime state of `ids` in
+        k8s.io, the bridge's veths and IPAM reservations.  (Netns bind mounts
+        are under the state directory: netns_mounts_under_state_dir.)  Empty
+        when everything was cleaned up."""
+        ids = list(ids)
         found = [f"process {pid}: {argv}" for pid, argv in sorted(self._processes().items())]
         found += [f"mount {p}" for p in self._mount_points()]
-        for folder, what in ((self.task_dir, "bundle"), *((r, "runtime state")
-                                                           for r in self._runtime_roots())):
+        bundles = [self.state / TASK_DIR / ns for ns in self.namespaces]
+        for folder, what in (*((b, "bundle") for b in bundles),
+                             *((r, "runtime state") for r in self._runtime_roots())):
             if folder.is_dir():
                 found += [f"{what} {p}" for p in sorted(folder.iterdir())]
         # the /<namespace> cgroups themselves stay, as with the system containerd
         found += [f"cgroup {p}" for p in self._cgroup_dirs() if p.name != self.namespace]
         found += [f"shim socket {p}" for p in self._shim_sockets(ids)]
+        found += [f"sentry control socket {p}" for p in self._control_sockets(ids)]
+        if self.cri:
+            found += [f"runtime state {p}" for p in self._cri_runtime_state(ids)]
+            found += [f"CRI record {p}" for p in self._cri_records()]
+            found += [f"veth {v} on bridge {self.bridge}" for v in self._veths()]
+            found += [f"IP reservation {p}" for p in self._ip_reservations()]
         return found
 
     def wait_clean(self, ids: Iterable[str] = (), timeout: float = 5.0) -> list[str]:
@@ -199,19 +278,26 @@ class Containerd:
         """Remove every leftover by force (SIGKILL by pid, lazy unmount, delete
         bundle folders, runtime state, cgroups and shim sockets); returns what
         it found."""
+        ids = list(ids)
         found = self.leftovers(ids)
-        sockets = self._shim_sockets(ids)
+        sockets = self._shim_sockets(ids) + self._control_sockets(ids)
+        cri_state = self._cri_runtime_state(ids) if self.cri else []
         for pid in self._processes():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         for point in self._mount_points():
             subprocess.run(["umount", "-l", point], capture_output=True, timeout=30)
         # never delete through a mount (it might be a bind mount of host files)
-        if self.task_dir.is_dir() and not self._mount_points():
-            for entry in self.task_dir.iterdir():
-                shutil.rmtree(entry, ignore_errors=True)
-        for root in self._runtime_roots():
+        if not self._mount_points():
+            for ns in self.namespaces:
+                task_dir = self.state / TASK_DIR / ns
+                if task_dir.is_dir():
+                    for entry in task_dir.iterdir():
+                        shutil.rmtree(entry, ignore_errors=True)
+        for root in [*self._runtime_roots(), *cri_state]:
             shutil.rmtree(root, ignore_errors=True)
+        for veth in self._veths():  # a pod's veth pair goes with either end
+            subprocess.run(["ip", "link", "delete", veth], capture_output=True, timeout=30)
         deadline = time.monotonic() + 5
         for cgroup in self._cgroup_dirs():  # deepest first; busy until the killed processes are gone
             while os.path.isdir(cgroup):
@@ -267,7 +353,11 @@ def _mounts() -> list[_Mount]:
 
 def _config(c: Containerd, cri: bool, cni_dir: Path, bridge: str) -> str:
     """containerd's config.toml (version 2); with `cri`, also writes the CNI
-    network config into cni_dir/net.d."""
+    network config into cni_dir/net.d.  CRI's sandbox_image is the local
+    pause image (imported by private_containerd), and pods' network
+    namespaces are bind-mounted under the state directory rather than
+    /var/run/netns, so they are this containerd's own and its leftovers
+    check sees them."""
     config = textwrap.dedent(f"""\
         version = 2
         root = "{c.root}"
@@ -282,6 +372,8 @@ def _config(c: Containerd, cri: bool, cni_dir: Path, bridge: str) -> str:
     config += textwrap.dedent(f"""\
         [{cri_table}]
           restrict_oom_score_adj = true
+          sandbox_image = "{PAUSE_IMAGE_NAME}"
+          netns_mounts_under_state_dir = true
         [{cri_table}.containerd]
           default_runtime_name = "runc"
         [{cri_table}.containerd.runtimes.runc]
@@ -317,9 +409,11 @@ def private_containerd(cri: bool = False, start_timeout: float = 20.0) -> Iterat
     namespace unique to it.  Its PATH starts with the directory of the
     installed ringfence shim.  With `cri`, the CRI plugin runs with
     ``restrict_oom_score_adj``, runtimes ``runc`` and ``ringfence``
-    (io.containerd.ringfence.v1), and a CNI bridge network (no gateway, no
+    (io.containerd.ringfence.v1), a CNI bridge network (no gateway, no
     masquerading, host-local IPAM on 10.213.0.0/24) whose plugins are in
-    /usr/lib/cni."""
+    /usr/lib/cni, and the local pause image (PAUSE_IMAGE_NAME, imported into
+    k8s.io) as its sandbox image; CRI serves runtime.v1 and v1alpha2 on the
+    same socket as containerd's own API."""
     for tool in (CONTAINERD, CTR):
         if not os.access(tool, os.X_OK):
             raise ContainerdError(f"{tool} is missing: install Debian's `containerd` package "
@@ -332,8 +426,8 @@ def private_containerd(cri: bool = False, start_timeout: float = 20.0) -> Iterat
     path = f"{shim_dir()}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
     base = Path(tempfile.mkdtemp(prefix="rf-ctd-", dir="/tmp"))
     tag = hashlib.sha256(base.name.encode()).hexdigest()[:10]
-    c = Containerd(base, namespace=f"rftest-{tag}")
     bridge = f"rf{tag}"  # Linux interface names are at most 15 bytes
+    c = Containerd(base, namespace=f"rftest-{tag}", cri=cri, bridge=bridge if cri else "")
     try:
         config = base / "config.toml"
         config.write_text(_config(c, cri, base / "cni", bridge))
@@ -346,11 +440,13 @@ def private_containerd(cri: bool = False, start_timeout: float = 20.0) -> Iterat
             if c.proc.poll() is not None or time.monotonic() > deadline:
                 raise ContainerdError(f"private containerd did not start:\n{c.log_tail()}")
             time.sleep(0.05)
+        if cri:
+            c.import_image(pause_image(), namespace=CRI_NAMESPACE)
         yield c
     finally:
         try:
             c.stop()
-            c.reap()
+            c.reap()  # with CRI, also the runtime state of the ids in CRI's records
         finally:
             if os.path.exists(f"/sys/class/net/{bridge}"):
                 subprocess.run(["ip", "link", "delete", bridge], capture_output=True, timeout=30)
@@ -419,12 +515,17 @@ def build_oci_archive(busybox: bytes) -> bytes:
     """An OCI image layout tarball (oci-layout, index.json, blobs) holding one
     linux/amd64 image named IMAGE_NAME whose single uncompressed layer is the
     busybox rootfs; Env PATH, Cmd ["sh"]."""
+    return _oci_archive(IMAGE_NAME, _layer(busybox), {"Env": [PATH_ENV], "Cmd": ["sh"]})
+
+
+def _oci_archive(name: str, layer: bytes, image_config: dict) -> bytes:
+    """An OCI image layout tarball holding one linux/amd64 image `name` with
+    one uncompressed `layer` and `image_config` (Env, Cmd, Entrypoint...)."""
     blobs: dict[str, bytes] = {}
-    layer = _layer(busybox)
     config = {
         "architecture": "amd64", "os": "linux",
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(EPOCH)),
-        "config": {"Env": [PATH_ENV], "Cmd": ["sh"]},
+        "config": image_config,
         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]},
         "history": [{"created_by": "tests/containerd_env.py"}],
     }
@@ -435,8 +536,8 @@ def build_oci_archive(busybox: bytes) -> bytes:
     }
     descriptor = _blob(_json(manifest), manifest["mediaType"], blobs)
     descriptor["platform"] = {"architecture": "amd64", "os": "linux"}
-    descriptor["annotations"] = {"io.containerd.image.name": IMAGE_NAME,
-                                 "org.opencontainers.image.ref.name": IMAGE_NAME.rpartition(":")[2]}
+    descriptor["annotations"] = {"io.containerd.image.name": name,
+                                 "org.opencontainers.image.ref.name": name.rpartition(":")[2]}
     index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
              "manifests": [descriptor]}
     return _tar([
@@ -447,6 +548,27 @@ def build_oci_archive(busybox: bytes) -> bytes:
         *(_entry(f"blobs/sha256/{d.removeprefix('sha256:')}", tarfile.REGTYPE, 0o644, data)
           for d, data in blobs.items()),
     ])
+
+
+def build_pause_archive(pause: bytes) -> bytes:
+    """The pause image: /pause (a static binary) and the directories a
+    runtime mounts over (dev, proc, sys, etc); Entrypoint ["/pause"], no Cmd."""
+    entries = [_entry(d, tarfile.DIRTYPE, 0o755) for d in ("dev", "etc", "proc", "sys")]
+    entries.append(_entry("pause", tarfile.REGTYPE, 0o755, pause))
+    return _oci_archive(PAUSE_IMAGE_NAME, _tar(entries), {"Entrypoint": ["/pause"]})
+
+
+def pause_image() -> Path:
+    """The pause OCI archive, from tests/cri/pause.c compiled statically
+    (harness.compile_c) and cached like busybox_image()."""
+    pause = harness.compile_c(PAUSE_SOURCE, "cri-pause").read_bytes()
+    key = hashlib.sha256(pause + PAUSE_IMAGE_NAME.encode() + str(EPOCH).encode()).hexdigest()[:16]
+    archive = harness.cache_dir() / f"pause-oci-{key}.tar"
+    if not archive.exists():
+        tmp = archive.with_name(f".{archive.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(build_pause_archive(pause))
+        os.replace(tmp, archive)
+    return archive
 
 
 def busybox_image() -> Path:
