@@ -12,6 +12,10 @@ _ARCH = pyseccomp.system_arch()
 SYS_OPENAT2 = pyseccomp.resolve_syscall(_ARCH, "openat2")
 SYS_GETDENTS64 = pyseccomp.resolve_syscall(_ARCH, "getdents64")
 SYS_FSTATFS = pyseccomp.resolve_syscall(_ARCH, "fstatfs")
+SYS_FCHOWNAT = pyseccomp.resolve_syscall(_ARCH, "fchownat")
+SYS_UTIMENSAT = pyseccomp.resolve_syscall(_ARCH, "utimensat")
+SYS_LINKAT = pyseccomp.resolve_syscall(_ARCH, "linkat")
+SYS_RENAMEAT2 = pyseccomp.resolve_syscall(_ARCH, "renameat2")
 
 CLONE_NEWNS = 0x00020000
 MS_REC = 0x4000
@@ -21,12 +25,19 @@ PR_SET_PDEATHSIG = 1
 RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_BENEATH = 0x08
+AT_SYMLINK_NOFOLLOW = 0x100
+AT_EMPTY_PATH = 0x1000
+RENAME_WHITEOUT = 4
 
 _DIRENT64 = struct.Struct("<QqHB")  # d_ino, d_off, d_reclen, d_type; then the NUL-terminated name
 
 
 class _OpenHow(ctypes.Structure):
     _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+class _Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
 
 
 class _StatFS(ctypes.Structure):
@@ -52,8 +63,9 @@ def _syscall(nr: int, *args) -> int:
 _openat2_missing = False
 
 
-def open_beneath(dirfd: int, name: bytes, flags: int) -> int:
-    """Open `name` under `dirfd` with openat2 RESOLVE_BENEATH|NO_SYMLINKS|NO_MAGICLINKS.
+def open_beneath(dirfd: int, name: bytes, flags: int, mode: int = 0) -> int:
+    """Open `name` under `dirfd` with openat2 RESOLVE_BENEATH|NO_SYMLINKS|NO_MAGICLINKS
+    (`mode` is for O_CREAT).
 
     Falls back to openat(flags|O_NOFOLLOW) when the kernel lacks openat2 (ENOSYS); the caller
     must pass a single component, so the fallback resolves nothing but that component.
@@ -61,7 +73,7 @@ def open_beneath(dirfd: int, name: bytes, flags: int) -> int:
     global _openat2_missing
     flags |= os.O_NOFOLLOW | os.O_CLOEXEC
     if not _openat2_missing:
-        how = _OpenHow(flags, 0, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+        how = _OpenHow(flags, mode, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
         try:
             return _syscall(SYS_OPENAT2, ctypes.c_long(dirfd), ctypes.c_char_p(name),
                             ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how)))
@@ -69,7 +81,33 @@ def open_beneath(dirfd: int, name: bytes, flags: int) -> int:
             if e.errno != errno.ENOSYS:
                 raise
             _openat2_missing = True
-    return os.open(name, flags, dir_fd=dirfd)
+    return os.open(name, flags, mode, dir_fd=dirfd)
+
+
+def fchown(fd: int, uid: int, gid: int) -> None:
+    """Change the owner of the file `fd` (O_PATH too; a symlink itself), 0xFFFFFFFF: keep."""
+    _syscall(SYS_FCHOWNAT, ctypes.c_long(fd), ctypes.c_char_p(b""), ctypes.c_uint32(uid),
+             ctypes.c_uint32(gid), ctypes.c_int(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
+
+
+def futimens(fd: int, atime: tuple[int, int], mtime: tuple[int, int]) -> None:
+    """Set the times of the file `fd` (O_PATH too; a symlink itself) from (sec, nsec) pairs,
+    nsec possibly UTIME_NOW or UTIME_OMIT."""
+    times = (_Timespec * 2)(_Timespec(*atime), _Timespec(*mtime))
+    _syscall(SYS_UTIMENSAT, ctypes.c_long(fd), ctypes.c_char_p(b""), times,
+             ctypes.c_int(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
+
+
+def link_fd(fd: int, dirfd: int, name: bytes) -> None:
+    """Give the file `fd` (O_PATH too) another name, `name` in directory `dirfd`."""
+    _syscall(SYS_LINKAT, ctypes.c_long(fd), ctypes.c_char_p(b""), ctypes.c_long(dirfd),
+             ctypes.c_char_p(name), ctypes.c_int(AT_EMPTY_PATH))
+
+
+def renameat2(olddirfd: int, oldname: bytes, newdirfd: int, newname: bytes, flags: int) -> None:
+    """renameat2(2)."""
+    _syscall(SYS_RENAMEAT2, ctypes.c_long(olddirfd), ctypes.c_char_p(oldname),
+             ctypes.c_long(newdirfd), ctypes.c_char_p(newname), ctypes.c_uint(flags))
 
 
 def getdents64(fd: int, bufsize: int) -> list[tuple[int, int, int, bytes]]:

@@ -1,6 +1,7 @@
 """The gofer: real gofer processes (ringfence.gofer.server.start) over a temporary tree."""
 import errno
 import fcntl
+import inspect
 import os
 import random
 import signal
@@ -13,15 +14,17 @@ import pytest
 
 from ringfence.gofer import _linux, protocol, server
 from ringfence.gofer.client import GoferClient
-from ringfence.gofer.protocol import HEADER, MAX_MESSAGE, Op
+from ringfence.gofer.protocol import (AT_REMOVEDIR, HEADER, MAX_MESSAGE, RENAME_EXCHANGE,
+                                      RENAME_NOREPLACE, UTIME_NOW, UTIME_OMIT, Op)
 
 PR_SET_CHILD_SUBREAPER = 36
 
 
 @pytest.fixture
 def tree(tmp_path):
-    """A container root: files, dirs, hostile symlinks, a hardlink and a fifo."""
-    root = tmp_path / "root"
+    """A container root: files, dirs, hostile symlinks, a hardlink and a fifo; beside it the
+    host directory `outside` (with `secret`), which the root's symlinks point into."""
+    root, outside = tmp_path / "root", tmp_path / "outside"
     (root / "dir" / "nested").mkdir(parents=True)
     (root / "hello.txt").write_bytes(b"hello world\n")
     (root / "dir" / "sub.txt").write_bytes(b"sub\n")
@@ -29,8 +32,13 @@ def tree(tmp_path):
     (root / "escape").symlink_to("../../etc/passwd")
     (root / "shadow").symlink_to("/etc/shadow")
     (root / "dirlink").symlink_to("dir")
+    (root / "hostdir").symlink_to(outside)
+    (root / "hostrel").symlink_to("../outside")
+    (root / "dangling").symlink_to("../outside/created")
     os.link(root / "hello.txt", root / "hard")
     os.mkfifo(root / "fifo")
+    outside.mkdir()
+    (outside / "secret").write_bytes(b"secret\n")
     return root
 
 
@@ -50,9 +58,9 @@ def _wait_exit(pid: int, timeout: float = 10.0) -> int:
 class Gofer:
     """A started gofer with a client; `stop()` closes the socket and reaps the process."""
 
-    def __init__(self, root, readonly=True):
-        self.root = root
-        self.pid, self.sock = server.start(str(root), readonly=readonly)
+    def __init__(self, root, readonly=True, mounts=()):
+        self.root, self.readonly = root, readonly
+        self.pid, self.sock = server.start(str(root), readonly=readonly, mounts=mounts)
         self.sock.settimeout(10)
         self.client = GoferClient(self.sock)
         self.root_handle, self.root_stat = self.client.attach()
@@ -97,9 +105,40 @@ def gofer(tree):
         assert g.stop() == 0
 
 
-def _errno(call, *args) -> int:
+@pytest.fixture
+def rw(tree):
+    """A writable gofer over `tree`."""
+    g = Gofer(tree, readonly=False)
+    yield g
+    if g.sock.fileno() != -1:
+        assert g.stop() == 0
+
+
+@pytest.fixture(params=["ro", "rw"])
+def either(request, tree):
+    """A read-only, then a writable gofer over `tree`."""
+    g = Gofer(tree, readonly=request.param == "ro")
+    yield g
+    assert g.stop() == 0
+
+
+def _snapshot(path) -> dict:
+    """Everything a write could change under `path` (itself included), by relative path."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in [".", *dirnames, *filenames]:
+            p = os.path.join(dirpath, name)
+            st = os.lstat(p)
+            data = open(p, "rb").read() if stat.S_ISREG(st.st_mode) else None
+            out[os.path.relpath(p, path)] = (
+                st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_nlink,
+                st.st_ino, data, sorted(os.listxattr(p, follow_symlinks=False)))
+    return out
+
+
+def _errno(call, *args, **kwargs) -> int:
     with pytest.raises(OSError) as info:
-        call(*args)
+        call(*args, **kwargs)
     return info.value.errno
 
 
@@ -236,7 +275,7 @@ def test_open_refuses_a_replaced_file(gofer, tree):
 
 @pytest.mark.parametrize("flags", [
     os.O_WRONLY, os.O_RDWR, os.O_RDONLY | os.O_TRUNC, os.O_RDONLY | os.O_CREAT,
-    os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+    os.O_WRONLY | os.O_CREAT | os.O_TRUNC, os.O_WRONLY | os.O_APPEND,
 ])
 def test_open_for_writing_is_erofs(gofer, tree, flags):
     assert _errno(gofer.client.open, gofer.walk(b"hello.txt"), flags) == errno.EROFS
@@ -248,32 +287,509 @@ def test_open_refuses_other_flags(gofer, flags):
     assert _errno(gofer.client.open, gofer.walk(b"dir"), flags) == errno.EINVAL
 
 
-@pytest.mark.parametrize("op, args", [
-    (Op.CREATE, (b"new", os.O_RDWR, 0o644, 0, 0)), (Op.MKDIR, (b"new", 0o755, 0, 0)),
-    (Op.MKNOD, (b"new", stat.S_IFREG | 0o644, 0, 0, 0)), (Op.SYMLINK, (b"new", b"/x", 0, 0)),
-    (Op.UNLINK, (b"hello.txt", 0)), (Op.LINK, (b"new", 1)),
-    (Op.RENAME, (b"hello.txt", 1, b"new", 0)), (Op.SETATTR, (1, 0o777, 0, 0, 0, 0, 0)),
-])
-def test_write_ops_are_erofs_when_read_only(gofer, tree, op, args):
-    before = sorted(os.listdir(tree))
-    _, err = gofer.raw_error(gofer.request(op, gofer.root_handle, *args))
-    assert err == errno.EROFS
-    assert sorted(os.listdir(tree)) == before
+# Every request that changes the tree, as a call valid on a writable gofer over `tree`.
+WRITES = {
+    Op.CREATE: lambda g: g.client.create(g.root_handle, b"new", os.O_RDWR, 0o644),
+    Op.MKDIR: lambda g: g.client.mkdir(g.root_handle, b"new", 0o755),
+    Op.MKNOD: lambda g: g.client.mknod(g.root_handle, b"new", stat.S_IFIFO | 0o644),
+    Op.SYMLINK: lambda g: g.client.symlink(g.root_handle, b"new", b"/x"),
+    Op.LINK: lambda g: g.client.link(g.root_handle, b"new", g.walk(b"hello.txt")),
+    Op.UNLINK: lambda g: g.client.unlink(g.root_handle, b"hello.txt"),
+    Op.RENAME: lambda g: g.client.rename(g.root_handle, b"hello.txt", g.root_handle, b"new"),
+    Op.SETATTR: lambda g: g.client.setattr(g.walk(b"hello.txt"), mode=0o600, uid=1, size=1,
+                                           mtime=(1, 0)),
+    Op.SETXATTR: lambda g: g.client.setxattr(g.walk(b"hello.txt"), b"user.x", b"v"),
+    Op.REMOVEXATTR: lambda g: g.client.removexattr(g.walk(b"hello.txt"), b"user.ro"),
+}
 
 
-def test_writable_gofer_opens_for_writing(tree):
-    g = Gofer(tree, readonly=False)
+def test_writes_cover_every_writing_opcode():
+    assert set(WRITES) == {op for op, spec in protocol.SPEC.items() if spec.writes}
+
+
+@pytest.mark.parametrize("op", WRITES, ids=[op.name for op in WRITES])
+def test_write_ops_are_erofs_when_read_only(gofer, tree, op):
+    os.setxattr(tree / "hello.txt", b"user.ro", b"1")
+    before = _snapshot(tree)
+    assert _errno(WRITES[op], gofer) == errno.EROFS
+    assert _snapshot(tree) == before
+
+
+@pytest.mark.parametrize("op", WRITES, ids=[op.name for op in WRITES])
+def test_write_ops_work_when_writable(rw, tree, op):
+    os.setxattr(tree / "hello.txt", b"user.ro", b"1")
+    before = _snapshot(tree)
+    WRITES[op](rw)
+    assert _snapshot(tree) != before
+
+
+def test_reads_work_when_read_only(gofer, tree):
+    os.setxattr(tree / "hello.txt", b"user.ro", b"1")
+    handle = gofer.walk(b"hello.txt")
+    assert gofer.client.getxattr(handle, b"user.ro") == b"1"
+    assert gofer.client.listxattr(handle) == [b"user.ro"]
+    gofer.client.fsync(handle)
+    gofer.client.fsync(gofer.root_handle)
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+def _host_stat_matches(st, path):
+    host = os.lstat(path)
+    assert (st.st_mode, st.st_ino, st.st_uid, st.st_gid, st.st_size, st.st_nlink) == (
+        host.st_mode, host.st_ino, host.st_uid, host.st_gid, host.st_size, host.st_nlink)
+
+
+def test_open_for_writing(rw, tree):
+    handle = rw.walk(b"dir", b"sub.txt")
+    fd = rw.client.open(handle, os.O_WRONLY | os.O_TRUNC)
+    os.write(fd, b"new\n")
+    os.close(fd)
+    assert (tree / "dir" / "sub.txt").read_bytes() == b"new\n"
+    fd = rw.client.open(handle, os.O_WRONLY | os.O_APPEND)
+    os.write(fd, b"more\n")
+    os.close(fd)
+    fd = rw.client.open(handle, os.O_RDWR)
+    assert os.read(fd, 100) == b"new\nmore\n"
+    os.close(fd)
+    assert (tree / "dir" / "sub.txt").read_bytes() == b"new\nmore\n"
+    os.close(rw.client.open(handle, os.O_RDONLY | os.O_TRUNC))
+    assert (tree / "dir" / "sub.txt").read_bytes() == b""
+    assert _errno(rw.client.open, rw.walk(b"dir"), os.O_RDONLY | os.O_CREAT) == errno.EINVAL
+    assert _errno(rw.client.open, rw.walk(b"dir"), os.O_WRONLY) == errno.EISDIR
+    assert _errno(rw.client.open, rw.walk(b"dir"), os.O_RDONLY | os.O_TRUNC) == errno.EISDIR
+
+
+def test_open_trunc_checks_the_other_flags_first(rw, tree):
+    handle = rw.walk(b"hello.txt")
+    assert _errno(rw.client.open, handle, os.O_WRONLY | os.O_TRUNC | os.O_DIRECTORY) == \
+        errno.ENOTDIR
+    assert (tree / "hello.txt").read_bytes() == b"hello world\n"
+
+
+def test_create(rw, tree):
+    handle, st, fd = rw.client.create(rw.root_handle, b"new", os.O_RDWR, 0o666, 1234, 2345)
     try:
-        fd = g.client.open(g.walk(b"dir", b"sub.txt"), os.O_WRONLY | os.O_TRUNC)
-        os.write(fd, b"new\n")
+        assert os.write(fd, b"created\n") == 8
+        assert os.get_inheritable(fd) is False
+    finally:
         os.close(fd)
-        assert (tree / "dir" / "sub.txt").read_bytes() == b"new\n"
-        assert _errno(g.client.open, g.walk(b"dir"), os.O_RDONLY | os.O_CREAT) == errno.EINVAL
-        _, err = g.raw_error(g.request(Op.MKDIR, g.root_handle, b"new", 0o755, 0, 0))
-        assert err == errno.ENOSYS
-        assert not (tree / "new").exists()
+    assert (tree / "new").read_bytes() == b"created\n"
+    host = os.lstat(tree / "new")
+    assert stat.S_IMODE(host.st_mode) == 0o666  # exactly: the gofer's umask is 0
+    assert (host.st_uid, host.st_gid) == (1234, 2345)
+    _host_stat_matches(st._replace(st_size=8), tree / "new")
+    assert rw.client.stat(handle).st_size == 8
+    fd = rw.client.open(handle, os.O_RDONLY)
+    assert os.read(fd, 100) == b"created\n"
+    os.close(fd)
+
+
+def test_create_keeps_set_id_bits_through_the_chown(rw, tree):
+    _, st, fd = rw.client.create(rw.root_handle, b"suid", os.O_WRONLY, 0o6755, 1000, 1000)
+    os.close(fd)
+    assert stat.S_IMODE(os.lstat(tree / "suid").st_mode) == stat.S_IMODE(st.st_mode) == 0o6755
+
+
+@pytest.mark.parametrize("name, flags, mode, err", [
+    (b"hello.txt", os.O_RDWR, 0o644, errno.EEXIST),
+    (b"dangling", os.O_RDWR, 0o644, errno.EEXIST),   # O_EXCL: never through a symlink
+    (b"hostdir", os.O_RDWR, 0o644, errno.EEXIST),
+    (b"new", os.O_RDWR | os.O_DIRECTORY, 0o644, errno.EINVAL),
+    (b"new", os.O_RDWR | os.O_TMPFILE, 0o644, errno.EINVAL),
+    (b"new", os.O_RDWR, stat.S_IFREG | 0o644, errno.EINVAL),
+])
+def test_create_refusals(rw, tree, name, flags, mode, err):
+    before = _snapshot(tree.parent)
+    assert _errno(rw.client.create, rw.root_handle, name, flags, mode) == err
+    assert _snapshot(tree.parent) == before
+
+
+def test_create_in_a_file_is_enotdir(rw):
+    assert _errno(rw.client.create, rw.walk(b"hello.txt"), b"x", os.O_RDWR, 0o644) == \
+        errno.ENOTDIR
+
+
+def test_mkdir(rw, tree):
+    handle, st = rw.client.mkdir(rw.walk(b"dir"), b"made", 0o751, 77, 88)
+    path = tree / "dir" / "made"
+    _host_stat_matches(st, path)
+    assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o751
+    assert (st.st_uid, st.st_gid) == (77, 88)
+    assert rw.client.getdents(handle) == []
+    rw.client.mkdir(handle, b"inner", 0o700)
+    assert (path / "inner").is_dir()
+    assert _errno(rw.client.mkdir, rw.root_handle, b"dir", 0o755) == errno.EEXIST
+    assert _errno(rw.client.mkdir, rw.root_handle, b"x", 0o40755) == errno.EINVAL
+
+
+@pytest.mark.parametrize("mode", [stat.S_IFREG | 0o640, 0o640, stat.S_IFIFO | 0o640])
+def test_mknod(rw, tree, mode):
+    handle, st = rw.client.mknod(rw.root_handle, b"node", mode, 5, 6)
+    _host_stat_matches(st, tree / "node")
+    assert stat.S_IFMT(st.st_mode) == (stat.S_IFMT(mode) or stat.S_IFREG)
+    assert stat.S_IMODE(st.st_mode) == 0o640 and (st.st_uid, st.st_gid) == (5, 6)
+
+
+@pytest.mark.parametrize("mode, err", [
+    (stat.S_IFCHR | 0o666, errno.EPERM), (stat.S_IFBLK | 0o666, errno.EPERM),
+    (stat.S_IFSOCK | 0o666, errno.EPERM), (stat.S_IFDIR | 0o755, errno.EINVAL),
+    (stat.S_IFLNK | 0o777, errno.EINVAL), (0o70000 | 0o644, errno.EINVAL),
+    (stat.S_IFREG | 0o1000000, errno.EINVAL),
+])
+def test_mknod_refuses_devices_and_bad_types(rw, tree, mode, err):
+    assert _errno(rw.client.mknod, rw.root_handle, b"dev", mode) == err
+    assert not os.path.lexists(tree / "dev")
+
+
+def test_symlink(rw, tree, tmp_path):
+    handle, st = rw.client.symlink(rw.root_handle, b"link", b"../outside/secret", 42, 43)
+    assert os.readlink(tree / "link") == "../outside/secret"
+    _host_stat_matches(st, tree / "link")
+    assert stat.S_ISLNK(st.st_mode) and (st.st_uid, st.st_gid) == (42, 43)
+    assert rw.client.readlink(handle) == b"../outside/secret"
+    assert _errno(rw.client.open, handle, os.O_RDWR) == errno.ELOOP
+    assert _errno(rw.client.symlink, rw.root_handle, b"link", b"x") == errno.EEXIST
+    assert (tmp_path / "outside" / "secret").read_bytes() == b"secret\n"
+
+
+@pytest.mark.parametrize("target, err", [
+    (b"", errno.ENOENT), (b"a\0b", errno.EINVAL), (b"x" * 4096, errno.ENAMETOOLONG),
+])
+def test_symlink_refuses_bad_targets(rw, tree, target, err):
+    assert _errno(rw.client.symlink, rw.root_handle, b"link", target) == err
+    assert not os.path.lexists(tree / "link")
+
+
+def test_link(rw, tree):
+    target = rw.walk(b"hello.txt")
+    handle, st = rw.client.link(rw.walk(b"dir"), b"again", target)
+    assert os.lstat(tree / "dir" / "again").st_ino == os.lstat(tree / "hello.txt").st_ino
+    _host_stat_matches(st, tree / "dir" / "again")
+    assert st.st_nlink == 3
+    assert _errno(rw.client.link, rw.root_handle, b"dir2", rw.walk(b"dir")) == errno.EPERM
+    assert _errno(rw.client.link, rw.root_handle, b"hard", target) == errno.EEXIST
+
+
+def test_unlink(rw, tree):
+    file_handle = rw.walk(b"hello.txt")
+    rw.client.unlink(rw.root_handle, b"hello.txt")
+    assert not (tree / "hello.txt").exists()
+    assert rw.client.stat(file_handle).st_nlink == 1  # the handle still names the inode
+    assert _errno(rw.client.open, file_handle, os.O_RDONLY) == errno.ESTALE
+    d = rw.walk(b"dir")
+    assert _errno(rw.client.unlink, rw.root_handle, b"dir") == errno.EISDIR
+    assert _errno(rw.client.unlink, rw.root_handle, b"dir", AT_REMOVEDIR) == errno.ENOTEMPTY
+    assert _errno(rw.client.unlink, d, b"sub.txt", AT_REMOVEDIR) == errno.ENOTDIR
+    assert _errno(rw.client.unlink, rw.root_handle, b"nope") == errno.ENOENT
+    assert _errno(rw.client.unlink, rw.root_handle, b"hard", 0x100) == errno.EINVAL
+    rw.client.unlink(d, b"sub.txt")
+    rw.client.unlink(rw.walk(b"dir", b"nested"), b"deep.txt")
+    rw.client.unlink(d, b"nested", AT_REMOVEDIR)
+    rw.client.unlink(rw.root_handle, b"dir", AT_REMOVEDIR)
+    assert not (tree / "dir").exists()
+    rw.client.unlink(rw.root_handle, b"hostdir")  # the link, not what it points at
+    assert (tree.parent / "outside" / "secret").exists()
+
+
+def test_rename(rw, tree):
+    moved = rw.walk(b"hello.txt")
+    rw.client.rename(rw.root_handle, b"hello.txt", rw.walk(b"dir"), b"moved.txt")
+    assert (tree / "dir" / "moved.txt").read_bytes() == b"hello world\n"
+    assert not (tree / "hello.txt").exists()
+    assert _errno(rw.client.open, moved, os.O_RDONLY) == errno.ESTALE  # walk again:
+    fd = rw.client.open(rw.walk(b"dir", b"moved.txt"), os.O_RDONLY)
+    assert os.read(fd, 100) == b"hello world\n"
+    os.close(fd)
+    deep = rw.walk(b"dir", b"nested", b"deep.txt")
+    rw.client.rename(rw.root_handle, b"dir", rw.root_handle, b"renamed")
+    fd = rw.client.open(deep, os.O_RDONLY)  # below a renamed directory: still reachable
+    assert os.read(fd, 100) == b"deep\n"
+    os.close(fd)
+
+
+def test_rename_flags(rw, tree):
+    root = rw.root_handle
+    assert _errno(rw.client.rename, root, b"hard", root, b"hello.txt", RENAME_NOREPLACE) == \
+        errno.EEXIST
+    rw.client.rename(root, b"hard", root, b"fresh", RENAME_NOREPLACE)
+    (tree / "other").write_bytes(b"other\n")
+    rw.client.rename(root, b"other", rw.walk(b"dir"), b"sub.txt", RENAME_EXCHANGE)
+    assert (tree / "other").read_bytes() == b"sub\n"
+    assert (tree / "dir" / "sub.txt").read_bytes() == b"other\n"
+    before = _snapshot(tree)
+    for flags in (RENAME_NOREPLACE | RENAME_EXCHANGE, 4, 8):  # 4: RENAME_WHITEOUT
+        assert _errno(rw.client.rename, root, b"other", root, b"x", flags) == errno.EINVAL
+    assert _errno(rw.client.rename, root, b"dir", rw.walk(b"dir"), b"x") == errno.EINVAL
+    assert _snapshot(tree) == before
+
+
+def test_setattr(rw, tree):
+    handle = rw.walk(b"hello.txt")
+    path = tree / "hello.txt"
+    st = rw.client.setattr(handle, mode=0o4710, uid=300, gid=400)
+    host = os.lstat(path)
+    assert stat.S_IMODE(host.st_mode) == 0o4710 and (host.st_uid, host.st_gid) == (300, 400)
+    _host_stat_matches(st, path)
+    st = rw.client.setattr(handle, size=5, atime=(1_000_000, 5), mtime=(2_000_000, 7))
+    host = os.lstat(path)  # before reading the file, which would set its atime
+    assert (host.st_atime_ns, host.st_mtime_ns) == (1_000_000_000_000_005, 2_000_000_000_000_007)
+    assert (st.st_size, st.st_mtime_ns) == (5, host.st_mtime_ns)
+    st = rw.client.setattr(handle, atime=(0, UTIME_OMIT), mtime=(0, UTIME_NOW))
+    host = os.lstat(path)
+    assert host.st_atime_ns == 1_000_000_000_000_005
+    assert abs(host.st_mtime_ns - time.time_ns()) < 10**10
+    assert path.read_bytes() == b"hello"
+    rw.client.setattr(handle, size=100)
+    assert path.read_bytes() == b"hello" + b"\0" * 95
+    assert rw.client.setattr(handle) == rw.client.stat(handle)  # an empty mask changes nothing
+    dir_handle = rw.walk(b"dir")
+    rw.client.setattr(dir_handle, mode=0o1777)
+    assert stat.S_IMODE(os.lstat(tree / "dir").st_mode) == 0o1777
+    assert _errno(rw.client.setattr, dir_handle, size=0) == errno.EISDIR
+    assert _errno(rw.client.setattr, handle, mode=0o100644) == errno.EINVAL
+    assert _errno(rw.client.setattr, handle, size=1 << 63) == errno.EINVAL
+    assert _errno(rw.client.setattr, handle, mtime=(0, 1 << 31)) == errno.EINVAL
+
+
+def test_setattr_of_a_symlink_changes_the_link_only(rw, tree, tmp_path):
+    secret = tmp_path / "outside" / "secret"
+    before = os.stat(secret)
+    handle = rw.walk(b"hostdir")
+    st = rw.client.setattr(handle, uid=99, gid=98, mtime=(12345, 0))
+    link = os.lstat(tree / "hostdir")
+    assert (link.st_uid, link.st_gid, link.st_mtime) == (99, 98, 12345)
+    _host_stat_matches(st, tree / "hostdir")
+    assert _errno(rw.client.setattr, handle, mode=0o777) == errno.ELOOP
+    assert _errno(rw.client.setattr, rw.walk(b"escape"), size=0) == errno.ELOOP
+    assert os.stat(secret) == before and secret.read_bytes() == b"secret\n"
+
+
+def test_fsync(rw, tree):
+    rw.client.fsync(rw.walk(b"hello.txt"))
+    rw.client.fsync(rw.walk(b"dir"))
+    assert _errno(rw.client.fsync, rw.walk(b"fifo")) == errno.ENXIO
+    assert _errno(rw.client.fsync, rw.walk(b"escape")) == errno.ELOOP
+
+
+def test_xattrs(rw, tree):
+    handle, d = rw.walk(b"hello.txt"), rw.walk(b"dir")
+    path = tree / "hello.txt"
+    assert rw.client.listxattr(handle) == []
+    rw.client.setxattr(handle, b"user.one", b"1")
+    rw.client.setxattr(d, b"user.dir", b"\0binary\xff")
+    assert os.getxattr(path, b"user.one") == b"1"
+    assert os.getxattr(tree / "dir", b"user.dir") == b"\0binary\xff"
+    assert rw.client.getxattr(d, b"user.dir") == b"\0binary\xff"
+    assert _errno(rw.client.setxattr, handle, b"user.one", b"2", os.XATTR_CREATE) == errno.EEXIST
+    rw.client.setxattr(handle, b"user.one", b"2", os.XATTR_REPLACE)
+    assert _errno(rw.client.setxattr, handle, b"user.two", b"", os.XATTR_REPLACE) == \
+        errno.ENODATA
+    rw.client.setxattr(handle, b"user.two", b"")
+    assert sorted(rw.client.listxattr(handle)) == [b"user.one", b"user.two"]
+    assert rw.client.getxattr(handle, b"user.two") == b""
+    rw.client.removexattr(handle, b"user.one")
+    assert os.listxattr(path) == ["user.two"]
+    assert _errno(rw.client.getxattr, handle, b"user.one") == errno.ENODATA
+    assert _errno(rw.client.removexattr, handle, b"user.one") == errno.ENODATA
+
+
+@pytest.mark.parametrize("call, args, err", [
+    ("getxattr", (b"trusted.x",), errno.EOPNOTSUPP),
+    ("setxattr", (b"security.x", b"v"), errno.EOPNOTSUPP),
+    ("removexattr", (b"system.x",), errno.EOPNOTSUPP),
+    ("setxattr", (b"user.x", b"v", 4), errno.EINVAL),
+    ("getxattr", (b"user." + b"x" * 251,), errno.ERANGE),
+    ("getxattr", (b"",), errno.ERANGE),
+    ("setxattr", (b"user.big", b"x" * MAX_MESSAGE), errno.E2BIG),  # refused by the client
+])
+def test_xattr_refusals(rw, tree, call, args, err):
+    assert _errno(getattr(rw.client, call), rw.walk(b"hello.txt"), *args) == err
+    assert os.listxattr(tree / "hello.txt") == []
+
+
+def test_xattrs_only_on_files_and_directories(rw):
+    assert _errno(rw.client.setxattr, rw.walk(b"escape"), b"user.x", b"v") == errno.ELOOP
+    assert _errno(rw.client.listxattr, rw.walk(b"fifo")) == errno.ENXIO
+
+
+@pytest.mark.parametrize("readonly", [True, False])
+def test_gofer_without_openat2(tree, monkeypatch, readonly):
+    """The openat(O_NOFOLLOW) fallback, under the real filters: same answers."""
+    monkeypatch.setattr(_linux, "_openat2_missing", True)  # inherited by the forked gofer
+    g = Gofer(tree, readonly=readonly)
+    try:
+        assert stat.S_ISLNK(g.client.stat(g.walk(b"hostdir")).st_mode)
+        assert _errno(g.client.open, g.walk(b"escape"), os.O_RDONLY) == errno.ELOOP
+        fd = g.client.open(g.walk(b"dir", b"sub.txt"), os.O_RDONLY)
+        assert os.read(fd, 10) == b"sub\n"
+        os.close(fd)
+        want = errno.EROFS if readonly else errno.EEXIST
+        assert _errno(g.client.create, g.root_handle, b"dangling", os.O_RDWR, 0o644) == want
+        if not readonly:
+            _, _, fd = g.client.create(g.root_handle, b"new", os.O_WRONLY, 0o600)
+            os.write(fd, b"ok")
+            os.close(fd)
+            fd = g.client.open(g.walk(b"new"), os.O_WRONLY | os.O_APPEND)
+            os.write(fd, b"!")
+            os.close(fd)
+            assert (tree / "new").read_bytes() == b"ok!"
+        assert not (tree.parent / "outside" / "created").exists()
     finally:
         assert g.stop() == 0
+
+
+# --- escapes -------------------------------------------------------------------------------------
+
+# Requests that take a directory handle, with the remaining arguments.
+_IN_DIR = [
+    ("create", (b"x", os.O_RDWR, 0o644)), ("mkdir", (b"x", 0o755)),
+    ("mknod", (b"x", stat.S_IFREG | 0o644)), ("symlink", (b"x", b"y")),
+    ("unlink", (b"secret",)), ("walk", (b"secret",)), ("getdents", ()),
+]
+
+
+@pytest.mark.parametrize("link", [b"hostdir", b"hostrel"])
+@pytest.mark.parametrize("call, args", _IN_DIR, ids=[c for c, _ in _IN_DIR])
+def test_nothing_goes_through_a_symlinked_directory(rw, tree, link, call, args):
+    before = _snapshot(tree.parent / "outside")
+    assert _errno(getattr(rw.client, call), rw.walk(link), *args) == errno.ENOTDIR
+    assert _snapshot(tree.parent / "outside") == before
+
+
+@pytest.mark.parametrize("link", [b"hostdir", b"hostrel"])
+def test_rename_and_link_into_a_symlinked_directory_fail(rw, tree, link):
+    before = _snapshot(tree.parent)
+    via = rw.walk(link)
+    root = rw.root_handle
+    assert _errno(rw.client.rename, root, b"hello.txt", via, b"stolen") == errno.ENOTDIR
+    assert _errno(rw.client.rename, via, b"secret", root, b"stolen") == errno.ENOTDIR
+    assert _errno(rw.client.link, via, b"stolen", rw.walk(b"hello.txt")) == errno.ENOTDIR
+    assert _snapshot(tree.parent) == before
+
+
+def test_link_to_a_host_file_through_a_symlinked_dir_links_the_symlink(rw, tree, tmp_path):
+    secret = tmp_path / "outside" / "secret"
+    assert _errno(rw.client.walk, rw.walk(b"hostdir"), b"secret") == errno.ENOTDIR
+    handle, st = rw.client.link(rw.root_handle, b"stolen", rw.walk(b"hostdir"))
+    assert stat.S_ISLNK(st.st_mode)
+    assert os.lstat(tree / "stolen").st_ino == os.lstat(tree / "hostdir").st_ino
+    assert os.stat(secret).st_nlink == 1
+    assert _errno(rw.client.open, handle, os.O_RDONLY) == errno.ELOOP
+    assert _errno(rw.client.getdents, handle) == errno.ENOTDIR
+
+
+def test_symlinks_made_inside_are_never_followed(rw, tree, tmp_path):
+    for name, target in ((b"abs", os.fsencode(tmp_path / "outside")), (b"rel", b"../outside"),
+                         (b"up", b"../../../../../../..")):
+        handle, _ = rw.client.symlink(rw.root_handle, name, target)
+        assert _errno(rw.client.mkdir, handle, b"x", 0o755) == errno.ENOTDIR
+        assert _errno(rw.client.create, rw.root_handle, name, os.O_RDWR, 0o644) == errno.EEXIST
+        assert _errno(rw.client.open, handle, os.O_WRONLY | os.O_TRUNC) == errno.ELOOP
+    assert sorted(os.listdir(tmp_path / "outside")) == ["secret"]
+    assert (tmp_path / "outside" / "secret").read_bytes() == b"secret\n"
+
+
+_NAMED = [
+    ("walk", lambda g, n: (g.root_handle, n)),
+    ("create", lambda g, n: (g.root_handle, n, os.O_RDWR, 0o644)),
+    ("mkdir", lambda g, n: (g.root_handle, n, 0o755)),
+    ("mknod", lambda g, n: (g.root_handle, n, 0o644)),
+    ("symlink", lambda g, n: (g.root_handle, n, b"t")),
+    ("link", lambda g, n: (g.root_handle, n, g.walk(b"hello.txt"))),
+    ("unlink", lambda g, n: (g.root_handle, n)),
+    ("rename-from", lambda g, n: (g.root_handle, n, g.root_handle, b"x")),
+    ("rename-to", lambda g, n: (g.root_handle, b"hello.txt", g.walk(b"dir"), n)),
+]
+
+
+@pytest.mark.parametrize("name, err", [
+    (b"..", errno.EINVAL), (b".", errno.EINVAL), (b"../x", errno.EINVAL), (b"/", errno.EINVAL),
+    (b"dir/sub.txt", errno.EINVAL), (b"", errno.EINVAL), (b"a\0b", errno.EINVAL),
+    (b"x" * 256, errno.ENAMETOOLONG),
+])
+@pytest.mark.parametrize("call, args", _NAMED, ids=[c for c, _ in _NAMED])
+def test_every_name_is_one_component(rw, tree, call, args, name, err):
+    before = _snapshot(tree.parent)
+    method = getattr(rw.client, call.split("-")[0])
+    assert _errno(method, *args(rw, name)) == err
+    assert _snapshot(tree.parent) == before
+
+
+# --- more trees: per-mount read-only -------------------------------------------------------------
+
+@pytest.fixture
+def mounted(tmp_path, tree):
+    """A writable root with mounts 1: a read-only dir, 2: a writable dir, 3: a writable file."""
+    for name in ("ro", "rw"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "f").write_bytes(name.encode())
+    (tmp_path / "single").write_bytes(b"single\n")
+    (tmp_path / "alias").symlink_to("single")
+    g = Gofer(tree, readonly=False, mounts=[
+        server.Mount(str(tmp_path / "ro")), server.Mount(str(tmp_path / "rw"), readonly=False),
+        server.Mount(str(tmp_path / "alias"), readonly=False)])
+    yield g
+    assert g.stop() == 0
+
+
+def test_each_mount_has_its_own_read_only_flag(mounted, tmp_path):
+    c = mounted.client
+    ro, st = c.attach(1)
+    assert st.st_ino == os.stat(tmp_path / "ro").st_ino
+    rw, _ = c.attach(2)
+    assert _errno(c.mkdir, ro, b"d", 0o755) == errno.EROFS
+    assert _errno(c.open, c.walk(ro, b"f")[0], os.O_WRONLY) == errno.EROFS
+    fd = c.open(c.walk(ro, b"f")[0], os.O_RDONLY)
+    assert os.read(fd, 10) == b"ro"
+    os.close(fd)
+    c.mkdir(rw, b"d", 0o755)
+    c.mkdir(mounted.root_handle, b"d", 0o755)
+    assert (tmp_path / "rw" / "d").is_dir() and (tmp_path / "root" / "d").is_dir()
+    assert sorted(os.listdir(tmp_path / "ro")) == ["f"]
+    assert _errno(c.attach, 4) == errno.ENOENT
+
+
+def test_no_rename_or_link_across_mounts(mounted, tmp_path):
+    c = mounted.client
+    rw, _ = c.attach(2)
+    root = mounted.root_handle
+    assert _errno(c.rename, root, b"hello.txt", rw, b"x") == errno.EXDEV
+    assert _errno(c.rename, rw, b"f", root, b"x") == errno.EXDEV
+    assert _errno(c.link, rw, b"x", mounted.walk(b"hello.txt")) == errno.EXDEV
+    assert _errno(c.link, root, b"x", c.walk(rw, b"f")[0]) == errno.EXDEV
+    assert sorted(os.listdir(tmp_path / "rw")) == ["f"]
+
+
+def test_a_file_mount(mounted, tmp_path):
+    c = mounted.client
+    handle, st = c.attach(3)
+    assert stat.S_ISREG(st.st_mode) and st.st_ino == os.stat(tmp_path / "single").st_ino
+    fd = c.open(handle, os.O_WRONLY | os.O_TRUNC)
+    os.write(fd, b"written\n")
+    os.close(fd)
+    assert (tmp_path / "single").read_bytes() == b"written\n"
+    assert _errno(c.walk, handle, b"x") == errno.ENOTDIR
+    assert _errno(c.create, handle, b"x", os.O_RDWR, 0o644) == errno.ENOTDIR
+    c.close(handle)
+    assert c.stat(c.attach(3)[0]).st_size == 8  # the mount outlives its handles
+
+
+def test_read_only_root_with_a_writable_mount(tree, tmp_path):
+    (tmp_path / "data").mkdir()
+    g = Gofer(tree, mounts=[server.Mount(str(tmp_path / "data"), readonly=False)])
+    try:
+        assert _errno(g.client.mkdir, g.root_handle, b"d", 0o755) == errno.EROFS
+        g.client.mkdir(g.client.attach(1)[0], b"d", 0o755)
+        assert (tmp_path / "data" / "d").is_dir() and not (tree / "d").exists()
+    finally:
+        assert g.stop() == 0
+
+
+def test_start_fails_on_a_missing_mount(tree, tmp_path):
+    with pytest.raises(FileNotFoundError):
+        server.start(str(tree), mounts=[server.Mount(str(tmp_path / "missing"))])
+    assert _wait_none()
 
 
 # --- directories, statfs, handles --------------------------------------------------------------
@@ -372,6 +888,16 @@ def _msg(req_id: int, op: int, body: bytes) -> bytes:
     return _hdr(HEADER.size + len(body), req_id, op) + body
 
 
+def _body(*parts) -> bytes:
+    """A message body from (struct format, values...) and raw bytes parts."""
+    return b"".join(p if isinstance(p, bytes) else struct.pack("<" + p[0], *p[1:]) for p in parts)
+
+
+def _name(n: bytes) -> bytes:
+    return struct.pack("<I", len(n)) + n
+
+
+# Malformed at the wire or handle level: the same answer from a read-only and a writable gofer.
 HOSTILE = {
     "empty": (b"", 0, errno.EINVAL),
     "garbage": (b"\xff\x13\x37", 0, errno.EINVAL),
@@ -389,22 +915,88 @@ HOSTILE = {
     "unknown handle": (_msg(7, Op.STAT, struct.pack("<Q", 424242)), 7, errno.EBADF),
     "handle 0": (_msg(7, Op.WALK, struct.pack("<QI", 0, 3) + b"dir"), 7, errno.EBADF),
     "bad cookie": (_msg(7, Op.GETDENTS, struct.pack("<QQ", 1, 1 << 63)), 7, errno.EINVAL),
+    "attach no mount": (_msg(7, Op.ATTACH, b""), 7, errno.EINVAL),
+    "attach unknown mount": (_msg(7, Op.ATTACH, struct.pack("<I", 1)), 7, errno.ENOENT),
+    "create truncated": (_msg(7, Op.CREATE, _body(("Q", 1), _name(b"n"), ("III", 2, 0o644, 0))),
+                         7, errno.EINVAL),
+    "create trailing": (_msg(7, Op.CREATE, _body(("Q", 1), _name(b"n"), ("IIIIB", 2, 0, 0, 0, 0))),
+                        7, errno.EINVAL),
+    "mkdir slash": (_msg(7, Op.MKDIR, _body(("Q", 1), _name(b"a/b"), ("III", 0o755, 0, 0))),
+                    7, errno.EINVAL),
+    "mknod dotdot": (_msg(7, Op.MKNOD, _body(("Q", 1), _name(b".."), ("III", 0o644, 0, 0))),
+                     7, errno.EINVAL),
+    "symlink NUL target": (_msg(7, Op.SYMLINK, _body(("Q", 1), _name(b"l"), _name(b"/\0x"),
+                                                     ("II", 0, 0))), 7, errno.EINVAL),
+    "symlink target overruns": (_msg(7, Op.SYMLINK, _body(("Q", 1), _name(b"l"),
+                                                          ("I", 99), b"ab")), 7, errno.EINVAL),
+    "link unknown dir": (_msg(7, Op.LINK, _body(("Q", 999), _name(b"l"), ("Q", 1))),
+                         7, errno.EBADF),
+    "unlink dot": (_msg(7, Op.UNLINK, _body(("Q", 1), _name(b"."), ("I", 0))), 7, errno.EINVAL),
+    "unlink NUL": (_msg(7, Op.UNLINK, _body(("Q", 1), _name(b"fifo\0"), ("I", 0))),
+                   7, errno.EINVAL),
+    "rename new name dotdot": (_msg(7, Op.RENAME, _body(("Q", 1), _name(b"hello.txt"), ("Q", 1),
+                                                        _name(b".."), ("I", 0))), 7, errno.EINVAL),
+    "rename long name": (_msg(7, Op.RENAME, _body(("Q", 1), _name(b"hello.txt"), ("Q", 1),
+                                                  _name(b"x" * 300), ("I", 0))),
+                         7, errno.ENAMETOOLONG),
+    "setattr short": (_msg(7, Op.SETATTR, _body(("QIIIIQ", 1, 2, 0, 0, 0, 0))), 7, errno.EINVAL),
+    "setattr unknown handle": (_msg(7, Op.SETATTR, _body(("QIIIIQqqqq", 5555, 2, 0, 0, 0, 0, 0,
+                                                          0, 0, 0))), 7, errno.EBADF),
+    "getxattr NUL name": (_msg(7, Op.GETXATTR, _body(("Q", 1), _name(b"user.\0"))),
+                          7, errno.EINVAL),
+    "setxattr value overruns": (_msg(7, Op.SETXATTR, _body(("Q", 1), _name(b"user.x"),
+                                                           ("I", 5000), b"v")), 7, errno.EINVAL),
+    "listxattr trailing": (_msg(7, Op.LISTXATTR, _body(("QB", 1, 0))), 7, errno.EINVAL),
+    "fsync truncated": (_msg(7, Op.FSYNC, b"\1\0\0"), 7, errno.EINVAL),
+    "removexattr long name": (_msg(7, Op.REMOVEXATTR,
+                                   _body(("Q", 1), _name(b"user." + b"x" * 251))), 7, errno.ERANGE),
 }
 
 
 @pytest.mark.parametrize("case", HOSTILE)
-def test_hostile_message_gets_an_error_and_the_gofer_goes_on(gofer, case):
+def test_hostile_message_gets_an_error_and_the_gofer_goes_on(either, tree, case):
     data, want_id, want_err = HOSTILE[case]
-    assert gofer.raw_error(data) == (want_id, want_err)
-    handle = gofer.walk(b"dir", b"sub.txt")
-    assert gofer.client.stat(handle).st_size == 4
+    before = _snapshot(tree.parent)
+    assert either.root_handle == 1  # the handle the cases use
+    assert either.raw_error(data) == (want_id, want_err)
+    assert _snapshot(tree.parent) == before
+    handle = either.walk(b"dir", b"sub.txt")
+    assert either.client.stat(handle).st_size == 4
+
+
+# Well-formed requests a writable gofer refuses: (op, fields after the root handle, errno).
+REFUSED = {
+    "setattr unknown mask bit": (Op.SETATTR, (0x4, 0, 0, 0, 0, (0, 0), (0, 0)), errno.EINVAL),
+    "setattr mode with type": (Op.SETATTR, (0x2, 0o40755, 0, 0, 0, (0, 0), (0, 0)), errno.EINVAL),
+    "setattr huge mode": (Op.SETATTR, (0x2, 0xFFFFFFFF, 0, 0, 0, (0, 0), (0, 0)), errno.EINVAL),
+    "setattr huge size": (Op.SETATTR, (0x200, 0, 0, 0, 1 << 63, (0, 0), (0, 0)), errno.EINVAL),
+    "setattr bad nsec": (Op.SETATTR, (0x40, 0, 0, 0, 0, (0, 0), (0, -5)), errno.EINVAL),
+    "create huge flags": (Op.CREATE, (b"n", 0xFFFFFFFF, 0o644, 0, 0), errno.EINVAL),
+    "create huge mode": (Op.CREATE, (b"n", os.O_RDWR, 0xFFFFFFFF, 0, 0), errno.EINVAL),
+    "mkdir huge mode": (Op.MKDIR, (b"n", 0xFFFFFFFF, 0, 0), errno.EINVAL),
+    "mknod huge mode": (Op.MKNOD, (b"n", 0xFFFFFFFF, 0, 0), errno.EINVAL),
+    "unlink bad flags": (Op.UNLINK, (b"hello.txt", 0xFFFFFFFF), errno.EINVAL),
+    "rename whiteout": (Op.RENAME, (b"hello.txt", 1, b"n", 4), errno.EINVAL),
+    "link unknown target": (Op.LINK, (b"n", 31337), errno.EBADF),
+    "link a directory": (Op.LINK, (b"n", 1), errno.EPERM),
+    "setxattr bad flags": (Op.SETXATTR, (b"user.x", b"", 0xFFFFFFFF), errno.EINVAL),
+    "open huge flags": (Op.OPEN, (0xFFFFFFFF,), errno.EINVAL),
+}
+
+
+@pytest.mark.parametrize("case", REFUSED)
+def test_refused_requests_change_nothing(rw, tree, case):
+    op, args, want = REFUSED[case]
+    before = _snapshot(tree.parent)
+    assert rw.raw_error(rw.request(op, rw.root_handle, *args))[1] == want
+    assert _snapshot(tree.parent) == before
 
 
 def test_fds_sent_to_the_gofer_are_refused(gofer, tree):
     base = _fd_count(gofer.pid)
     fd = os.open(tree, os.O_RDONLY)
     try:
-        _, err = gofer.raw_error(gofer.request(Op.ATTACH), fds=[fd])
+        _, err = gofer.raw_error(gofer.request(Op.ATTACH, 0), fds=[fd])
     finally:
         os.close(fd)
     assert err == errno.EINVAL
@@ -412,39 +1004,115 @@ def test_fds_sent_to_the_gofer_are_refused(gofer, tree):
     assert gofer.client.stat(gofer.root_handle) == gofer.root_stat
 
 
-def test_fuzz(gofer):
-    """Random datagrams, mostly with valid headers: one well-formed reply each, no crash."""
+def test_fuzz(either, tree):
+    """Random datagrams, mostly with valid headers: one well-formed reply each, no crash, and
+    nothing outside the root touched."""
+    outside = _snapshot(tree.parent / "outside")
     rng = random.Random(1234)
     ops = list(protocol.SPEC) + [0, 99, protocol.ERROR]
-    for i in range(1500):
+    names = [b"hello.txt", b"dir", b"fifo", b"hostdir", b"escape", b"..", b"new", b"a/b"]
+    for i in range(3000):
         body = rng.randbytes(rng.choice([0, 1, 4, 8, 12, 16, 20, 40, 300]))
+        if rng.random() < 0.3:  # a real name gets write requests further
+            body = _name(rng.choice(names)) + body
         if rng.random() < 0.5:  # a real handle makes the decoder and handlers go deeper
-            body = struct.pack("<Q", rng.choice([gofer.root_handle, 2, 3])) + body
+            body = struct.pack("<Q", rng.choice([either.root_handle, 2, 3])) + body
         data = _msg(i, rng.choice(ops), body)
         if rng.random() < 0.1:
             data = data[:rng.randrange(len(data) + 1)]
-        req_id, op, _, fds = gofer.raw(data)
+        req_id, op, _, fds = either.raw(data)
         for fd in fds:
             os.close(fd)
         assert op in protocol.SPEC or op == protocol.ERROR
         assert req_id in (i, 0)
-    root, _ = gofer.client.attach()  # the fuzz may have closed the fixture's root handle
-    handle = gofer.client.walk(gofer.client.walk(root, b"dir")[0], b"nested")[0]
-    assert gofer.client.stat(gofer.client.walk(handle, b"deep.txt")[0]).st_size == 5
+    assert _snapshot(tree.parent / "outside") == outside
+    assert sorted(os.listdir(tree.parent)) == ["outside", "root"]
+    root, _ = either.client.attach()  # the fuzz may have closed the fixture's root handle
+    assert either.client.stat(root).st_ino == os.stat(tree).st_ino
+
+
+def _hostile_value(rng, field, codec, handles, outside: bytes):
+    """A value for request field `field`: mostly plausible, often hostile."""
+    if codec is protocol._HANDLE:
+        return rng.choice(handles) if rng.random() < 0.9 else rng.choice([0, 2**64 - 1])
+    if codec is protocol._NAME:
+        return rng.choice([b"hello.txt", b"dir", b"fifo", b"hostdir", b"hostrel", b"dangling",
+                           b"escape", b"sub.txt", b"n1", b"n2", b"n3", b"n4", b"..", b".",
+                           b"a/b", b"", b"x\0"])
+    if codec is protocol._TARGET:
+        return rng.choice([outside, b"../outside", b"/", b"../../..", b"", b"a\0b"])
+    if codec is protocol._XATTR:
+        return rng.choice([b"user.a", b"user.b", b"trusted.a", b"security.x", b"", b"user."])
+    if codec is protocol._BYTES:
+        return rng.randbytes(rng.choice([0, 1, 100]))
+    if codec is protocol._TIMESPEC:
+        return (rng.choice([0, 1, -1, 2**62]), rng.choice([0, UTIME_NOW, UTIME_OMIT, -1, 10**9]))
+    if field == "size":
+        return rng.choice([0, 7, 4096, 1 << 63, 2**64 - 1])
+    return rng.choice([0, 0, 1, 2, 4, 0x200, 0o644, 0o4755, 0o7777, stat.S_IFIFO | 0o600,
+                       stat.S_IFCHR | 0o666, stat.S_IFSOCK | 0o666, os.O_RDWR | os.O_TRUNC,
+                       os.O_WRONLY | os.O_APPEND, 0x7FFFFFFF, 0xFFFFFFFF,
+                       rng.getrandbits(32)])
+
+
+def test_fuzz_well_formed_requests(either, tree):
+    """Well-formed requests of every opcode with hostile values on the handles the gofer gave:
+    every one is answered; a read-only gofer changes nothing, a writable one nothing outside
+    its root, and no device node appears."""
+    outside_path = tree.parent / "outside"
+    os.setxattr(tree / "hello.txt", b"user.a", b"1")
+    before, outside = _snapshot(tree), _snapshot(outside_path)
+    rng = random.Random(4321)
+    handles, answered = [either.root_handle], set()
+    for i in range(3000):
+        op = rng.choice(list(protocol.SPEC))
+        args = [_hostile_value(rng, field, codec, handles, os.fsencode(outside_path))
+                for field, codec in protocol.SPEC[op].request.items()]
+        req_id, reply_op, body, fds = either.raw(protocol.encode_request(op, i, *args))
+        for fd in fds:
+            os.close(fd)
+        assert req_id == i and reply_op in (op, protocol.ERROR)
+        if reply_op == op:
+            answered.add(op)
+            if "handle" in protocol.SPEC[op].reply:
+                handles.append(struct.unpack_from("<Q", body)[0])
+            elif op == Op.CLOSE:
+                handles.remove(args[0])
+        if not handles or not rng.randrange(100):
+            handles.append(either.client.attach()[0])
+    writes = {op for op, spec in protocol.SPEC.items() if spec.writes}
+    if either.readonly:
+        assert not answered & writes and _snapshot(tree) == before
+    else:
+        assert writes <= answered
+    assert answered >= set(protocol.SPEC) - writes
+    assert _snapshot(outside_path) == outside
+    assert sorted(os.listdir(tree.parent)) == ["outside", "root"]
+    for dirpath, dirnames, filenames in os.walk(tree):
+        for name in dirnames + filenames:
+            mode = os.lstat(os.path.join(dirpath, name)).st_mode
+            assert not (stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISSOCK(mode))
+
+
+def test_handlers_take_the_spec_fields():
+    """One handler per opcode, its arguments named and ordered as the SPEC request fields."""
+    for op, spec in protocol.SPEC.items():
+        handler = getattr(server._Server, "_" + op.name.lower())
+        assert list(inspect.signature(handler).parameters)[1:] == list(spec.request), op
 
 
 # --- confinement and lifetime --------------------------------------------------------------------
 
-def test_gofer_is_chrooted_in_its_own_mount_namespace(gofer, tree):
-    assert os.readlink(f"/proc/{gofer.pid}/root") == os.path.realpath(tree)
-    assert os.readlink(f"/proc/{gofer.pid}/ns/mnt") != os.readlink("/proc/self/ns/mnt")
-    assert _errno(gofer.client.walk, gofer.root_handle, b"proc") == errno.ENOENT
-    assert _errno(gofer.client.walk, gofer.root_handle, b"etc") == errno.ENOENT
+def test_gofer_is_chrooted_in_its_own_mount_namespace(either, tree):
+    assert os.readlink(f"/proc/{either.pid}/root") == os.path.realpath(tree)
+    assert os.readlink(f"/proc/{either.pid}/ns/mnt") != os.readlink("/proc/self/ns/mnt")
+    assert _errno(either.client.walk, either.root_handle, b"proc") == errno.ENOENT
+    assert _errno(either.client.walk, either.root_handle, b"etc") == errno.ENOENT
 
 
-def test_gofer_is_seccomp_confined(gofer):
+def test_gofer_is_seccomp_confined(either):
     status = dict(line.split(":\t", 1) for line in
-                  open(f"/proc/{gofer.pid}/status").read().splitlines() if ":\t" in line)
+                  open(f"/proc/{either.pid}/status").read().splitlines() if ":\t" in line)
     assert status["Seccomp"].strip() == "2"
     assert status["NoNewPrivs"].strip() == "1"
     assert status["Name"].strip() == "ringfence-gofer"
@@ -466,26 +1134,14 @@ def test_gofer_keeps_no_inherited_fds(tree):
         assert g.stop() == 0
 
 
-def test_seccomp_filter_denies_escapes(tmp_path):
-    """Load the read-only filter in a child and try what a subverted gofer would."""
-    (tmp_path / "f").write_bytes(b"x")
+def _attempts_under_filter(readonly: bool, attempts) -> list[int]:
+    """Load the gofer's filter in a child and make `attempts` there: their errnos (0: done)."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
         results = []
         try:
-            server._seccomp_filter(readonly=True).load()
-            attempts = [
-                lambda: os.close(os.open(tmp_path / "f", os.O_RDONLY)),
-                lambda: os.open(tmp_path / "f", os.O_WRONLY),
-                lambda: os.open(tmp_path / "g", os.O_RDONLY | os.O_CREAT),
-                lambda: os.mkdir(tmp_path / "d"),
-                lambda: os.unlink(tmp_path / "f"),
-                lambda: socket.socket(socket.AF_UNIX),
-                lambda: os.chroot("/"),
-                lambda: _linux.unshare(_linux.CLONE_NEWNS),
-                lambda: os.execv("/bin/true", ["true"]),
-            ]
+            server._seccomp_filter(readonly).load()
             for attempt in attempts:
                 try:
                     attempt()
@@ -499,9 +1155,63 @@ def test_seccomp_filter_denies_escapes(tmp_path):
     with open(r, "rb") as f:
         data = f.read()
     os.waitpid(pid, 0)
-    results = list(struct.unpack(f"{len(data) // 4}i", data))
-    assert results == [0] + [errno.EPERM] * 8
-    assert (tmp_path / "f").read_bytes() == b"x" and not (tmp_path / "d").exists()
+    return list(struct.unpack(f"{len(data) // 4}i", data))
+
+
+def _escapes(tmp_path):
+    """What a subverted gofer of either kind would try: every one must be EPERM."""
+    return [
+        lambda: socket.socket(socket.AF_UNIX),
+        lambda: os.chroot("/"),
+        lambda: _linux.unshare(_linux.CLONE_NEWNS),
+        lambda: _linux.mount(b"none", os.fsencode(tmp_path), b"tmpfs", 0),
+        lambda: os.execv("/bin/true", ["true"]),
+        lambda: os.kill(os.getppid(), 0),
+        lambda: os.setuid(0),
+    ]
+
+
+def test_seccomp_filter_denies_escapes(tmp_path):
+    """The read-only filter: reads only."""
+    (tmp_path / "f").write_bytes(b"x")
+    results = _attempts_under_filter(True, [
+        lambda: os.close(os.open(tmp_path / "f", os.O_RDONLY)),
+        lambda: os.open(tmp_path / "f", os.O_WRONLY),
+        lambda: os.open(tmp_path / "g", os.O_RDONLY | os.O_CREAT),
+        lambda: os.mkdir(tmp_path / "d"),
+        lambda: os.unlink(tmp_path / "f"),
+        lambda: os.mknod(tmp_path / "p", stat.S_IFIFO | 0o600),
+        lambda: os.rename(tmp_path / "f", tmp_path / "g"),
+        lambda: os.truncate(tmp_path / "f", 0),
+        lambda: os.setxattr(tmp_path / "f", b"user.x", b"1"),
+        *_escapes(tmp_path),
+    ])
+    assert results == [0] + [errno.EPERM] * (len(results) - 1)
+    assert sorted(os.listdir(tmp_path)) == ["f"] and (tmp_path / "f").read_bytes() == b"x"
+
+
+def test_writable_seccomp_filter_allows_writes_but_no_devices(tmp_path):
+    """The writable filter: the *at write calls as the gofer makes them, but no device node,
+    no whiteout, no link by name."""
+    (tmp_path / "f").write_bytes(b"x")
+    d = os.open(tmp_path, os.O_PATH | os.O_DIRECTORY)
+    try:
+        results = _attempts_under_filter(False, [
+            lambda: os.mkdir("d", dir_fd=d),
+            lambda: os.mknod("p", stat.S_IFIFO | 0o600, dir_fd=d),
+            lambda: os.mknod("r", stat.S_IFREG | 0o600, dir_fd=d),
+            lambda: os.close(_linux.open_beneath(d, b"f", os.O_WRONLY)),
+            lambda: os.mknod("null", stat.S_IFCHR | 0o666, os.makedev(1, 3), dir_fd=d),
+            lambda: os.mknod("sda", stat.S_IFBLK | 0o666, os.makedev(8, 0), dir_fd=d),
+            lambda: os.mknod("sock", stat.S_IFSOCK | 0o666, dir_fd=d),
+            lambda: os.link("f", "hard", src_dir_fd=d, dst_dir_fd=d),
+            lambda: _linux.renameat2(d, b"f", d, b"w", _linux.RENAME_WHITEOUT),
+            *_escapes(tmp_path),
+        ])
+    finally:
+        os.close(d)
+    assert results == [0] * 4 + [errno.EPERM] * (len(results) - 4)
+    assert sorted(os.listdir(tmp_path)) == ["d", "f", "p", "r"]
 
 
 def test_gofer_exits_when_the_socket_closes(tree):
