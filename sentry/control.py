@@ -9,6 +9,12 @@ when its process exits (Kernel.on_exit calls `_exited`).  Host fds (an exec's
 stdio) come as SCM_RIGHTS data with the request frame; a request that does
 not take them has them closed.
 
+Containers: the sandbox's first container (id "": the one the sentry booted
+with, a pod's pause container) and the sub-containers CreateSubcontainer adds,
+each with its own root over its own gofer (kernel/container.py).  Exec, Signal,
+Wait and Processes act within the container they name; exec ids are per
+container.
+
 Anyone who can connect may drive the sandbox: the socket's file permissions
 are the guard (the sentry, in its own user namespace, cannot tell host users
 apart).  Malformed input gets an error reply or a closed connection.
@@ -35,24 +41,23 @@ from ringfence.shim.ttrpc.errors import OversizedMessageError, TtrpcError, statu
 from ringfence.shim.ttrpc.messages import error_response, ok_response, parse_request
 
 from .abi import errno as E
-from .abi.fs import AT_FDCWD, S_IFMT, S_IFREG
 from .abi.signal import NSIG, SI_USER
 from .fs.proc_pid import cmdline
+from .kernel.container import Container, ExecutableNotFound
 from .kernel.creds import Credentials
 from .kernel.errors import SysError
 from .kernel.siginfo import kill_info
-from .vfs import FDTable, FSContext, std_files
-from .vfs.walk import Walker
+from .vfs import FDTable, File, std_files
 
 log = structlog.get_logger("ringfence.sentry")
 
 SERVICE = "ringfence.sentry.v1.Control"
 STDIO_ROLES = ("stdin", "stdout", "stderr")
+GOFER_ROLE = "gofer"
 MAX_FDS = 8  # per request; a sender of more gets its connection closed (the kernel drops the excess)
 MAX_CONNECTIONS = 64
 MAX_OUTPUT = 16 << 20  # unsent replies a connection may pile up before it is closed
-KEPT_EXITS = 1024  # statuses of exited exec processes kept for late Waits (the oldest go first)
-DEFAULT_PATH = b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+KEPT_EXITS = 1024  # statuses of exited exec processes kept for late Waits, per container (the oldest go first)
 _RECV_SIZE = 64 << 10
 _ANCILLARY = socket.CMSG_SPACE(MAX_FDS * 4)
 _IN, _OUT = select.POLLIN, select.POLLOUT
@@ -71,24 +76,48 @@ def _timestamp(seconds: float) -> Timestamp:
 def _sys_failure(err: SysError | OSError, what: str) -> TtrpcError:
     """A failed sandbox operation as the ttrpc error that answers it."""
     code = {E.ENOENT: Code.NOT_FOUND, E.ENOTDIR: Code.NOT_FOUND, E.EACCES: Code.PERMISSION_DENIED,
-            E.EPERM: Code.PERMISSION_DENIED}.get(err.errno, Code.FAILED_PRECONDITION)
-    return TtrpcError(code, f"{what}: {os.strerror(err.errno)}")
+            E.EPERM: Code.PERMISSION_DENIED, E.ENOTSOCK: Code.INVALID_ARGUMENT}.get(err.errno, Code.FAILED_PRECONDITION)
+    return TtrpcError(code, f"{what}: {os.strerror(err.errno) if err.errno else err}")
 
 
 class _Watched:
-    """A process the service follows: an exec's, or one a Wait names; its status once it exits."""
+    """A process the service follows: an exec's, a container's init, or one a Wait names; its
+    status once it exits."""
 
     __slots__ = ("tg", "pid", "status", "exited_at", "waiters")
 
     def __init__(self, tg):
         self.tg = tg
-        self.pid = tg.pid
+        self.pid = tg.pid if tg is not None else 0
         self.status: int | None = None  # runc-style, once exited
         self.exited_at = 0.0
         self.waiters: list[tuple[_Connection, int]] = []  # (connection, stream id) of pending Waits
 
     def response(self) -> pb.WaitResponse:
         return pb.WaitResponse(exit_status=self.status, exited_at=_timestamp(self.exited_at))
+
+    def finish(self, wait_status: int) -> None:
+        """The process exited (or, a container's init, could not start) with `wait_status`:
+        keep its status and answer its Waits."""
+        self.tg = None
+        self.status = runc_status(wait_status)
+        self.exited_at = time.time()
+        for conn, sid in self.waiters:
+            conn.reply(sid, self.response())
+        self.waiters = []
+
+
+class _Member:
+    """A container as the service knows it: the kernel's Container, the process its init is to
+    run (until started), its init's record and its exec processes by exec id."""
+
+    __slots__ = ("box", "process", "init", "execs")
+
+    def __init__(self, box: Container, process=None):
+        self.box = box
+        self.process = process  # (argv, envp, cwd, credentials) of a created sub-container
+        self.init: _Watched | None = None
+        self.execs: dict[str, _Watched] = {}  # kept after they exit
 
 
 class _Call:
@@ -118,16 +147,17 @@ class _Call:
 class ControlServer:
     """The control service of one sandbox (see the module docstring)."""
 
-    def __init__(self, kernel, root, listener: socket.socket):
-        """Serve on `listener` (a listening unix stream socket) from `kernel`'s loop; exec'd
-        processes get `root` (a Location: the sandbox's root) as root directory."""
+    def __init__(self, kernel, sandbox: Container, listener: socket.socket):
+        """Serve on `listener` (a listening unix stream socket) from `kernel`'s loop, for the
+        sandbox whose first container is `sandbox`."""
         self.kernel = kernel
-        self.root = root
         self.listener = listener
         self.connections: dict[int, _Connection] = {}
-        self.execs: dict[str, _Watched] = {}  # exec id -> its process (kept after it exits)
+        self.containers = {sandbox.id: _Member(sandbox)}
         self.watched: dict[object, _Watched] = {}  # ThreadGroup -> record, until it exits
         self.methods = {
+            "CreateSubcontainer": (pb.CreateSubcontainerRequest, self.create_subcontainer),
+            "StartSubcontainer": (pb.StartSubcontainerRequest, self.start_subcontainer),
             "Exec": (pb.ExecRequest, self.exec),
             "Signal": (pb.SignalRequest, self.signal),
             "Wait": (pb.WaitRequest, self.wait),
@@ -175,8 +205,7 @@ class ControlServer:
                 raise TtrpcError(Code.UNIMPLEMENTED, f"service {req.service}")
             if req.method not in self.methods:
                 if req.method in pb.DESCRIPTOR.services_by_name["Control"].methods_by_name:
-                    raise TtrpcError(Code.UNIMPLEMENTED, f"{req.method} is not supported by the sentry yet "
-                                                         "(sub-containers and pause come with pods)")
+                    raise TtrpcError(Code.UNIMPLEMENTED, f"{req.method} is not supported by the sentry yet")
                 raise TtrpcError(Code.UNIMPLEMENTED, f"method {req.method}")
             request_type, handler = self.methods[req.method]
             message = request_type()
@@ -198,50 +227,89 @@ class ControlServer:
             call.close_fds()
 
     # -- the RPCs --------------------------------------------------------------
+    def create_subcontainer(self, req: pb.CreateSubcontainerRequest, call: _Call) -> pb.CreateSubcontainerResponse:
+        """Build sub-container `req.container_id`'s root over the passed gofer socket; its init
+        (the spec's process) waits for StartSubcontainer."""
+        cid = req.container_id
+        if not cid:
+            raise TtrpcError(Code.INVALID_ARGUMENT, "a container id is required")
+        if cid in self.containers:
+            raise TtrpcError(Code.ALREADY_EXISTS, f"container {cid} exists")
+        if GOFER_ROLE not in req.fd_roles:
+            raise TtrpcError(Code.INVALID_ARGUMENT, f"a gofer socket (fd role {GOFER_ROLE!r}) is required")
+        process = _parse_process(_spec_process(req.spec_json))
+        fds = call.take_fds(req.fd_roles, (*STDIO_ROLES, GOFER_ROLE))
+        # (proto 0 given: the sentry may not getsockopt; a non-socket fails the build with ENOTSOCK)
+        gofer = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, 0, fds.pop(GOFER_ROLE))
+        try:
+            box = Container(self.kernel, cid, gofer, _stdio_files(fds))
+        except (SysError, OSError) as err:
+            raise _sys_failure(err, f"container {cid}: building its root over its gofer") from None
+        self.containers[cid] = _Member(box, process)
+        log.info("control: container created", container=cid)
+        return pb.CreateSubcontainerResponse()
+
+    def start_subcontainer(self, req: pb.StartSubcontainerRequest, call: _Call) -> pb.StartSubcontainerResponse:
+        """Spawn a created sub-container's init in its root; answer its pid."""
+        member = self._member(req.container_id)
+        if member.process is None:
+            raise TtrpcError(Code.FAILED_PRECONDITION, f"{_named(req.container_id)} is {member.box.state}, "
+                                                       "not created")
+        (argv, envp, cwd, creds), member.process = member.process, None
+        try:
+            tg = member.box.start(argv, envp, cwd, creds)
+        except (SysError, OSError) as err:  # the container is stopped (status 127 or 126)
+            member.init = _Watched(None)
+            member.init.finish(member.box.exit_status)
+            raise _spawn_failure(err, argv[0]) from None
+        self._init_of(member)  # followed from now on: its status is kept for Wait
+        log.info("control: container started", container=req.container_id, pid=tg.pid)
+        return pb.StartSubcontainerResponse(pid=tg.pid)
+
     def exec(self, req: pb.ExecRequest, call: _Call) -> pb.ExecResponse:
-        """Start the process `req.process_json` describes, as a new process of the sandbox."""
+        """Start the process `req.process_json` describes, as a new process of the container."""
+        member = self._running(req.container_id)
         if not req.exec_id:
             raise TtrpcError(Code.INVALID_ARGUMENT, "an exec id is required")
-        old = self.execs.get(req.exec_id)
+        old = member.execs.get(req.exec_id)
         if old is not None and old.status is None:
             raise TtrpcError(Code.ALREADY_EXISTS, f"exec {req.exec_id} is running (pid {old.pid})")
-        argv, envp, cwd, creds = _parse_process(req.process_json)
-        fds = call.take_fds(req.fd_roles, STDIO_ROLES)
+        argv, envp, cwd, creds = _parse_process(_json_object(req.process_json, "process_json"))
         fdtable = FDTable()
-        for n, file in enumerate(std_files([fds.get(role) for role in STDIO_ROLES], owned=True)):
+        for n, file in enumerate(_stdio_files(call.take_fds(req.fd_roles, STDIO_ROLES))):
             fdtable.install_at(n, file)
         try:
-            for fd in fds.values():  # a full pipe must park the writer, not stall the sentry
-                os.set_blocking(fd, False)
-            fs = FSContext(self.root, self.root)
             try:
-                fs.chdir_path(cwd)
+                fs = member.box.context(cwd)
             except SysError as err:
                 raise _sys_failure(err, f"chdir to cwd {cwd.decode(errors='replace')!r}") from None
-            path = _find_executable(fs, argv[0], _env_path(envp))
             try:
-                tg = self.kernel.spawn(path, argv, envp, fs, fdtable, creds)
+                tg = member.box.spawn(argv, envp, fs, fdtable, creds)
             except (SysError, OSError) as err:
-                raise _sys_failure(err, f"exec {argv[0].decode(errors='replace')!r}") from None
+                raise _spawn_failure(err, argv[0]) from None
         except BaseException:
             fdtable.close_all()
             raise
-        self.execs.pop(req.exec_id, None)
-        record = self.execs[req.exec_id] = self.watched[tg] = _Watched(tg)
-        exited = [exec_id for exec_id, r in self.execs.items() if r.status is not None]
+        member.execs.pop(req.exec_id, None)
+        record = member.execs[req.exec_id] = self.watched[tg] = _Watched(tg)
+        exited = [exec_id for exec_id, r in member.execs.items() if r.status is not None]
         for exec_id in exited[:max(0, len(exited) - KEPT_EXITS)]:
-            del self.execs[exec_id]
-        log.debug("control: exec", exec_id=req.exec_id, pid=record.pid)
+            del member.execs[exec_id]
+        log.debug("control: exec", container=req.container_id, exec_id=req.exec_id, pid=record.pid)
         return pb.ExecResponse(pid=record.pid)
 
     def signal(self, req: pb.SignalRequest, call: _Call) -> Empty:
-        """Send `req.signal` to the process named, or to every process (`all`)."""
+        """Send `req.signal` to the process named, or to every process of the container (`all`)."""
         if req.signal > NSIG:
             raise TtrpcError(Code.INVALID_ARGUMENT, f"signal {req.signal} out of range")
+        member = self._member(req.container_id)
         if req.all:
-            targets = [tg for tg in self.kernel.threadgroups() if tg.exit_status is None]
+            targets = [tg for tg in self._processes(member) if tg.exit_status is None]
         else:
-            targets = [self._live(req.exec_id, req.pid)]
+            record = self._record(member, req.exec_id, req.pid)
+            if record.status is not None:
+                raise TtrpcError(Code.NOT_FOUND, f"process {req.exec_id or req.pid or 'init'} has exited")
+            targets = [record.tg]
         if req.signal:
             for tg in targets:
                 self.kernel.signals.send_group(tg, req.signal, SI_USER, kill_info(0))
@@ -249,21 +317,19 @@ class ControlServer:
 
     def wait(self, req: pb.WaitRequest, call: _Call) -> pb.WaitResponse | None:
         """The process's status: at once if it has exited, else (None) when it exits."""
-        record = self.execs.get(req.exec_id) if req.exec_id else None
-        if record is None:
-            tg = self._live(req.exec_id, req.pid)
-            record = self.watched.setdefault(tg, _Watched(tg))
+        record = self._record(self._member(req.container_id), req.exec_id, req.pid)
         if record.status is None:
             record.waiters.append((call.conn, call.sid))
             return None
         return record.response()
 
     def processes(self, req: pb.ProcessesRequest, call: _Call) -> pb.ProcessesResponse:
-        """Every process of the sandbox, zombies included, by pid."""
+        """Every process of the container, zombies included, by pid."""
         k = self.kernel
-        exec_ids = {record.tg: exec_id for exec_id, record in self.execs.items() if record.tg is not None}
+        member = self._member(req.container_id)
+        exec_ids = {record.tg: exec_id for exec_id, record in member.execs.items() if record.tg is not None}
         resp = pb.ProcessesResponse()
-        for tg in sorted(k.threadgroups(), key=lambda g: g.pid):
+        for tg in sorted(self._processes(member), key=lambda g: g.pid):
             top = tg
             while top.parent is not None:
                 top = top.parent
@@ -276,29 +342,53 @@ class ControlServer:
                 started_at=_timestamp(k.boot_time + tg.start_time - k.boot_monotonic))
         return resp
 
-    def _live(self, exec_id: str, pid: int):
-        """The running process named by exec id, else by pid, else the sandbox's init."""
+    # -- naming containers and processes ------------------------------------------
+    def _member(self, cid: str) -> _Member:
+        member = self.containers.get(cid)
+        if member is None:
+            raise TtrpcError(Code.NOT_FOUND, f"{_named(cid)}: no such container")
+        return member
+
+    def _running(self, cid: str) -> _Member:
+        member = self._member(cid)
+        if member.box.state != "running":
+            raise TtrpcError(Code.FAILED_PRECONDITION, f"{_named(cid)} is {member.box.state}, not running")
+        return member
+
+    def _processes(self, member: _Member) -> list:
+        """The container's live (not yet reaped) processes."""
+        return [tg for tg in self.kernel.threadgroups() if tg.container is member.box]
+
+    def _init_of(self, member: _Member) -> _Watched:
+        """The record of the container's init (kept once it has exited)."""
+        if member.init is None:
+            tg = member.box.init
+            if tg is None:
+                raise TtrpcError(Code.FAILED_PRECONDITION, f"{_named(member.box.id)} is not started")
+            member.init = self.watched.setdefault(tg, _Watched(tg))
+        return member.init
+
+    def _record(self, member: _Member, exec_id: str, pid: int) -> _Watched:
+        """The record of the container's process named by exec id, else by pid (a live one),
+        else of its init."""
         if exec_id:
-            record = self.execs.get(exec_id)
-            if record is None or record.status is not None:
-                raise TtrpcError(Code.NOT_FOUND, f"exec {exec_id}: no such process (or it has exited)")
-            return record.tg
-        tg = self.kernel.groups.get(pid) if pid else self.kernel.init
-        if tg is None or tg.exit_status is not None:
-            raise TtrpcError(Code.NOT_FOUND, f"process {pid or 'init'}: no such process (or it has exited)")
-        return tg
+            record = member.execs.get(exec_id)
+            if record is None:
+                raise TtrpcError(Code.NOT_FOUND, f"exec {exec_id}: no such process")
+            return record
+        if not pid:
+            return self._init_of(member)
+        tg = self.kernel.groups.get(pid)
+        if tg is None or tg.exit_status is not None or tg.container is not member.box:
+            raise TtrpcError(Code.NOT_FOUND, f"process {pid}: no such process in {_named(member.box.id)} "
+                                             "(or it has exited)")
+        return self.watched.setdefault(tg, _Watched(tg))
 
     def _exited(self, tg) -> None:
         """Kernel.on_exit: record the status of a followed process and answer its Waits."""
         record = self.watched.pop(tg, None)
-        if record is None:
-            return
-        record.tg = None
-        record.status = runc_status(tg.exit_status)
-        record.exited_at = time.time()
-        for conn, sid in record.waiters:
-            conn.reply(sid, record.response())
-        record.waiters = []
+        if record is not None:
+            record.finish(tg.exit_status)
 
     def forget(self, conn: "_Connection") -> None:
         """A connection closed: drop it and its pending Waits."""
@@ -307,12 +397,28 @@ class ControlServer:
             record.waiters = [w for w in record.waiters if w[0] is not conn]
 
 
-def _parse_process(raw: bytes) -> tuple[list[bytes], list[bytes], bytes, Credentials]:
-    """argv, envp, cwd and credentials from an OCI Process (JSON)."""
+def _json_object(raw: bytes, what: str) -> dict:
+    """The JSON object `raw` (the request's field `what`)."""
     try:
-        process = json.loads(raw)
-        if not isinstance(process, dict):
-            raise TypeError("not an object")
+        value = json.loads(raw)
+    except (ValueError, RecursionError) as err:
+        raise TtrpcError(Code.INVALID_ARGUMENT, f"bad {what}: {err}") from None
+    if not isinstance(value, dict):
+        raise TtrpcError(Code.INVALID_ARGUMENT, f"bad {what}: not an object")
+    return value
+
+
+def _spec_process(raw: bytes) -> dict:
+    """The process of OCI spec `raw` (JSON)."""
+    process = _json_object(raw, "spec_json").get("process")
+    if not isinstance(process, dict):
+        raise TtrpcError(Code.INVALID_ARGUMENT, "bad spec_json: no process object")
+    return process
+
+
+def _parse_process(process: dict) -> tuple[list[bytes], list[bytes], bytes, Credentials]:
+    """argv, envp, cwd and credentials from an OCI Process."""
+    try:
         args, env = process.get("args"), process.get("env", [])
         cwd, user = process.get("cwd", "/") or "/", process.get("user", {})
         if not isinstance(args, list) or not args or not all(isinstance(a, str) for a in args):
@@ -322,8 +428,8 @@ def _parse_process(raw: bytes) -> tuple[list[bytes], list[bytes], bytes, Credent
         uid, gid, groups = user.get("uid", 0), user.get("gid", 0), user.get("additionalGids", [])
         if not all(isinstance(i, int) and 0 <= i < 1 << 32 for i in (uid, gid, *groups)):
             raise TypeError("user ids must be 32-bit unsigned integers")
-    except (ValueError, TypeError, AttributeError, RecursionError) as err:
-        raise TtrpcError(Code.INVALID_ARGUMENT, f"bad process_json: {err}") from None
+    except (ValueError, TypeError, AttributeError) as err:
+        raise TtrpcError(Code.INVALID_ARGUMENT, f"bad process: {err}") from None
     creds = Credentials().with_gids(gid, gid, gid).with_groups(groups).with_uids(uid, uid, uid)
     return [os.fsencode(a) for a in args], [os.fsencode(e) for e in env], os.fsencode(cwd), creds
 
@@ -333,23 +439,25 @@ def _split_args(data: bytes) -> list[bytes]:
     return data.removesuffix(b"\0").split(b"\0") if data else []
 
 
-def _env_path(envp: list[bytes]) -> bytes:
-    return next((e[5:] for e in envp if e.startswith(b"PATH=")), DEFAULT_PATH)
+def _stdio_files(fds: dict[str, int]) -> list[File]:
+    """Files owning the passed stdio fds by role (/dev/null for a stream without one), made
+    non-blocking: a full pipe must park the writer, not stall the sentry."""
+    for fd in fds.values():
+        os.set_blocking(fd, False)
+    return std_files([fds.get(role) for role in STDIO_ROLES], owned=True)
 
 
-def _find_executable(fs: FSContext, name: bytes, path: bytes) -> bytes:
-    """`name`, or the first regular, executable file of that name in `path`'s directories."""
-    if b"/" in name:
-        return name
-    for directory in path.split(b":"):
-        candidate = (directory or b".") + b"/" + name
-        try:
-            mode = Walker(None, fs).resolve(AT_FDCWD, candidate).inode.stat().st_mode
-        except SysError:
-            continue
-        if mode & S_IFMT == S_IFREG and mode & 0o111:
-            return candidate
-    raise TtrpcError(Code.NOT_FOUND, f"exec: {name.decode(errors='replace')!r}: executable file not found in $PATH")
+def _named(cid: str) -> str:
+    """A container as messages name it."""
+    return f"container {cid}" if cid else "the first container"
+
+
+def _spawn_failure(err: SysError | OSError, name: bytes) -> TtrpcError:
+    """Why program `name` could not be started, as the ttrpc error that answers it."""
+    name = name.decode(errors="replace")
+    if isinstance(err, ExecutableNotFound):
+        return TtrpcError(Code.NOT_FOUND, f"exec: {name!r}: executable file not found in $PATH")
+    return _sys_failure(err, f"exec {name!r}")
 
 
 class _Connection:

@@ -2,8 +2,10 @@
 
 Each call opens its own connection (connect, one request, its response,
 close), so a Wait blocked in one thread holds up no other call.  Host fds
-(an exec's stdio) go with the request frame as SCM_RIGHTS data; the caller
-keeps its own copies and closes them when it likes.
+(stdio, a sub-container's gofer socket) go with the request frame as
+SCM_RIGHTS data; the caller keeps its own copies and closes them when it likes.
+`container_id` names the container a call acts in: "" (the default) is the
+sandbox's first container.
 
 Errors: ControlError (a TtrpcError: `.code`, `.message`) for a call the
 sentry refused, SentryGone (a ControlError, code UNAVAILABLE) when nothing
@@ -51,28 +53,48 @@ class ControlClient:
         self.target = target
         self.timeout = timeout
 
+    def create_subcontainer(self, container_id: str, spec: dict,
+                            stdio: tuple[int | None, int | None, int | None], gofer_sock_fd: int) -> None:
+        """Create sub-container `container_id` running OCI spec `spec`'s process, its root served
+        by the gofer at the other end of host socket `gofer_sock_fd`; its init's stdin, stdout
+        and stderr are the host fds in `stdio` (None: /dev/null).  It runs once started."""
+        roles, fds = _stdio_roles(stdio)
+        request = pb.CreateSubcontainerRequest(container_id=container_id, spec_json=json.dumps(spec).encode(),
+                                               fd_roles=[*roles, "gofer"])
+        self._call("CreateSubcontainer", request, None, self.timeout, [*fds, gofer_sock_fd])
+
+    def start_subcontainer(self, container_id: str) -> int:
+        """Start created sub-container `container_id`'s init; returns its sandbox pid."""
+        request = pb.StartSubcontainerRequest(container_id=container_id)
+        return self._call("StartSubcontainer", request, pb.StartSubcontainerResponse, self.timeout).pid
+
     def exec(self, process: dict, stdio: tuple[int | None, int | None, int | None], exec_id: str,
-             terminal: bool = False) -> int:
-        """Start OCI process `process` (args, env, cwd, user) in the sandbox; its stdin, stdout
+             terminal: bool = False, container_id: str = "") -> int:
+        """Start OCI process `process` (args, env, cwd, user) in the container; its stdin, stdout
         and stderr are the host fds in `stdio` (None: /dev/null).  Returns its sandbox pid."""
-        roles = [role for role, fd in zip(STDIO_ROLES, stdio) if fd is not None]
-        request = pb.ExecRequest(exec_id=exec_id, process_json=json.dumps(process).encode(),
+        roles, fds = _stdio_roles(stdio)
+        request = pb.ExecRequest(container_id=container_id, exec_id=exec_id, process_json=json.dumps(process).encode(),
                                  terminal=terminal, fd_roles=roles)
-        return self._call("Exec", request, pb.ExecResponse, self.timeout, [fd for fd in stdio if fd is not None]).pid
+        return self._call("Exec", request, pb.ExecResponse, self.timeout, fds).pid
 
-    def signal(self, sig: int, pid: int = 0, exec_id: str = "", all: bool = False) -> None:
-        """Send `sig` to exec `exec_id`'s process, else to `pid`, else to init; `all`: to every process."""
-        self._call("Signal", pb.SignalRequest(signal=sig, pid=pid, exec_id=exec_id, all=all), None, self.timeout)
+    def signal(self, sig: int, pid: int = 0, exec_id: str = "", all: bool = False, container_id: str = "") -> None:
+        """Send `sig` to exec `exec_id`'s process, else to `pid`, else to the container's init;
+        `all`: to every process of the container."""
+        request = pb.SignalRequest(container_id=container_id, signal=sig, pid=pid, exec_id=exec_id, all=all)
+        self._call("Signal", request, None, self.timeout)
 
-    def wait(self, exec_id: str = "", pid: int = 0, timeout: float | None = None) -> tuple[int, Timestamp]:
-        """Block until the process (exec `exec_id`'s, else `pid`, else init) exits, at most
-        `timeout` seconds (None: no limit); returns (runc-style status, exited_at)."""
-        resp = self._call("Wait", pb.WaitRequest(exec_id=exec_id, pid=pid), pb.WaitResponse, timeout)
+    def wait(self, exec_id: str = "", pid: int = 0, timeout: float | None = None,
+             container_id: str = "") -> tuple[int, Timestamp]:
+        """Block until the container's process (exec `exec_id`'s, else `pid`, else its init)
+        exits, at most `timeout` seconds (None: no limit); returns (runc-style status, exited_at)."""
+        request = pb.WaitRequest(container_id=container_id, exec_id=exec_id, pid=pid)
+        resp = self._call("Wait", request, pb.WaitResponse, timeout)
         return resp.exit_status, resp.exited_at
 
-    def processes(self) -> list[pb.Process]:
-        """Every process of the sandbox (pid, ppid, uid, cmd, argv, exec_id, state, started_at)."""
-        return list(self._call("Processes", pb.ProcessesRequest(), pb.ProcessesResponse, self.timeout).processes)
+    def processes(self, container_id: str = "") -> list[pb.Process]:
+        """Every process of the container (pid, ppid, uid, cmd, argv, exec_id, state, started_at)."""
+        request = pb.ProcessesRequest(container_id=container_id)
+        return list(self._call("Processes", request, pb.ProcessesResponse, self.timeout).processes)
 
     # -- the wire --------------------------------------------------------------
     def _connect(self) -> socket.socket:
@@ -118,6 +140,12 @@ class ControlClient:
         except DecodeError as err:
             raise ControlError(Code.INTERNAL, f"{method}: undecodable {response_type.__name__}: {err}") from None
         return message
+
+
+def _stdio_roles(stdio) -> tuple[list[str], list[int]]:
+    """The fd roles and fds of the streams of `stdio` that have an fd."""
+    pairs = [(role, fd) for role, fd in zip(STDIO_ROLES, stdio) if fd is not None]
+    return [role for role, _ in pairs], [fd for _, fd in pairs]
 
 
 def _read_exactly(sock: socket.socket, n: int) -> bytes:

@@ -4,12 +4,15 @@ them (gofer over the host's root, then the sentry) with a control socket.
 
 Each sandbox's init is a shell that exits 0 on SIGTERM (sent through the
 service), so every test ends its sandbox normally and reaps the sentry and the
-gofer, the only processes it started.
+gofers, the only processes it started.  Sub-container tests run the sandbox as
+a pod: its init is the pause container, two sub-containers have roots of their
+own (a busybox and a marker file each), served by gofers of their own.
 """
 from __future__ import annotations
 
 import os
 import select
+import shutil
 import signal
 import socket
 import threading
@@ -21,7 +24,7 @@ import structlog
 import harness
 from ringfence import log as logs
 from ringfence.gofer import server as gofer
-from ringfence.proto.sentry.v1.control_pb2 import WaitRequest, WaitResponse
+from ringfence.proto.sentry.v1.control_pb2 import CreateSubcontainerRequest, WaitRequest, WaitResponse
 from ringfence.sentry import boot
 from ringfence.sentry.control_client import ControlClient, ControlError, SentryGone
 from ringfence.shim.ttrpc import Code
@@ -75,24 +78,41 @@ class Sandbox:
     def process(self, *args: str, **extra) -> dict:
         return {"args": list(args), "env": ENV, "cwd": "/", **extra}
 
-    def run(self, exec_id: str, *args: str, **extra) -> tuple[bytes, int]:
-        """Exec `args` with stdout on a pipe: (its output, its status)."""
+    def run(self, exec_id: str, *args: str, container_id: str = "", **extra) -> tuple[bytes, int]:
+        """Exec `args` (in container `container_id`) with stdout on a pipe: (its output, its status)."""
         r, w = os.pipe()
         try:
-            self.client.exec(self.process(*args, **extra), (None, w, None), exec_id)
+            self.client.exec(self.process(*args, **extra), (None, w, None), exec_id, container_id=container_id)
         finally:
             os.close(w)
         with os.fdopen(r, "rb") as out:
             output = out.read()  # EOF: the sentry closed the donated fd when the process exited
-        return output, self.client.wait(exec_id=exec_id, timeout=harness.TIMEOUT)[0]
+        return output, self.client.wait(exec_id=exec_id, timeout=harness.TIMEOUT, container_id=container_id)[0]
+
+    def start_gofer(self, root: str) -> tuple[int, socket.socket]:
+        """A gofer over `root` for a sub-container: (its pid, the socket to pass); it exits when
+        every copy of the socket is closed (ours and the sentry's)."""
+        gofer_pid, sock = gofer.start(root, readonly=True)
+        self.unreaped.add(gofer_pid)
+        return gofer_pid, sock
+
+    def create(self, container_id: str, root: str, args: list[str], stdout: int | None = None) -> int:
+        """Create sub-container `container_id` running `args` over `root` (its own gofer's);
+        returns the gofer's pid."""
+        gofer_pid, sock = self.start_gofer(root)
+        with sock:
+            self.client.create_subcontainer(container_id, {"process": self.process(*args)}, (None, stdout, None),
+                                            sock.fileno())
+        return gofer_pid
 
     def finish(self, signal_init: bool = True) -> int:
-        """End init (SIGTERM), then reap the sentry and the gofer; the sentry's exit status."""
+        """End init (SIGTERM), then reap the sentry and the gofers; the sentry's exit status."""
         if self.status is None:
             if signal_init:
                 self.client.signal(signal.SIGTERM)
             self.status = self.reap(self.sentry_pid)
-            self.reap(self.gofer_pid)
+            for pid in list(self.unreaped):
+                self.reap(pid)
         return self.status
 
     def reap(self, pid: int) -> int:
@@ -316,3 +336,135 @@ def test_pending_wait_answered_when_init_exits(sandbox):
     assert WaitResponse.FromString(resp.payload).exit_status == 128 + signal.SIGKILL  # dies with init, as in runc
     with pytest.raises(SentryGone):
         sandbox.client.processes()
+
+
+# -- sub-containers: a pod in one sandbox ------------------------------------------
+
+SHOW_ROOT = "cat /marker-*; ls /"
+
+
+def _root(tmp_path, name: str, busybox: str) -> str:
+    """A root of its own: /bin with a busybox and its applets, and /marker-NAME holding NAME."""
+    root = tmp_path / f"root-{name}"
+    (root / "bin").mkdir(parents=True)
+    shutil.copy(busybox, root / "bin" / "busybox")
+    for applet in ("sh", "cat", "ls", "sleep"):
+        (root / "bin" / applet).symlink_to("busybox")
+    (root / f"marker-{name}").write_text(name + "\n")
+    return str(root)
+
+
+def _code(call) -> Code:
+    with pytest.raises(ControlError) as err:
+        call()
+    return err.value.code
+
+
+def test_subcontainers(sandbox, tmp_path, busybox):
+    """Two sub-containers with different roots beside the pause container (the sandbox's init)."""
+    client, outputs, gofers = sandbox.client, {}, {}
+    for cid in ("one", "two"):
+        r, w = os.pipe()
+        try:  # init shows its root on the pipe, then sleeps with stdout elsewhere: the pipe sees EOF
+            gofers[cid] = sandbox.create(cid, _root(tmp_path, cid, busybox),
+                                         ["sh", "-c", f"{SHOW_ROOT}; exec sleep 1000 >/dev/null"], stdout=w)
+        finally:
+            os.close(w)
+        outputs[cid] = r
+        assert client.processes(container_id=cid) == []  # created, not started
+    pids = {cid: client.start_subcontainer(cid) for cid in ("one", "two")}
+    for cid, r in outputs.items():
+        with os.fdopen(r, "rb") as out:  # each sees its own root only: no other marker, no host files
+            assert out.read().decode().split() == [cid, "bin", "dev", f"marker-{cid}", "proc"]
+    # exec in a sub-container runs in its root; its /proc shows that container's processes only
+    output, status = sandbox.run("look", "sh", "-c", f"{SHOW_ROOT}; ls /proc", container_id="two")
+    lines = output.decode().split()
+    assert status == 0 and lines[:5] == ["two", "bin", "dev", "marker-two", "proc"]
+    listed = {cid: {p.pid for p in client.processes(container_id=cid)} for cid in ("", "one", "two")}
+    in_proc = {int(name) for name in lines[5:] if name.isdigit()}
+    assert pids["two"] in in_proc and not in_proc & (listed[""] | listed["one"])
+    assert listed["one"] == {pids["one"]} and listed["two"] == {pids["two"]}
+    assert 1 in listed[""] and not listed[""] & (listed["one"] | listed["two"])
+    assert all(p.ppid == 0 and p.argv == ["sleep", "1000"] for cid in ("one", "two")
+               for p in client.processes(container_id=cid))
+    # no way into another container's root through /proc (the pause container's either)
+    output, status = sandbox.run("escape", "sh", "-c", f"cat /proc/{pids['two']}/root/marker-two; "
+                                 "ls /proc/1/root/", container_id="one")
+    assert output == b"" and status != 0
+    # exec ids are per container; a pid names a process of the container it is asked in
+    client.exec(sandbox.process("sleep", "1000"), (None, None, None), "bg", container_id="two")
+    client.exec(sandbox.process("sleep", "1000"), (None, None, None), "bg", container_id="one")
+    assert _code(lambda: client.signal(signal.SIGTERM, pid=pids["two"], container_id="one")) == Code.NOT_FOUND
+    # Signal(all) ends only that container: its init's status is kept for Wait
+    with sandbox.pending_wait(container_id="one") as sock:
+        client.signal(signal.SIGTERM, all=True, container_id="one")
+        sid, resp = _read_response(sock)
+    assert sid == 1 and WaitResponse.FromString(resp.payload).exit_status == 128 + signal.SIGTERM
+    assert client.wait(container_id="one")[0] == 128 + signal.SIGTERM
+    assert client.wait(exec_id="bg", container_id="one")[0] in (128 + signal.SIGTERM, 128 + signal.SIGKILL)
+    sandbox.reap(gofers["one"])  # the ended container's gofer connection is closed
+    assert client.processes(container_id="one") == []
+    assert {p.pid for p in client.processes(container_id="two")} >= {pids["two"]}
+    assert _code(lambda: client.exec(sandbox.process("true"), (None, None, None), "late", container_id="one")) \
+        == Code.FAILED_PRECONDITION
+    # a sub-container's init exits: its other processes are killed, as in a pid namespace of its own
+    client.signal(signal.SIGTERM, container_id="two")
+    assert client.wait(container_id="two", timeout=harness.TIMEOUT)[0] == 128 + signal.SIGTERM
+    assert client.wait(exec_id="bg", container_id="two")[0] == 128 + signal.SIGKILL
+    sandbox.reap(gofers["two"])
+    assert client.processes(container_id="two") == []
+    # the pause container went on all along
+    assert sandbox.run("after", "sh", "-c", "echo still here") == (b"still here\n", 0)
+
+
+def test_subcontainer_hostile_input(sandbox, tmp_path, busybox):
+    client = sandbox.client
+    root = _root(tmp_path, "one", busybox)
+    # unknown container ids
+    for call in (lambda: client.processes(container_id="nope"), lambda: client.start_subcontainer("nope"),
+                 lambda: client.signal(signal.SIGTERM, container_id="nope"),
+                 lambda: client.wait(container_id="nope"),
+                 lambda: client.exec(sandbox.process("true"), (None, None, None), "x", container_id="nope")):
+        assert _code(call) == Code.NOT_FOUND
+    sandbox.create("one", root, ["sleep", "1000"])
+    assert _code(lambda: client.exec(sandbox.process("true"), (None, None, None), "x", container_id="one")) \
+        == Code.FAILED_PRECONDITION  # not started
+    assert _code(lambda: client.wait(container_id="one")) == Code.FAILED_PRECONDITION
+    # a refused create closes the fds it came with: each gofer exits, a pipe sees EOF
+    for cid, spec, code in (("one", {"process": sandbox.process("true")}, Code.ALREADY_EXISTS),
+                            ("", {"process": sandbox.process("true")}, Code.INVALID_ARGUMENT),
+                            ("bad", {"process": {"args": "true"}}, Code.INVALID_ARGUMENT),
+                            ("bad", {"no": "process"}, Code.INVALID_ARGUMENT)):
+        gofer_pid, sock = sandbox.start_gofer(root)
+        with sock:
+            assert _code(lambda: client.create_subcontainer(cid, spec, (None, None, None), sock.fileno())) == code
+        sandbox.reap(gofer_pid)
+    r, w = os.pipe()
+    request = CreateSubcontainerRequest(container_id="nogofer", spec_json=b'{"process": {"args": ["true"]}}',
+                                        fd_roles=["stdout"])
+    with _raw_call(sandbox.path, _request("CreateSubcontainer", request.SerializeToString()), [w]) as sock:
+        os.close(w)
+        assert _read_response(sock)[1].status.code == Code.INVALID_ARGUMENT
+    assert _closed_by_peer(r)
+    os.close(r)
+    r, w = os.pipe()  # a gofer fd that is no socket
+    assert _code(lambda: client.create_subcontainer("pipe", {"process": sandbox.process("true")},
+                                                    (None, None, None), w)) == Code.INVALID_ARGUMENT
+    os.close(w)
+    assert _closed_by_peer(r)
+    os.close(r)
+    # starting twice (or the first container), a program that is not there
+    pid = client.start_subcontainer("one")
+    assert _code(lambda: client.start_subcontainer("one")) == Code.FAILED_PRECONDITION
+    assert _code(lambda: client.start_subcontainer("")) == Code.FAILED_PRECONDITION
+    missing_gofer = sandbox.create("missing", root, ["no-such-program"])
+    with pytest.raises(ControlError) as err:
+        client.start_subcontainer("missing")
+    assert err.value.code == Code.NOT_FOUND and "executable file not found" in err.value.message
+    assert client.wait(container_id="missing")[0] == 127  # it stopped, and let its gofer go
+    sandbox.reap(missing_gofer)
+    # the sandbox survived all of it: the pause container and sub-container "one" run on
+    assert {p.pid for p in client.processes(container_id="one")} == {pid}
+    assert sandbox.run("after", "sh", "-c", "echo still here") == (b"still here\n", 0)
+    client.signal(signal.SIGKILL, container_id="one")
+    assert client.wait(container_id="one")[0] == 128 + signal.SIGKILL

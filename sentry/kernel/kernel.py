@@ -1,4 +1,5 @@
-"""The sentry's kernel: the PID namespace, the scheduler loop and process exit.
+"""The sentry's kernel: the PID namespace (one for all the sandbox's containers, see
+container.py), the scheduler loop and process exit.
 
 One Python thread serves every task.  A task is RUNNING while its stub
 thread runs on the platform, BLOCKED while parked in a syscall (see
@@ -26,7 +27,7 @@ from ..abi import errno as E
 from ..abi import sysno
 from ..abi.signal import (
     CLD_CONTINUED, CLD_EXITED, CLD_KILLED, CLD_STOPPED, SA_NOCLDSTOP, SA_NOCLDWAIT, SI_USER, SIG_IGN, SIGCHLD,
-    SIGCONT, SIGKILL, SIGSTOP,
+    SIGCONT, SIGKILL, SIGSTOP, bit,
 )
 from .siginfo import child_info, kill_info
 from ..syscalls.table import TABLE
@@ -82,7 +83,7 @@ class Kernel:
         self.tasks: dict[int, Task] = {}
         self.by_host: dict[int, Task] = {}
         self.groups: dict[int, ThreadGroup] = {}
-        self.init: ThreadGroup | None = None
+        self.init: ThreadGroup | None = None  # the first container's init: its exit ends the sandbox
         self.current: Task | None = None  # the task whose syscall is being served
         self.ready: collections.deque[Task] = collections.deque()
         self.timers = TimerQueue()
@@ -153,14 +154,15 @@ class Kernel:
         t.host_tid = host_tid
         self.by_host[host_tid] = t
 
-    def spawn(self, path: bytes, argv: list[bytes], envp: list[bytes], fs, fdtable,
+    def spawn(self, container, path: bytes, argv: list[bytes], envp: list[bytes], fs, fdtable,
               creds: Credentials | None = None) -> ThreadGroup:
-        """Start a process running `path` in a new session, with no parent: init, or a process
-        the control service executes (the kernel reaps it itself when it exits)."""
+        """Start a process of `container` running `path` in a new session, with no parent: a
+        container's init, or a process the control service executes (the kernel reaps it itself
+        when it exits)."""
         from ..loader import exec as loader
 
         pid = self.new_pid()
-        tg = ThreadGroup(self, pid, None)
+        tg = ThreadGroup(self, pid, None, container)
         fdtable.set_limit(min(self.default_rlimits[RLIMIT_NOFILE][0], 1 << 20))
         t = Task(self, pid, tg, 0, None, fs, fdtable, creds or Credentials())
         image = loader.load(self, t, path, argv, envp)
@@ -172,11 +174,6 @@ class Kernel:
         self.signals.start_image(t, image)
         self.platform.resume(t.host_tid, None)
         return tg
-
-    def spawn_init(self, argv: list[bytes], envp: list[bytes], fs, fdtable) -> ThreadGroup:
-        """Create pid 1 running `argv[0]`."""
-        self.init = self.spawn(argv[0], argv, envp, fs, fdtable)
-        return self.init
 
     # -- the loop ------------------------------------------------------------
     def run(self) -> int:
@@ -331,6 +328,10 @@ class Kernel:
             t.block_timer = self.timers.call_at(block.deadline, waker)
         if block.host_fds:
             self.host_waits[t] = block.host_fds
+        if block.interruptible and any(bit(entry[0]) & ~t.sigmask for entry in t.pending + t.tg.pending):
+            # A signal came while t ran, after its stub had stopped for this syscall (the kick
+            # is only seen once it resumes): it must not sleep through it, as on Linux.
+            self.interrupt(t)
 
     def _unpark(self, t: Task) -> Block | None:
         t.sigwait_mask = 0
@@ -539,9 +540,10 @@ class Kernel:
             self.on_exit(tg)
         for child in list(tg.children.values()):
             self._reparent(child)
-        if tg is self.init:
-            self._kill_all()
-            return
+        if tg is tg.container.init:
+            self._end_container(tg.container, status)
+            if tg is self.init:
+                return
         parent = tg.parent
         if parent is None:
             self.groups.pop(tg.pid, None)
@@ -561,12 +563,12 @@ class Kernel:
 
     def _reparent(self, child: ThreadGroup) -> None:
         """child's parent exited: it signals the child's PR_SET_PDEATHSIG, and the
-        child moves to the nearest living subreaper ancestor, else to init."""
+        child moves to the nearest living subreaper ancestor, else to its container's init."""
         old = child.parent
         old.children.pop(child.pid, None)
         if child.pdeathsig and child.exit_status is None:
             self.signals.send_group(child, child.pdeathsig, SI_USER, kill_info(old.pid))
-        init = self.init
+        init = child.container.init
         if init is None or init.exit_status is not None or child is init:
             child.parent = None
             if child.exit_status is not None:
@@ -587,9 +589,14 @@ class Kernel:
             tg.parent.children.pop(tg.pid, None)
         self.groups.pop(tg.pid, None)
 
-    def _kill_all(self) -> None:
-        """Init exited: every other process of the namespace is killed."""
+    def _end_container(self, container, status: int) -> None:
+        """`container`'s init exited with `status`: its other processes are killed (as when a
+        pid namespace's init exits) and the container ends.  The sandbox's init takes every
+        process (and the platform's master stub) with it."""
+        whole = container.init is self.init
         for tg in list(self.groups.values()):
-            if tg.exit_status is None:
+            if tg.exit_status is None and (whole or tg.container is container):
                 self.exit_group(tg, SIGKILL)
-        self.platform.kill_process(self.platform.master.pid)
+        if whole:
+            self.platform.kill_process(self.platform.master.pid)
+        container.end(status)

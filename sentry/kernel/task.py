@@ -37,10 +37,12 @@ class SigAction:
 class ThreadGroup:
     """A process: its tasks, memory, signal dispositions, children and exit status."""
 
-    def __init__(self, kernel, pid: int, parent: "ThreadGroup | None"):
+    def __init__(self, kernel, pid: int, parent: "ThreadGroup | None", container=None):
+        """A process of `container` (a kernel.container.Container), or of its parent's."""
         self.kernel = kernel
         self.pid = pid
         self.parent = parent
+        self.container = parent.container if parent is not None else container
         self.children: dict[int, ThreadGroup] = {}
         self.tasks: dict[int, Task] = {}
         self.pgid = pid

@@ -1,4 +1,4 @@
-"""The sandbox's initial file system: overlay root, /proc and /dev."""
+"""A container's initial file system: overlay root, /proc and /dev."""
 from __future__ import annotations
 
 from ..abi.errno import ENOENT
@@ -30,7 +30,8 @@ def _mount(ns: MountNamespace, ctx: FSContext, name: bytes, fs: FileSystem, root
 
 def build_sandbox_fs(kernel, gofer_client) -> tuple[FSContext, FDTable]:
     """The init task's file-system context and (empty) fd table: the gofer's tree read-only under a
-    tmpfs upper layer as /, with proc on /proc and the sentry's devices on /dev."""
+    tmpfs upper layer as /, with proc on /proc (showing `kernel`'s processes: a container's view,
+    see kernel/container.py) and the sentry's devices on /dev."""
     lower = GoferFS(gofer_client).attach()
     a = lower.stat()
     upper = TmpfsFS().new_root(a.st_mode & S_IALLUGO, a.st_uid, a.st_gid)
