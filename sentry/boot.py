@@ -59,6 +59,9 @@ class SentryConfig:
     # Host fds the program's stdin, stdout and stderr come from (None: the
     # caller's own 0, 1 and 2).  The sentry's log stays on the caller's stderr.
     stdio: tuple[int, int, int] | None = None
+    # The program is a container's init, with Linux's rules for a pid
+    # namespace's init (it gets no signal it has no handler for).
+    container: bool = False
     # A pipe's read end: init is not spawned before a byte arrives on it (the
     # "created" state of a container); EOF means "never start", and the sentry exits.
     start_fd: int | None = None
@@ -215,11 +218,13 @@ def _sentry_main(config: SentryConfig, gofer_sock, ready_w: int, go_r: int) -> i
     _pin_to_one_cpu()
     strace = Strace(config.strace_fd, config.strace_syscalls) if config.strace else None
     kernel = Kernel(platforms.get(config.platform), config.hostname, strace, hwcap)
+    kernel.protect_inits = config.container
     _chroot_empty()
     seccomp.confine_sentry()
     if os.isatty(0):
         set_console(0)
     sandbox = Container(kernel, "", gofer_sock, std_files())
+    set_console(None)  # the console is the first container's only
     control = ControlServer(kernel, sandbox, config.control_sock) if config.control_sock is not None else None
     kernel.forward_host_signals((signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                                  signal.SIGUSR1, signal.SIGUSR2))

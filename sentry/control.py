@@ -47,6 +47,7 @@ from .kernel.container import Container, ExecutableNotFound
 from .kernel.creds import Credentials
 from .kernel.errors import SysError
 from .kernel.siginfo import kill_info
+from .kernel.signals import FROM_RUNTIME
 from .vfs import FDTable, File, std_files
 
 log = structlog.get_logger("ringfence.sentry")
@@ -312,7 +313,7 @@ class ControlServer:
             targets = [record.tg]
         if req.signal:
             for tg in targets:
-                self.kernel.signals.send_group(tg, req.signal, SI_USER, kill_info(0))
+                self.kernel.signals.send_group(tg, req.signal, SI_USER, kill_info(0), FROM_RUNTIME)
         return Empty()
 
     def wait(self, req: pb.WaitRequest, call: _Call) -> pb.WaitResponse | None:

@@ -24,7 +24,7 @@ from ringfence.proto.containerd.types.task import task_pb2
 from ringfence.proto import typeurl
 from ringfence.runtime import mounts
 from ringfence.runtime.cgroups import Cgroup
-from ringfence.runtime.sandbox import FORWARDED, Sandbox, SandboxError, exit_code, sentry_config
+from ringfence.runtime.sandbox import Sandbox, SandboxError, exit_code, sentry_config, start_gofer
 from ringfence.runtime.spec import SpecError, load, parse_process, rootfs_of
 
 from .events import Publisher, timestamp
@@ -67,6 +67,9 @@ class Container:
         self.sandbox: Sandbox | None = None
         self.control_path = ""
         self.namespace = ""
+        # A container of a CRI pod runs in the pod sandbox container's sentry.
+        self.pod: Container | None = None
+        self.gofer_pid = 0  # a pod member's own gofer
         self.cgroup: Cgroup | None = None
         self.oom_fd: int | None = None
         self.oom_kills = 0
@@ -80,11 +83,16 @@ class Container:
         except KeyError:
             raise TtrpcError(Code.NOT_FOUND, f"exec {exec_id} not found in {self.id}") from None
 
+    @property
+    def control_id(self) -> str:
+        """How the sentry's control service names this container."""
+        return self.id if self.pod is not None else ""
+
     def control(self):
-        """A client of the sentry's control service."""
+        """A client of the control service of the sentry running this container."""
         from ringfence.sentry.control_client import ControlClient
 
-        return ControlClient(self.control_path)
+        return ControlClient((self.pod or self).control_path)
 
 
 class TaskService:
@@ -143,9 +151,13 @@ class TaskService:
                 raise TtrpcError(Code.INTERNAL, f"mounting the rootfs: {err}") from None
         c = Container(req, spec, rootfs, mounted=bool(req.rootfs))
         c.namespace = ctx.get_metadata("containerd-namespace-ttrpc") or self.publisher.namespace
+        c.pod = self._pod_of(spec)
         try:
             self._create_cgroup(c)
-            self._create_sandbox(c, req)
+            if c.pod is None:
+                self._create_sandbox(c, req)
+            else:
+                await self._create_member(c, req)
         except BaseException:
             self._release(c)
             raise
@@ -155,6 +167,39 @@ class TaskService:
             io=events.TaskIO(stdin=req.stdin, stdout=req.stdout, stderr=req.stderr,
                              terminal=req.terminal)))
         return shim_pb2.CreateTaskResponse(pid=c.init.pid)
+
+    def _pod_of(self, spec) -> Container | None:
+        """The running pod sandbox container whose sentry a new container joins."""
+        pod = self.containers.get(spec.sandbox_id) if not spec.is_pod_sandbox else None
+        if pod is None or pod.pod is not None or pod.init.state is not State.RUNNING:
+            return None
+        return pod
+
+    async def _create_member(self, c: Container, req) -> None:
+        """A container of a pod: its own gofer, a sub-container of the pod's sentry."""
+        from ringfence.sentry.control_client import ControlError
+
+        io = ProcessIO(req.stdin, req.stdout, req.stderr, req.terminal)
+        try:
+            gofer_pid, gofer_sock = start_gofer(c.rootfs)
+        except SandboxError as err:
+            io.close()
+            raise TtrpcError(Code.FAILED_PRECONDITION, str(err)) from None
+        c.cgroup.add(gofer_pid)
+        c.gofer_pid = gofer_pid
+        self._on_exit(gofer_pid, lambda status: setattr(c, "gofer_pid", 0))
+        try:
+            await asyncio.to_thread(c.control().create_subcontainer, c.id, c.spec.raw, io.sandbox_fds,
+                                    gofer_sock.fileno())
+        except ControlError as err:
+            io.close()
+            os.kill(gofer_pid, signal.SIGKILL)
+            raise TtrpcError(Code.FAILED_PRECONDITION, f"create {c.id} in pod {c.pod.id}: {err}") from None
+        finally:
+            gofer_sock.close()
+        io.handed_over()
+        c.init.io = io
+        c.init.pid = c.pod.init.pid  # the pod's sentry runs it
 
     def _create_cgroup(self, c: Container) -> None:
         """The container's cgroup (the spec's cgroupsPath, else /ringfence/NS/ID),
@@ -244,7 +289,10 @@ class TaskService:
         p = c.process(req.exec_id)
         p.require(State.CREATED, action="start")
         if not req.exec_id:
-            c.sandbox.start()
+            if c.pod is None:
+                c.sandbox.start()
+            else:
+                await self._start_member(c)
             p.move(State.RUNNING, "start")
             self.publisher.publish("/tasks/start", events.TaskStart(container_id=c.id, pid=p.pid))
             return shim_pb2.StartResponse(pid=p.pid)
@@ -252,13 +300,24 @@ class TaskService:
         await self._start_exec(c, p)
         return shim_pb2.StartResponse(pid=p.pid)
 
+    async def _start_member(self, c: Container) -> None:
+        from ringfence.sentry.control_client import ControlError
+
+        client = c.control()
+        try:
+            await asyncio.to_thread(client.start_subcontainer, c.id)
+        except ControlError as err:
+            raise TtrpcError(Code.FAILED_PRECONDITION, f"start {c.id}: {err}") from None
+        asyncio.get_running_loop().create_task(self._wait_control(c, c.init, client))
+
     async def _start_exec(self, c: Container, p: Process) -> None:
         from ringfence.sentry.control_client import ControlError
 
         p.io = ProcessIO(*p.stdio, p.terminal)
         client = c.control()
         try:
-            p.pid = await asyncio.to_thread(client.exec, p.spec, p.io.sandbox_fds, p.exec_id, p.terminal)
+            p.pid = await asyncio.to_thread(client.exec, p.spec, p.io.sandbox_fds, p.exec_id, p.terminal,
+                                            container_id=c.control_id)
         except ControlError as err:
             p.io.close()
             raise TtrpcError(Code.FAILED_PRECONDITION, f"exec {p.exec_id}: {err}") from None
@@ -267,15 +326,17 @@ class TaskService:
         p.move(State.RUNNING, "start")
         self.publisher.publish("/tasks/exec-started", events.TaskExecStarted(
             container_id=c.id, exec_id=p.exec_id, pid=p.pid))
-        asyncio.get_running_loop().create_task(self._wait_exec(c, p, client))
+        asyncio.get_running_loop().create_task(self._wait_control(c, p, client))
 
-    async def _wait_exec(self, c: Container, p: Process, client) -> None:
+    async def _wait_control(self, c: Container, p: Process, client) -> None:
+        """Wait for a process the control service started (an exec, a pod member's init);
+        one whose sentry is gone was killed with it."""
         from ringfence.sentry.control_client import ControlError
 
         try:
-            code, _ = await asyncio.to_thread(client.wait, exec_id=p.exec_id)
+            code, _ = await asyncio.to_thread(client.wait, exec_id=p.exec_id, container_id=c.control_id)
         except ControlError as err:
-            log.warning("waiting for an exec failed", id=c.id, exec_id=p.exec_id, error=str(err))
+            log.warning("waiting for a process failed", id=c.id, exec_id=p.exec_id, error=str(err))
             code = 128 + signal.SIGKILL
         await self._finish(c, p, code)
 
@@ -297,6 +358,13 @@ class TaskService:
         return shim_pb2.DeleteResponse(pid=p.pid, exit_status=p.exit_status, exited_at=exited_at)
 
     async def _delete_container(self, c: Container) -> None:
+        if c.gofer_pid:  # a pod member's gofer ends when its init does
+            for _ in range(200):
+                if not c.gofer_pid:
+                    break
+                await asyncio.sleep(0.01)
+            else:
+                os.kill(c.gofer_pid, signal.SIGKILL)
         if c.sandbox is not None and c.sandbox.alive:
             c.sandbox.destroy()
             for _ in range(200):
@@ -330,14 +398,15 @@ class TaskService:
         if p.exited or p.state is State.DELETED:
             raise TtrpcError(Code.NOT_FOUND, f"process {p.name} not found: it has exited")
         try:
-            if not req.exec_id and (req.signal == signal.SIGKILL or p.state is State.CREATED
-                                    or (req.signal in FORWARDED and not req.all)):
-                c.sandbox.signal(req.signal)
-                if req.signal == signal.SIGKILL and p.state is State.PAUSED:
+            if c.pod is None and not req.exec_id and (req.signal == signal.SIGKILL or p.state is State.CREATED):
+                c.sandbox.signal(signal.SIGKILL)  # the whole sandbox goes
+                if p.state is State.PAUSED:
                     await asyncio.to_thread(c.cgroup.thaw)  # a frozen process cannot die
+            elif p.state is State.CREATED:
+                raise TtrpcError(Code.FAILED_PRECONDITION, f"cannot kill {p.name}: it is not started")
             else:
                 await asyncio.to_thread(c.control().signal, req.signal, exec_id=req.exec_id,
-                                        all=req.all)
+                                        all=req.all, container_id=c.control_id)
         except (ControlError, SandboxError, OSError) as err:
             raise TtrpcError(Code.FAILED_PRECONDITION, f"kill {p.name}: {err}") from None
         return Empty()
@@ -365,7 +434,7 @@ class TaskService:
         if c.init.state not in (State.RUNNING, State.PAUSED):
             return shim_pb2.PidsResponse(processes=[task_pb2.ProcessInfo(pid=c.init.pid)])
         try:
-            procs = await asyncio.to_thread(c.control().processes)
+            procs = await asyncio.to_thread(c.control().processes, container_id=c.control_id)
         except ControlError as err:
             raise TtrpcError(Code.UNAVAILABLE, f"listing processes of {c.id}: {err}") from None
         return shim_pb2.PidsResponse(processes=[task_pb2.ProcessInfo(pid=proc.pid) for proc in procs])
@@ -374,6 +443,8 @@ class TaskService:
     async def Pause(self, req, ctx):
         c = self._container(req.id)
         c.init.require(State.RUNNING, action="pause")
+        if c.pod is not None:
+            raise TtrpcError(Code.UNIMPLEMENTED, "pausing one container of a pod is not supported yet")
         try:
             await asyncio.to_thread(c.cgroup.freeze)
         except (OSError, TimeoutError) as err:

@@ -181,6 +181,27 @@ def test_sigkill_of_task_pid_is_an_exit(session):
     session.assert_clean()
 
 
+def test_init_ignores_signals_it_does_not_handle(session):
+    """The container's init, as a pid namespace's, ignores a SIGTERM it has
+    no handler for; SIGKILL from the runtime ends it (status 137)."""
+    cid = session.new_id("initsig")
+    r = session.run(cid, "sleep", "30", flags=("-d", "--null-io"))
+    assert r.returncode == 0, r.stderr
+    session.wait_status(cid, "RUNNING")
+    r = session.ctr("task", "kill", cid)
+    assert r.returncode == 0, r.stderr
+    time.sleep(1)
+    assert session.tasks()[cid][1] == "RUNNING"
+    r = session.ctr("task", "kill", "-s", "SIGKILL", cid)
+    assert r.returncode == 0, r.stderr
+    session.wait_status(cid, "STOPPED")
+    r = session.ctr("task", "delete", cid)
+    assert r.returncode == 0 and "exit code 137" in r.stderr, r.stderr
+    r = session.ctr("container", "delete", cid)
+    assert r.returncode == 0, r.stderr
+    session.assert_clean()
+
+
 def _shim_pid(c: ce.Containerd, cid: str) -> int:
     """The pid of the shim serving container `cid` of the private containerd
     (ringfence's gofer and sentry are forks of it, with its command line)."""

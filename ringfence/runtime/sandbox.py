@@ -48,7 +48,7 @@ def sentry_config(spec: Spec, rootfs: str, **kw) -> boot.SentryConfig:
     return boot.SentryConfig(argv=[os.fsencode(a) for a in argv],
                              envp=[os.fsencode(e) for e in proc.env],
                              cwd=os.fsencode(proc.cwd),
-                             hostname=os.fsencode(spec.hostname or "ringfence"), **kw)
+                             hostname=os.fsencode(spec.hostname or "ringfence"), container=True, **kw)
 
 
 class Sandbox:
@@ -68,7 +68,7 @@ class Sandbox:
 
         gated: init waits for start(); on_forked(pid) runs for each of the two
         processes before it can fork others (to place them in a cgroup)."""
-        gofer_pid, gofer_sock = _start_gofer(root)
+        gofer_pid, gofer_sock = start_gofer(root)
         if on_forked is not None:
             on_forked(gofer_pid)
         start_r = start_w = None
@@ -131,7 +131,8 @@ class Sandbox:
                 pass
 
 
-def _start_gofer(root: str) -> tuple[int, socket.socket]:
+def start_gofer(root: str) -> tuple[int, socket.socket]:
+    """A gofer serving `root`: (its pid, the sentry's end of its socket)."""
     from ringfence.gofer import server as gofer
 
     try:

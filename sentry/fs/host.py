@@ -159,13 +159,14 @@ _console: HostInode | None = None
 CONSOLE_PATH = b"/dev/console"
 
 
-def set_console(fd: int) -> None:
-    """Make host terminal `fd` the sandbox's console: /dev/console in every
-    devfs built from now on, and the file of each stdio fd on that terminal,
-    so that ttyname() finds its name as on Linux."""
+def set_console(fd: int | None) -> None:
+    """Make host terminal `fd` the console (None: no console) of the
+    container built next: /dev/console in its devfs, and the file of each of
+    its stdio fds on that terminal, so that ttyname() finds its name as on Linux."""
     global _console
-    _console = HostInode(fd)
-    _console.rdev = makedev(5, 1)  # as Linux numbers /dev/console
+    _console = None if fd is None else HostInode(fd)
+    if _console is not None:
+        _console.rdev = makedev(5, 1)  # as Linux numbers /dev/console
 
 
 def console() -> HostInode | None:

@@ -34,7 +34,7 @@ from ..syscalls.table import TABLE
 from .creds import Credentials
 from .errors import SysError
 from .futex import Futexes, futex_key
-from .signals import Signals
+from .signals import FROM_RUNTIME, Signals
 from .task import Task, TaskState, ThreadGroup
 from .timers import TimerQueue
 from .waitqueue import JUSTRESUME, NORESUME, Block
@@ -92,6 +92,9 @@ class Kernel:
         self.host_io: dict[int, tuple[int, Callable[[int], None]]] = {}
         self.io_due = False  # SIGIO came: serve host_io even while the stubs keep the loop busy
         self.on_exit: Callable[[ThreadGroup], None] | None = None  # called as each process exits
+        # Containers' inits get Linux's pid-namespace-init signal rules (see
+        # Signals._protected); `ringfence do`'s command is a plain process.
+        self.protect_inits = False
         self.external_signals: list[int] = []
         self._enosys_logged: set[int] = set()
         self.handlers = [None] * (sysno.MAX_NR + 1)
@@ -315,7 +318,7 @@ class Kernel:
         sigs, self.external_signals = self.external_signals, []
         for sig in sigs:
             if self.init is not None and self.init.exit_status is None:
-                self.signals.send_group(self.init, sig, SI_USER, kill_info(0))
+                self.signals.send_group(self.init, sig, SI_USER, kill_info(0), FROM_RUNTIME)
 
     # -- blocking ------------------------------------------------------------
     def _park(self, t: Task, block: Block) -> None:

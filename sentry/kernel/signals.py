@@ -37,6 +37,13 @@ _FAULTS = (SIGSEGV, SIGBUS)  # whose fault address the sigcontext's cr2 carries
 _STOP_SIGNALS = bit(SIGSTOP) | bit(SIGTSTP) | bit(SIGTTIN) | bit(SIGTTOU)
 
 
+# Who sent a signal, for the protection of containers' inits (Linux's SIGNAL_UNKILLABLE).
+FROM_SANDBOX = 0  # a process of the sandbox, or the kernel: an init gets only the signals it handles
+FROM_RUNTIME = 1  # the runtime (control service, forwarded host signals), as from an ancestor pid namespace:
+# also SIGKILL and SIGSTOP
+_RUNTIME_FORCED = frozenset((SIGKILL, SIGSTOP))
+
+
 class Signals:
     """The kernel's signal machinery."""
 
@@ -50,21 +57,33 @@ class Signals:
             return True
         return act.handler == SIG_DFL and default_action(sig) == IGNORE
 
-    def send_task(self, t, sig: int, code: int = SI_KERNEL, union: bytes = b"") -> None:
+    def send_task(self, t, sig: int, code: int = SI_KERNEL, union: bytes = b"",
+                  origin: int = FROM_SANDBOX) -> None:
         """Queue `sig` for thread `t` and make sure it notices."""
-        self._queue(t.tg, t.pending, t, sig, code, union)
+        self._queue(t.tg, t.pending, t, sig, code, union, origin)
 
-    def send_group(self, tg, sig: int, code: int = SI_KERNEL, union: bytes = b"") -> None:
+    def send_group(self, tg, sig: int, code: int = SI_KERNEL, union: bytes = b"",
+                   origin: int = FROM_SANDBOX) -> None:
         """Queue a process-directed `sig` for `tg`."""
         target = next((t for t in tg.tasks.values() if not t.sigmask & bit(sig)),
                       next(iter(tg.tasks.values()), None))
-        self._queue(tg, tg.pending, target, sig, code, union)
+        self._queue(tg, tg.pending, target, sig, code, union, origin)
 
-    def _queue(self, tg, queue: list, target, sig: int, code: int, union: bytes) -> None:
+    def _protected(self, tg, sig: int, origin: int) -> bool:
+        """A container's init, like a pid namespace's, gets no signal it has no
+        handler for (faults are forced past this: see force())."""
+        container = tg.container
+        if (not self.kernel.protect_inits or container is None or container.init is not tg
+                or tg.actions[sig].handler != SIG_DFL):
+            return False
+        return origin == FROM_SANDBOX or sig not in _RUNTIME_FORCED
+
+    def _queue(self, tg, queue: list, target, sig: int, code: int, union: bytes, origin: int) -> None:
         if tg.exit_status is not None or target is None:
             return
         if sig == SIGKILL:
-            self.kernel.exit_group(tg, SIGKILL)
+            if not self._protected(tg, sig, origin):
+                self.kernel.exit_group(tg, SIGKILL)
             return
         # Stop and continue signals cancel each other at send time (Linux's prepare_signal).
         if sig == SIGCONT:
@@ -74,6 +93,8 @@ class Signals:
             self._drop(tg, bit(SIGCONT))
         blocked = target.sigmask & bit(sig)
         waited = target.sigwait_mask & bit(sig)
+        if not blocked and not waited and self._protected(tg, sig, origin):
+            return
         if self._ignored(tg, sig) and not blocked and not waited:
             return
         if sig < SIGRTMIN and any(entry[0] == sig for entry in queue):
