@@ -116,15 +116,13 @@ def _spawn_daemon(args, sock: socket.socket, path: str) -> None:
     """Fork the long-lived shim.  It keeps this interpreter and what it has
     imported (no second start-up), runs in its own session with its stdio on
     /dev/null (containerd reads our output to EOF) and serves on `sock`."""
+    from ringfence.runtime.daemon import detach
+
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
-            os.setsid()
-            null = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(null, fd)
-            os.close(null)
+            detach()
             code = _daemon(args, sock, path)
         finally:
             os._exit(code)

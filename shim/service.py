@@ -24,6 +24,7 @@ from ringfence.proto.containerd.types.task import task_pb2
 from ringfence.proto import typeurl
 from ringfence.runtime import mounts
 from ringfence.runtime.cgroups import Cgroup
+from ringfence.runtime.daemon import exited_children
 from ringfence.runtime.sandbox import Sandbox, SandboxError, exit_code, sentry_config, start_gofer
 from ringfence.runtime.spec import SpecError, load, parse_process, rootfs_of
 
@@ -108,13 +109,7 @@ class TaskService:
     # -- reaping -------------------------------------------------------------
     def reap(self) -> None:
         """Collect every exited child (SIGCHLD) and pass its status on."""
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
+        for pid, status in exited_children():
             callback = self._watch.pop(pid, None)
             if callback is None:
                 self._exits[pid] = status

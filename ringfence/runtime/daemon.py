@@ -1,0 +1,28 @@
+"""What the runtime's long-lived processes (shim, supervisor, exec waiter) do
+as host processes: leave their caller's session and stdio, reap children."""
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+
+def detach() -> None:
+    """Start a session of our own with stdin, stdout and stderr on /dev/null
+    (a caller reading our output to EOF must not wait for us)."""
+    os.setsid()
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+
+
+def exited_children() -> Iterator[tuple[int, int]]:
+    """(pid, wait status) of every child that has exited, without blocking."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        yield pid, status

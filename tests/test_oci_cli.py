@@ -1,0 +1,762 @@
+"""The runc-compatible OCI runtime CLI (ringfence/oci): every command against
+bundles made by `ringfence spec` over a busybox rootfs.
+
+Where runc has the same command, the test runs with runc first (the
+reference) and then with ringfence, on the same kind of bundle, with its own
+--root. Every container a test makes is force-deleted afterwards and the test
+fails if anything is left: a state directory, a process (supervisor, sentry,
+gofer, exec waiter: by the pids recorded), or a cgroup under /ringfence-test/.
+"""
+from __future__ import annotations
+
+import array
+import contextlib
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+import harness
+
+CGROUP_PARENT = "/ringfence-test"
+APPLETS = ("sh echo cat ls sleep true false ps id env kill wc head tr printf mkdir rm touch tty stty "
+           "uname hostname seq date test pwd").split()
+RUNC = shutil.which("runc")
+
+
+# -- fixtures -------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def rootfs(tmp_path_factory, busybox) -> Path:
+    """A busybox root file system shared by every bundle (read-only)."""
+    root = tmp_path_factory.mktemp("oci") / "rootfs"
+    for d in ("bin", "etc", "tmp", "dev", "proc", "sys", "root"):
+        (root / d).mkdir(parents=True)
+    shutil.copy(busybox, root / "bin" / "busybox")
+    for applet in APPLETS:
+        os.symlink("busybox", root / "bin" / applet)
+    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    (root / "etc" / "group").write_text("root:x:0:\n")
+    return root
+
+
+class Runtime:
+    """One runtime binary (runc or ringfence) with its own --root."""
+
+    def __init__(self, name: str, binary: str, root: Path, workdir: Path, rootfs: Path,
+                 ringfence_bin: str):
+        self.name, self.binary, self.root, self.workdir, self.rootfs = name, binary, root, workdir, rootfs
+        self.ringfence_bin = ringfence_bin
+        self.ids: list[str] = []
+        self.pids: set[int] = set()
+
+    def __call__(self, *args, timeout: float = harness.TIMEOUT, input: bytes | None = None,
+                 check: bool = False, detached: bool = False, **kw) -> subprocess.CompletedProcess:
+        argv = [self.binary, "--root", str(self.root), *map(str, args)]
+        if detached:  # the container keeps create's stdio: give it files, not pipes we wait on
+            proc = _run_to_files(argv, timeout)
+        else:
+            proc = harness.run(argv, timeout=timeout, input=input, **kw)
+        if check:
+            assert proc.returncode == 0, (f"{self.name} {' '.join(map(str, args))}: exit {proc.returncode}\n"
+                                          f"stdout: {proc.stdout!r}\nstderr: {proc.stderr!r}")
+        return proc
+
+    def new_id(self, stem: str = "c") -> str:
+        cid = f"{stem}-{uuid.uuid4().hex[:8]}"
+        self.ids.append(cid)
+        return cid
+
+    def bundle(self, args: list[str], terminal: bool = False, cid: str = "", **linux) -> Path:
+        """A bundle made by `ringfence spec`, its process changed to `args`."""
+        path = self.workdir / f"bundle-{uuid.uuid4().hex[:8]}"
+        path.mkdir()
+        spec = harness.run([self.ringfence_bin, "spec", "--bundle", str(path)])
+        assert spec.returncode == 0, spec.stderr
+        config = json.loads((path / "config.json").read_text())
+        config["root"]["path"] = str(self.rootfs)
+        config["process"]["args"] = list(args)
+        config["process"]["terminal"] = terminal
+        config["linux"]["cgroupsPath"] = f"{CGROUP_PARENT}/{cid or path.name}"
+        config["linux"].update(linux)
+        (path / "config.json").write_text(json.dumps(config, indent=1))
+        return path
+
+    def state(self, cid: str) -> dict:
+        return json.loads(self("state", cid, check=True).stdout)
+
+    def remember(self, cid: str) -> None:
+        """Note the host pids of a ringfence container (checked gone at teardown)."""
+        record = self.root / cid / "state.json"
+        if record.exists():
+            data = json.loads(record.read_text())
+            self.pids.update(p for p in (data.get("pid"), data.get("sentry_pid"), data.get("gofer_pid")) if p)
+
+    def leftovers(self) -> list[str]:
+        found = []
+        if self.name == "ringfence" and self.root.is_dir():
+            found += [f"state {p}" for p in self.root.iterdir()]
+        for pid in sorted(self.pids):
+            if harness_alive(pid):
+                found.append(f"process {pid}: {Path(f'/proc/{pid}/cmdline').read_bytes()!r}")
+        for cid in self.ids:
+            for controller in ("memory", "freezer", "pids", "cpu"):
+                d = Path("/sys/fs/cgroup", controller, CGROUP_PARENT.lstrip("/"), cid)
+                if d.exists():
+                    found.append(f"cgroup {d}")
+        return found
+
+
+def _run_to_files(argv: list[str], timeout: float) -> subprocess.CompletedProcess:
+    """Run argv with stdin /dev/null and stdout, stderr in temporary files:
+    a detached container inherits them and may hold them long after."""
+    import tempfile
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, timeout=timeout)
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(argv, proc.returncode, out.read(), err.read())
+
+
+def harness_alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+def _make_runtime(name, tmp_path, rootfs, ringfence_bin) -> Runtime:
+    if name == "runc":
+        if RUNC is None:
+            pytest.fail("runc is not installed (Debian's runc package, with containerd)")
+        binary = RUNC
+    else:
+        binary = ringfence_bin
+    return Runtime(name, binary, tmp_path / f"{name}-root", tmp_path, rootfs, ringfence_bin)
+
+
+def _teardown(rt: Runtime) -> None:
+    for cid in rt.ids:
+        rt.remember(cid)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            rt("delete", "--force", cid, timeout=30)
+    deadline = time.monotonic() + 10
+    while (left := rt.leftovers()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in rt.pids:  # never leave anything running, even when failing
+        if harness_alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    for cid in rt.ids:
+        for controller in ("memory", "freezer", "pids", "cpu", "cpuacct", "cpuset"):
+            d = Path("/sys/fs/cgroup", controller, CGROUP_PARENT.lstrip("/"), cid)
+            for _ in range(50):
+                try:
+                    d.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.1)
+    if rt.name == "ringfence":
+        shutil.rmtree(rt.root, ignore_errors=True)
+    assert not left, f"{rt.name} left behind:\n" + "\n".join(left)
+
+
+@pytest.fixture(params=["runc", "ringfence"])
+def rt(request, tmp_path, rootfs, ringfence_bin):
+    """runc (the reference), then ringfence."""
+    runtime = _make_runtime(request.param, tmp_path, rootfs, ringfence_bin)
+    yield runtime
+    _teardown(runtime)
+
+
+@pytest.fixture
+def rf(tmp_path, rootfs, ringfence_bin):
+    """ringfence alone (commands runc lacks, or ringfence's own behaviour)."""
+    runtime = _make_runtime("ringfence", tmp_path, rootfs, ringfence_bin)
+    yield runtime
+    _teardown(runtime)
+
+
+def _wait_status(rt: Runtime, cid: str, status: str, timeout: float = 20) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        proc = rt("state", cid)
+        if proc.returncode != 0 and time.monotonic() < deadline:
+            time.sleep(0.05)  # not created yet (a foreground run starting)
+            continue
+        state = json.loads(proc.stdout)
+        if state["status"] == status or time.monotonic() > deadline:
+            assert state["status"] == status, state
+            return state
+        time.sleep(0.05)
+
+
+def _create(rt: Runtime, args: list[str], stem: str = "c", **kw) -> tuple[str, Path]:
+    cid = rt.new_id(stem)
+    bundle = rt.bundle(args, cid=cid, **kw)
+    rt("create", "--bundle", bundle, cid, check=True, detached=True)
+    rt.remember(cid)
+    return cid, bundle
+
+
+# -- spec, features ----------------------------------------------------------------------
+
+def test_spec_writes_runc_example(tmp_path, ringfence_bin):
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    ours.mkdir()
+    theirs.mkdir()
+    assert harness.run([ringfence_bin, "spec", "--bundle", ours]).returncode == 0
+    spec = json.loads((ours / "config.json").read_text())
+    assert spec["process"]["args"] == ["sh"] and spec["process"]["terminal"] is True
+    assert spec["root"] == {"path": "rootfs", "readonly": True}
+    if RUNC:
+        assert harness.run([RUNC, "spec", "--bundle", theirs]).returncode == 0
+        runc = json.loads((theirs / "config.json").read_text())
+        assert set(spec) == set(runc)
+        assert set(spec["process"]) == set(runc["process"])
+        assert spec["mounts"] == runc["mounts"] and spec["linux"] == runc["linux"]
+    before = (ours / "config.json").read_bytes()
+    again = harness.run([ringfence_bin, "spec", "--bundle", ours])
+    assert again.returncode != 0 and b"exists" in again.stderr
+    assert (ours / "config.json").read_bytes() == before
+    cmd = tmp_path / "cmd"
+    cmd.mkdir()
+    assert harness.run([ringfence_bin, "-root", tmp_path / "r", "spec", "-bundle", cmd, "--", "echo", "-n", "hi"],
+                       ).returncode == 0
+    assert json.loads((cmd / "config.json").read_text())["process"]["args"] == ["echo", "-n", "hi"]
+
+
+def test_features_has_runcs_shape(ringfence_bin):
+    ours = json.loads(harness.run([ringfence_bin, "features"]).stdout)
+    for key in ("ociVersionMin", "ociVersionMax", "hooks", "mountOptions", "linux", "annotations"):
+        assert key in ours
+    assert ours["linux"]["cgroup"]["v1"] is True
+    assert "pid" in ours["linux"]["namespaces"]
+    if RUNC:
+        runc = json.loads(harness.run([RUNC, "features"]).stdout)
+        assert set(ours) <= set(runc) | {"annotations"}
+        assert set(ours["linux"]) <= set(runc["linux"])
+
+
+# -- run ------------------------------------------------------------------------------------
+
+def test_run_output_stdin_and_exit_status(rt):
+    cid = rt.new_id("run")
+    bundle = rt.bundle(["sh", "-c", "read line; echo got $line; echo to-err >&2; exit 3"], cid=cid)
+    proc = rt("run", "--bundle", bundle, cid, input=b"hello\n")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (3, b"got hello\n", b"to-err\n"), proc
+    assert rt("state", cid).returncode != 0  # run deletes the container when it exits
+
+
+def test_run_detached_then_wait_and_delete(rf):
+    cid = rf.new_id("bg")
+    bundle = rf.bundle(["sh", "-c", "sleep 2; exit 4"], cid=cid)
+    pid_file = rf.workdir / "pid"
+    rf("run", "--detach", "--pid-file", pid_file, "--bundle", bundle, cid, check=True, detached=True)
+    rf.remember(cid)
+    assert int(pid_file.read_text()) == rf.state(cid)["pid"]
+    waited = rf("wait", cid)
+    assert waited.returncode == 4 and json.loads(waited.stdout) == {"id": cid, "exitStatus": 4}
+    state = rf.state(cid)
+    assert (state["status"], state["pid"]) == ("stopped", 0)
+    rf("delete", cid, check=True)
+    assert rf("state", cid).returncode != 0
+
+
+# -- the lifecycle ----------------------------------------------------------------------------
+
+def test_lifecycle(rt):
+    """create, state, list, start, ps, exec, pause/resume, kill, delete."""
+    cid = rt.new_id("life")
+    bundle = rt.bundle(["sh", "-c", "trap 'echo bye; exit 9' TERM; while true; do sleep 0.05; done"], cid=cid)
+    out = rt.workdir / "out"
+    pid_file = rt.workdir / "pid"
+    # create's stdio becomes the container's: capture it in a file
+    with open(out, "wb") as f, open(rt.workdir / "err", "wb+") as err:
+        proc = subprocess.run([rt.binary, "--root", rt.root, "create", "--bundle", bundle, "--pid-file",
+                               pid_file, cid], stdin=subprocess.DEVNULL, stdout=f, stderr=err,
+                              timeout=harness.TIMEOUT)
+        err.seek(0)
+        assert proc.returncode == 0, err.read()
+    rt.remember(cid)
+    state = rt.state(cid)
+    assert state["status"] == "created" and state["id"] == cid
+    assert state["pid"] == int(pid_file.read_text()) > 0
+    assert state["bundle"] == str(bundle) and state["rootfs"] == str(rt.rootfs)
+    assert state["created"].endswith("Z") and "ociVersion" in state and "owner" in state
+
+    listed = json.loads(rt("list", "--format", "json", check=True).stdout)
+    assert [(c["id"], c["status"]) for c in listed] == [(cid, "created")]
+    assert rt("list", "-q", check=True).stdout.split() == [cid.encode()]
+    table = rt("list", check=True).stdout.decode().splitlines()
+    assert table[0].split() == ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+    assert table[1].split()[:3] == [cid, str(state["pid"]), "created"]
+
+    rt("start", cid, check=True)
+    assert rt("start", cid).returncode != 0  # only once
+    _wait_status(rt, cid, "running")
+
+    pids = json.loads(rt("ps", "--format", "json", cid, check=True).stdout)
+    assert len(pids) >= 1 and all(isinstance(p, int) for p in pids)
+
+    ex = rt("exec", cid, "sh", "-c", "echo in-exec; exit 5")
+    assert (ex.returncode, ex.stdout) == (5, b"in-exec\n"), ex.stderr
+    ex = rt("exec", "--env", "FOO=bar", "--cwd", "/tmp", cid, "sh", "-c", "echo $FOO $(pwd)")
+    assert (ex.returncode, ex.stdout) == (0, b"bar /tmp\n"), ex.stderr
+
+    rt("pause", cid, check=True)
+    assert rt.state(cid)["status"] == "paused"
+    rt("resume", cid, check=True)
+    assert rt.state(cid)["status"] == "running"
+
+    rt("kill", cid, "TERM", check=True)
+    _wait_status(rt, cid, "stopped")
+    assert rt("kill", cid, "KILL").returncode != 0  # nothing left to signal
+    assert out.read_bytes().endswith(b"bye\n")
+    rt("delete", cid, check=True)
+    assert rt("state", cid).returncode != 0
+    assert json.loads(rt("list", "-f", "json", check=True).stdout) in (None, [])
+
+
+def test_delete_running_needs_force(rt):
+    cid, _ = _create(rt, ["sleep", "60"])
+    rt("start", cid, check=True)
+    _wait_status(rt, cid, "running")
+    refused = rt("delete", cid)
+    assert refused.returncode != 0 and b"running" in refused.stderr
+    assert rt.state(cid)["status"] == "running"
+    rt("delete", "--force", cid, check=True)
+    assert rt("state", cid).returncode != 0
+
+
+def test_delete_created_container(rt):
+    cid, _ = _create(rt, ["true"])
+    rt("delete", cid, check=True)  # a created container may go without --force, as with runc
+    assert rt("state", cid).returncode != 0
+
+
+def test_kill_signal_names_and_all(rf):
+    cid, _ = _create(rf, ["sh", "-c", "trap 'exit 10' USR1; while true; do sleep 0.05; done"])
+    rf("start", cid, check=True)
+    _wait_status(rf, cid, "running")
+    assert rf("kill", cid, "NOSUCH").returncode != 0
+    rf("kill", cid, "SIGUSR1", check=True)
+    assert json.loads(rf("wait", cid).stdout)["exitStatus"] == 10
+    cid2, _ = _create(rf, ["sh", "-c", "sleep 60 & sleep 60"])
+    rf("start", cid2, check=True)
+    _wait_status(rf, cid2, "running")
+    rf("kill", "--all", cid2, "9", check=True)
+    assert json.loads(rf("wait", cid2).stdout)["exitStatus"] == 137
+
+
+def test_exec_process_file_detach_and_pid_file(rf):
+    cid, _ = _create(rf, ["sleep", "60"])
+    rf("start", cid, check=True)
+    _wait_status(rf, cid, "running")
+    process = {"args": ["sh", "-c", "echo $X; sleep 0.2; exit 6"], "env": ["X=from-file", "PATH=/bin"],
+               "cwd": "/", "user": {"uid": 0, "gid": 0}}
+    pfile = rf.workdir / "process.json"
+    pfile.write_text(json.dumps(process))
+    ex = rf("exec", "--process", pfile, cid)
+    assert (ex.returncode, ex.stdout) == (6, b"from-file\n"), ex.stderr
+    pid_file = rf.workdir / "exec.pid"
+    ex = rf("exec", "--detach", "--pid-file", pid_file, "--process", pfile, cid, detached=True)
+    assert ex.returncode == 0, ex.stderr
+    waiter = int(pid_file.read_text())
+    rf.pids.add(waiter)
+    deadline = time.monotonic() + 20
+    while harness_alive(waiter) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not harness_alive(waiter)
+    bad = rf.workdir / "bad.json"
+    bad.write_text("{not json")
+    assert b"not valid JSON" in rf("exec", "--process", bad, cid).stderr
+    assert rf("exec", cid).returncode != 0  # no command
+    assert rf("exec", cid, "nosuchprogram").returncode != 0
+
+
+def test_exec_in_stopped_or_created_container_is_refused(rf):
+    cid, _ = _create(rf, ["true"])
+    assert b"created" in rf("exec", cid, "true").stderr
+    rf("start", cid, check=True)
+    _wait_status(rf, cid, "stopped")
+    refused = rf("exec", cid, "true")
+    assert refused.returncode != 0 and b"stopped" in refused.stderr
+
+
+# -- errors ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", [["state"], ["start"], ["kill"], ["delete"], ["exec", "{id}", "true"],
+                                     ["ps"], ["pause"], ["resume"], ["events", "--stats"], ["update", "--memory", "1g"]])
+def test_unknown_container_id(rf, command):
+    cid = "nosuch"
+    args = [a.format(id=cid) for a in command] if "{id}" in command else command + [cid]
+    proc = rf(*args)
+    assert proc.returncode != 0
+    assert b"does not exist" in proc.stderr, proc.stderr
+    assert proc.stderr.startswith(b"ringfence ")
+
+
+def test_unknown_id_with_runc_wording(rt):
+    for args in (["state", "nosuch"], ["start", "nosuch"], ["kill", "nosuch"], ["delete", "nosuch"]):
+        proc = rt(*args)
+        assert proc.returncode != 0 and b"does not exist" in proc.stderr, (args, proc.stderr)
+    assert rt("delete", "--force", "nosuch").returncode == 0
+
+
+def test_bad_input_leaves_other_containers_alone(rf):
+    keep, _ = _create(rf, ["sleep", "60"])
+    rf("start", keep, check=True)
+    _wait_status(rf, keep, "running")
+    before = (rf.root / keep / "state.json").read_bytes()
+
+    bad = rf.workdir / "bad"
+    (bad / "rootfs").mkdir(parents=True)
+    cases = {
+        "not valid JSON": b"{ this is not json",
+        "root.path": json.dumps({"ociVersion": "1.0.2", "process": {"args": ["sh"]}}).encode(),
+        "process.args": json.dumps({"ociVersion": "1.0.2", "root": {"path": "rootfs"},
+                                    "process": {"args": "sh"}}).encode(),
+    }
+    for expected, text in cases.items():
+        (bad / "config.json").write_bytes(text)
+        cid = rf.new_id("bad")
+        proc = rf("create", "--bundle", bad, cid, detached=True)
+        assert proc.returncode != 0 and expected.encode() in proc.stderr, proc.stderr
+        assert not (rf.root / cid).exists()
+    missing = rf("create", "--bundle", rf.workdir / "no-such-bundle", rf.new_id("bad"), detached=True)
+    assert missing.returncode != 0 and b"no such directory" in missing.stderr
+    (bad / "config.json").write_text(json.dumps({"root": {"path": "nowhere"}, "process": {"args": ["sh"]}}))
+    norootfs = rf("create", "--bundle", bad, rf.new_id("bad"), detached=True)
+    assert norootfs.returncode != 0 and b"rootfs" in norootfs.stderr
+    noprog = rf.bundle(["no-such-program"])
+    cid = rf.new_id("bad")
+    proc = rf("create", "--bundle", noprog, cid, detached=True)
+    assert proc.returncode != 0 and b"no-such-program" in proc.stderr
+    assert rf("create", "--bundle", noprog, "bad/id", detached=True).returncode != 0
+    dup = rf("create", "--bundle", rf.bundle(["true"]), keep, detached=True)
+    assert dup.returncode != 0 and b"already exists" in dup.stderr
+
+    assert (rf.root / keep / "state.json").read_bytes() == before
+    assert rf.state(keep)["status"] == "running"
+    assert sorted(p.name for p in rf.root.iterdir()) == [keep]
+
+
+def test_crashed_supervisor_shows_stopped(rf):
+    cid, _ = _create(rf, ["sleep", "60"])
+    rf("start", cid, check=True)
+    state = _wait_status(rf, cid, "running")
+    os.kill(state["pid"], signal.SIGKILL)
+    _wait_status(rf, cid, "stopped")
+    for pid in rf.pids:
+        deadline = time.monotonic() + 10
+        while harness_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not harness_alive(pid), pid  # the sandbox dies with its supervisor
+    assert rf("kill", cid, "9").returncode != 0
+    rf("delete", cid, check=True)
+
+
+def test_concurrent_commands_on_one_container(rf):
+    bundle = rf.bundle(["sleep", "60"])
+    cid = rf.new_id("race")
+
+    def run(*args):
+        return rf(*args, timeout=120)
+
+    with ThreadPoolExecutor(6) as pool:
+        creates = list(pool.map(lambda _: rf("create", "--bundle", bundle, cid, detached=True), range(6)))
+    assert sorted(p.returncode for p in creates).count(0) == 1, [p.stderr for p in creates]
+    rf.remember(cid)
+    with ThreadPoolExecutor(6) as pool:
+        starts = list(pool.map(lambda _: run("start", cid), range(4)))
+        states = list(pool.map(lambda _: run("state", cid), range(8)))
+    assert [p.returncode for p in starts].count(0) == 1, [p.stderr for p in starts]
+    for p in states:
+        assert p.returncode == 0 and json.loads(p.stdout)["id"] == cid
+    with ThreadPoolExecutor(6) as pool:
+        mixed = list(pool.map(lambda args: run(*args), [("pause", cid), ("resume", cid), ("state", cid),
+                                                       ("delete", "--force", cid), ("delete", "--force", cid),
+                                                       ("kill", cid, "KILL"), ("list", "-f", "json")]))
+    for p in mixed:
+        assert p.returncode in (0, 1) and b"Traceback" not in p.stderr, p.stderr
+    assert rf("state", cid).returncode != 0
+    assert not (rf.root / cid).exists()
+
+
+# -- pause, update, events: the cgroup ------------------------------------------------------
+
+def _cgroup_dir(controller: str, cid: str) -> Path:
+    return Path("/sys/fs/cgroup", controller, CGROUP_PARENT.lstrip("/"), cid)
+
+
+def test_sandbox_is_placed_in_the_cgroup_with_limits(rf):
+    cid, _ = _create(rf, ["sleep", "60"], resources={"memory": {"limit": 256 << 20}, "pids": {"limit": 64}})
+    state = json.loads((rf.root / cid / "state.json").read_text())
+    procs = set(map(int, (_cgroup_dir("memory", cid) / "cgroup.procs").read_text().split()))
+    assert {state["sentry_pid"], state["gofer_pid"]} <= procs
+    assert state["pid"] not in procs  # the supervisor stays outside: an OOM kill is the sandbox's
+    rf("start", cid, check=True)
+    _wait_status(rf, cid, "running")
+    procs = set(map(int, (_cgroup_dir("memory", cid) / "cgroup.procs").read_text().split()))
+    assert len(procs) >= 3  # the stubs the sentry forked joined it
+    assert int((_cgroup_dir("memory", cid) / "memory.limit_in_bytes").read_text()) == 256 << 20
+    assert (_cgroup_dir("pids", cid) / "pids.max").read_text().strip() == "64"
+
+    rf("update", "--memory", "300m", "--pids-limit", "100", cid, check=True)
+    assert int((_cgroup_dir("memory", cid) / "memory.limit_in_bytes").read_text()) == 300 << 20
+    assert (_cgroup_dir("pids", cid) / "pids.max").read_text().strip() == "100"
+    res = rf.workdir / "res.json"
+    res.write_text(json.dumps({"memory": {"limit": 200 << 20}, "cpu": {"shares": 512}}))
+    rf("update", "-r", res, cid, check=True)
+    assert int((_cgroup_dir("memory", cid) / "memory.limit_in_bytes").read_text()) == 200 << 20
+    assert (_cgroup_dir("cpu", cid) / "cpu.shares").read_text().strip() == "512"
+    res.write_text(json.dumps({"cpu": {"shares": 1}}))
+    bad = rf("update", "-r", res, cid)
+    assert bad.returncode != 0 and b"cpu.shares" in bad.stderr
+
+    stats = json.loads(rf("events", "--stats", cid, check=True).stdout)
+    assert stats["type"] == "stats" and stats["id"] == cid
+    assert stats["data"]["memory"]["usage"]["usage"] > 0
+    assert stats["data"]["memory"]["usage"]["limit"] == 200 << 20
+    assert stats["data"]["pids"]["current"] >= 3
+
+    rf("pause", cid, check=True)
+    assert (_cgroup_dir("freezer", cid) / "freezer.state").read_text().strip() == "FROZEN"
+    assert rf("pause", cid).returncode != 0
+    rf("resume", cid, check=True)
+    assert rf("resume", cid).returncode != 0
+    rf("delete", "--force", cid, check=True)
+    assert not _cgroup_dir("memory", cid).exists()
+
+
+def test_events_stream_until_the_container_exits(rf):
+    cid, _ = _create(rf, ["sh", "-c", "sleep 1; exit 0"])
+    rf("start", cid, check=True)
+    proc = rf("events", "--interval", "200ms", cid, timeout=30)
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert proc.returncode == 0 and len(lines) >= 2
+    assert all(e["type"] == "stats" and e["id"] == cid for e in lines)
+    assert rf("events", cid).returncode != 0  # stopped, no OOM: nothing to report
+
+
+def test_memory_limit_kill_is_reported(rt):
+    cid, _ = _create(rt, ["sh", "-c", "echo start; s=a; while true; do s=$s$s; done"],
+                     resources={"memory": {"limit": 64 << 20}})
+    rt("start", cid, check=True)
+    _wait_status(rt, cid, "stopped", timeout=60)
+    assert int((_cgroup_dir("memory", cid) / "memory.oom_control").read_text().split("oom_kill ")[1]) >= 1
+    if rt.name == "ringfence":
+        waited = json.loads(rt("wait", cid).stdout)
+        assert waited["exitStatus"] == 137
+        events = rt("events", cid)
+        assert json.loads(events.stdout) == {"type": "oom", "id": cid}
+    rt("delete", cid, check=True)
+
+
+def test_run_killed_by_memory_limit_exits_137(rf):
+    cid = rf.new_id("oom")
+    bundle = rf.bundle(["sh", "-c", "s=a; while true; do s=$s$s; done"], cid=cid,
+                       resources={"memory": {"limit": 64 << 20}})
+    assert rf("run", "--bundle", bundle, cid).returncode == 137
+
+
+# -- terminals ---------------------------------------------------------------------------------
+
+def _console_socket(path: Path) -> socket.socket:
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+    server.settimeout(harness.TIMEOUT)
+    return server
+
+
+def _receive_master(server: socket.socket) -> tuple[bytes, int]:
+    conn, _ = server.accept()
+    with conn:
+        fds = array.array("i")
+        msg, ancdata, _flags, _addr = conn.recvmsg(1024, socket.CMSG_SPACE(4 * fds.itemsize))
+        for level, kind, data in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
+    assert len(fds) == 1
+    return msg, fds[0]
+
+
+def _read_until(fd: int, marker: bytes, timeout: float = 20) -> bytes:
+    out, deadline = b"", time.monotonic() + timeout
+    while marker not in out and time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.2)[0]:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            out += data
+    return out
+
+
+def test_console_socket_receives_the_pty_master(rt):
+    cid = rt.new_id("tty")
+    bundle = rt.bundle(["sh", "-c", "test -t 0 && echo is-a-tty; read x; echo got-$x; exit 2"],
+                       terminal=True, cid=cid)
+    sock_path = rt.workdir / "console.sock"
+    server = _console_socket(sock_path)
+    assert rt("create", "--bundle", bundle, cid, detached=True).returncode != 0  # a terminal needs a console socket
+    with ThreadPoolExecutor(1) as pool:
+        received = pool.submit(_receive_master, server)
+        rt("create", "--bundle", bundle, "--console-socket", sock_path, cid, check=True, detached=True)
+        name, master = received.result(timeout=harness.TIMEOUT)
+    server.close()
+    rt.remember(cid)
+    try:
+        assert name == b"/dev/ptmx"
+        assert os.isatty(master)
+        rt("start", cid, check=True)
+        assert b"is-a-tty" in _read_until(master, b"is-a-tty")
+        os.write(master, b"hi\n")
+        assert b"got-hi" in _read_until(master, b"got-hi")
+    finally:
+        os.close(master)
+    _wait_status(rt, cid, "stopped")
+    rt("delete", cid, check=True)
+    plain = rt.bundle(["true"])
+    refused = rt("create", "--bundle", plain, "--console-socket", sock_path, rt.new_id("tty"), detached=True)
+    assert refused.returncode != 0 and b"console socket" in refused.stderr
+
+
+def test_run_with_a_terminal_relays_it(rf):
+    cid = rf.new_id("fgtty")
+    bundle = rf.bundle(["sh", "-c", "tty; echo done"], terminal=True, cid=cid)
+    code, out = harness.run_in_pty([rf.binary, "--root", str(rf.root), "run", "--bundle", str(bundle), cid],
+                                   rows=24, cols=80)
+    assert code == 0 and b"/dev/console" in out and b"done" in out, out
+
+
+# -- flags, logs -----------------------------------------------------------------------------
+
+def test_go_style_flags_and_logs(rf):
+    cid = rf.new_id("flags")
+    bundle = rf.bundle(["sh", "-c", "echo ok"], cid=cid)
+    log = rf.workdir / "ringfence.log"
+    proc = harness.run([rf.binary, "-root", rf.root, "-log", log, "-log-format", "json", "-debug",
+                        "-rootless", "false", "run", "-bundle", bundle, cid])
+    assert (proc.returncode, proc.stdout) == (0, b"ok\n"), proc.stderr
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert lines and all("event" in line for line in lines)
+
+
+def test_systemd_cgroup_path_is_mapped(rf):
+    from ringfence.oci.commands import systemd_cgroup_path
+
+    assert systemd_cgroup_path("machine.slice:libpod:abc") == "/machine.slice/libpod-abc.scope"
+    assert systemd_cgroup_path("a-b.slice:x:y") == "/a.slice/a-b.slice/x-y.scope"
+    assert systemd_cgroup_path(":pre:n") == "/system.slice/pre-n.scope"
+
+
+def test_signal_names(rf):
+    from ringfence.oci.commands import parse_signal
+
+    assert parse_signal("TERM") == parse_signal("SIGTERM") == parse_signal("term") == parse_signal("15") == 15
+    assert parse_signal("KILL") == 9 and parse_signal("SIGRTMIN+1") == signal.SIGRTMIN + 1
+    for bad in ("NOSUCH", "0", "999", ""):
+        with pytest.raises(Exception):
+            parse_signal(bad)
+
+
+def test_long_state_root_paths(tmp_path, rootfs, ringfence_bin):
+    """Socket paths longer than sockaddr_un allows still work (through /proc/self/fd)."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    runtime = Runtime("ringfence", ringfence_bin, deep, tmp_path, rootfs, ringfence_bin)
+    try:
+        cid, _ = _create(runtime, ["sleep", "60"])
+        assert len(str(runtime.root / cid / "control.sock")) > 108
+        runtime("start", cid, check=True)
+        _wait_status(runtime, cid, "running")
+        ex = runtime("exec", cid, "echo", "deep")
+        assert (ex.returncode, ex.stdout) == (0, b"deep\n"), ex.stderr
+    finally:
+        _teardown(runtime)
+
+
+def test_network_namespace_of_the_spec(rf):
+    """A new network namespace for the sandbox (tools such as buildah set up
+    networking in /proc/PID/ns/net of the container's pid), or the one the
+    spec's path names."""
+    own = os.stat("/proc/self/ns/net").st_ino
+    first, _ = _create(rf, ["sleep", "60"])
+    pid = rf.state(first)["pid"]
+    ns = os.stat(f"/proc/{pid}/ns/net").st_ino
+    assert ns != own
+    cid = rf.new_id("netns")
+    bundle = rf.bundle(["sleep", "60"], cid=cid,
+                       namespaces=[{"type": "pid"}, {"type": "network", "path": f"/proc/{pid}/ns/net"}])
+    rf("create", "--bundle", bundle, cid, check=True, detached=True)
+    rf.remember(cid)
+    assert os.stat(f"/proc/{rf.state(cid)['pid']}/ns/net").st_ino == ns
+    bundle = rf.bundle(["true"], namespaces=[{"type": "network", "path": "/nonexistent/ns"}])
+    refused = rf("create", "--bundle", bundle, rf.new_id("netns"), detached=True)
+    assert refused.returncode != 0 and b"network namespace" in refused.stderr
+    host = rf.bundle(["true"], namespaces=[{"type": "pid"}])
+    cid = rf.new_id("hostnet")
+    rf("create", "--bundle", host, cid, check=True, detached=True)
+    rf.remember(cid)
+    assert os.stat(f"/proc/{rf.state(cid)['pid']}/ns/net").st_ino == own
+
+
+def test_delete_force_of_a_foreground_run(rf):
+    """`delete --force` from elsewhere ends a foreground `run`, which still
+    returns the container's status (137)."""
+    cid = rf.new_id("fg")
+    bundle = rf.bundle(["sleep", "60"], cid=cid)
+    proc = subprocess.Popen([rf.binary, "--root", str(rf.root), "run", "--bundle", str(bundle), cid],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_status(rf, cid, "running")
+        rf.remember(cid)
+        rf("delete", "--force", cid, check=True)
+        assert proc.wait(timeout=30) == 137
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not (rf.root / cid).exists()
+
+
+@pytest.mark.parametrize("which", ["runc", "ringfence"])
+def test_containerd_runc_shim_drives_it(which, ringfence_bin):
+    """containerd's own runc shim (io.containerd.runc.v2) with ringfence as
+    its runc binary (`ctr --runc-binary`): run, exec, kill, delete; runc first."""
+    import containerd_env as ce
+
+    binary = RUNC if which == "runc" else ringfence_bin
+    with ce.private_containerd() as c:
+        c.import_image(ce.busybox_image())
+        flags = ("--runtime", "io.containerd.runc.v2", "--runc-binary", binary, "--fifo-dir", str(c.fifo_dir))
+        r = c.ctr("run", "--rm", *flags, ce.IMAGE_NAME, f"rs-{which}", "sh", "-c", "echo via-runc-shim; exit 5")
+        assert (r.returncode, r.stdout) == (5, "via-runc-shim\n"), r.stderr
+        c.ctr("run", "-d", *flags, ce.IMAGE_NAME, f"bg-{which}", "sleep", "60", check=True)
+        ex = c.ctr("task", "exec", "--exec-id", "e1", f"bg-{which}", "sh", "-c", "echo in-exec; exit 3")
+        assert (ex.returncode, ex.stdout) == (3, "in-exec\n"), ex.stderr
+        c.ctr("task", "kill", "-s", "SIGKILL", f"bg-{which}", check=True)
+        deadline = time.monotonic() + 20
+        while "STOPPED" not in c.ctr("task", "ls").stdout and time.monotonic() < deadline:
+            time.sleep(0.1)
+        c.ctr("task", "delete", f"bg-{which}", check=True)
+        c.ctr("container", "delete", f"bg-{which}", check=True)
+        left = c.wait_clean()
+        assert not left, "left behind:\n" + "\n".join(left)
