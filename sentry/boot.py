@@ -68,6 +68,10 @@ class SentryConfig:
     # A listening unix stream socket: the sentry serves its control service
     # (sentry/control.py) on it.  The caller closes its own copy after start().
     control_sock: socket.socket | None = None
+    # The container's file systems (sentry/vfs/mountplan.py: root writable, read-only or
+    # overlaid, OCI mounts, masked and read-only paths); the runtime starts the gofer to match.
+    # None: `ringfence do`'s root, the gofer's tree read-only under an in-memory writable layer.
+    fs: object | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -223,7 +227,7 @@ def _sentry_main(config: SentryConfig, gofer_sock, ready_w: int, go_r: int) -> i
     seccomp.confine_sentry()
     if os.isatty(0):
         set_console(0)
-    sandbox = Container(kernel, "", gofer_sock, std_files())
+    sandbox = Container(kernel, "", gofer_sock, std_files(), config.fs)
     set_console(None)  # the console is the first container's only
     control = ControlServer(kernel, sandbox, config.control_sock) if config.control_sock is not None else None
     kernel.forward_host_signals((signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,

@@ -12,8 +12,10 @@ not take them has them closed.
 Containers: the sandbox's first container (id "": the one the sentry booted
 with, a pod's pause container) and the sub-containers CreateSubcontainer adds,
 each with its own root over its own gofer (kernel/container.py).  Exec, Signal,
-Wait and Processes act within the container they name; exec ids are per
-container.
+Wait, Processes, Pause and Resume act within the container they name; exec ids
+are per container.  Pause freezes the container (Kernel.freeze: invisible to its
+programs, as Linux's cgroup freezer) and is answered once none of its tasks
+runs; Resume thaws it.
 
 Anyone who can connect may drive the sandbox: the socket's file permissions
 are the guard (the sentry, in its own user namespace, cannot tell host users
@@ -49,6 +51,7 @@ from .kernel.errors import SysError
 from .kernel.siginfo import kill_info
 from .kernel.signals import FROM_RUNTIME
 from .vfs import FDTable, File, std_files
+from .vfs.mountplan import MountPlan, MountPlanError
 
 log = structlog.get_logger("ringfence.sentry")
 
@@ -163,6 +166,8 @@ class ControlServer:
             "Signal": (pb.SignalRequest, self.signal),
             "Wait": (pb.WaitRequest, self.wait),
             "Processes": (pb.ProcessesRequest, self.processes),
+            "Pause": (pb.PauseRequest, self.pause),
+            "Resume": (pb.ResumeRequest, self.resume),
         }
         kernel.on_exit = self._exited
         listener.setblocking(False)
@@ -239,11 +244,12 @@ class ControlServer:
         if GOFER_ROLE not in req.fd_roles:
             raise TtrpcError(Code.INVALID_ARGUMENT, f"a gofer socket (fd role {GOFER_ROLE!r}) is required")
         process = _parse_process(_spec_process(req.spec_json))
+        plan = _mount_plan(req.spec_json)
         fds = call.take_fds(req.fd_roles, (*STDIO_ROLES, GOFER_ROLE))
         # (proto 0 given: the sentry may not getsockopt; a non-socket fails the build with ENOTSOCK)
         gofer = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, 0, fds.pop(GOFER_ROLE))
         try:
-            box = Container(self.kernel, cid, gofer, _stdio_files(fds))
+            box = Container(self.kernel, cid, gofer, _stdio_files(fds), plan)
         except (SysError, OSError) as err:
             raise _sys_failure(err, f"container {cid}: building its root over its gofer") from None
         self.containers[cid] = _Member(box, process)
@@ -343,6 +349,28 @@ class ControlServer:
                 started_at=_timestamp(k.boot_time + tg.start_time - k.boot_monotonic))
         return resp
 
+    def pause(self, req: pb.PauseRequest, call: _Call) -> None:
+        """Freeze the container's processes; answered once none of them runs.  A paused
+        container may be paused again."""
+        member = self._member(req.container_id)
+        if member.box.state not in ("running", "paused"):
+            raise TtrpcError(Code.FAILED_PRECONDITION, f"{_named(req.container_id)} is {member.box.state}, "
+                                                       "not running")
+        conn, sid = call.conn, call.sid
+        self.kernel.freeze(member.box, lambda: conn.reply(sid, Empty()))
+        log.info("control: container paused", container=req.container_id)
+        return None
+
+    def resume(self, req: pb.ResumeRequest, call: _Call) -> Empty:
+        """Thaw a paused container (a running one is left as it is)."""
+        member = self._member(req.container_id)
+        if member.box.state not in ("running", "paused"):
+            raise TtrpcError(Code.FAILED_PRECONDITION, f"{_named(req.container_id)} is {member.box.state}, "
+                                                       "not paused")
+        self.kernel.thaw(member.box)
+        log.info("control: container resumed", container=req.container_id)
+        return Empty()
+
     # -- naming containers and processes ------------------------------------------
     def _member(self, cid: str) -> _Member:
         member = self.containers.get(cid)
@@ -415,6 +443,14 @@ def _spec_process(raw: bytes) -> dict:
     if not isinstance(process, dict):
         raise TtrpcError(Code.INVALID_ARGUMENT, "bad spec_json: no process object")
     return process
+
+
+def _mount_plan(raw: bytes) -> MountPlan:
+    """The file systems OCI spec `raw` (JSON) asks for: its root, mounts, masked and read-only paths."""
+    try:
+        return MountPlan.from_json(raw)
+    except MountPlanError as err:
+        raise TtrpcError(Code.INVALID_ARGUMENT, f"bad spec_json: {err}") from None
 
 
 def _parse_process(process: dict) -> tuple[list[bytes], list[bytes], bytes, Credentials]:

@@ -96,6 +96,15 @@ class ControlClient:
         request = pb.ProcessesRequest(container_id=container_id)
         return list(self._call("Processes", request, pb.ProcessesResponse, self.timeout).processes)
 
+    def pause(self, container_id: str = "") -> None:
+        """Freeze every process of the (running) container, invisibly to them; returns once none
+        of them runs.  Pausing a paused container is fine.  Its processes then show state "D"."""
+        self._call("Pause", pb.PauseRequest(container_id=container_id), None, self.timeout)
+
+    def resume(self, container_id: str = "") -> None:
+        """Let a paused container's processes run again (a running container is left as it is)."""
+        self._call("Resume", pb.ResumeRequest(container_id=container_id), None, self.timeout)
+
     # -- the wire --------------------------------------------------------------
     def _connect(self) -> socket.socket:
         try:

@@ -438,12 +438,7 @@ class TaskService:
     async def Pause(self, req, ctx):
         c = self._container(req.id)
         c.init.require(State.RUNNING, action="pause")
-        if c.pod is not None:
-            raise TtrpcError(Code.UNIMPLEMENTED, "pausing one container of a pod is not supported yet")
-        try:
-            await asyncio.to_thread(c.cgroup.freeze)
-        except (OSError, TimeoutError) as err:
-            raise TtrpcError(Code.INTERNAL, f"pausing {c.id}: {err}") from None
+        await self._freeze(c, True)
         for p in (c.init, *c.execs.values()):
             if p.state is State.RUNNING:
                 p.move(State.PAUSED, "pause")
@@ -453,12 +448,27 @@ class TaskService:
     async def Resume(self, req, ctx):
         c = self._container(req.id)
         c.init.require(State.PAUSED, action="resume")
-        await asyncio.to_thread(c.cgroup.thaw)
+        await self._freeze(c, False)
         for p in (c.init, *c.execs.values()):
             if p.state is State.PAUSED:
                 p.move(State.RUNNING, "resume")
         self.publisher.publish("/tasks/resumed", events.TaskResumed(container_id=c.id))
         return Empty()
+
+    async def _freeze(self, c: Container, frozen: bool) -> None:
+        """Freeze or thaw a container: its cgroup when it has a sandbox of its
+        own, else (a pod member) its tasks in the pod's sentry."""
+        from ringfence.sentry.control_client import ControlError
+
+        try:
+            if c.pod is None:
+                await asyncio.to_thread(c.cgroup.freeze if frozen else c.cgroup.thaw)
+            else:
+                client = c.control()
+                await asyncio.to_thread(client.pause if frozen else client.resume, container_id=c.id)
+        except (OSError, TimeoutError, ControlError) as err:
+            action = "pausing" if frozen else "resuming"
+            raise TtrpcError(Code.INTERNAL, f"{action} {c.id}: {err}") from None
 
     async def Update(self, req, ctx):
         c = self._container(req.id)

@@ -24,7 +24,7 @@ import structlog
 import harness
 from ringfence import log as logs
 from ringfence.gofer import server as gofer
-from ringfence.proto.sentry.v1.control_pb2 import CreateSubcontainerRequest, WaitRequest, WaitResponse
+from ringfence.proto.sentry.v1.control_pb2 import CreateSubcontainerRequest, PauseRequest, WaitRequest, WaitResponse
 from ringfence.sentry import boot
 from ringfence.sentry.control_client import ControlClient, ControlError, SentryGone
 from ringfence.shim.ttrpc import Code
@@ -280,7 +280,7 @@ def test_hostile_input(sandbox):
              (_request("Exec", b"\x0a\xff", sid=3), Code.INVALID_ARGUMENT),
              (_request("Nope", sid=5), Code.UNIMPLEMENTED),
              (_request("Exec", sid=7, service="other.Service"), Code.UNIMPLEMENTED),
-             (_request("Pause", sid=9), Code.UNIMPLEMENTED),
+             (_request("Pause", PauseRequest(container_id="nope").SerializeToString(), sid=9), Code.NOT_FOUND),
              (_request("Processes", sid=9), Code.INVALID_ARGUMENT),  # a re-used stream id
              (_request("Processes", sid=11), Code.OK)]
     with _raw_call(path, b"".join(frame for frame, _ in cases)) as sock:
@@ -471,3 +471,198 @@ def test_subcontainer_hostile_input(sandbox, tmp_path, busybox):
     assert sandbox.run("after", "sh", "-c", "echo still here") == (b"still here\n", 0)
     client.signal(signal.SIGKILL, container_id="one")
     assert client.wait(container_id="one")[0] == 128 + signal.SIGKILL
+
+
+# -- pausing one container of the sandbox; kill(2) stays within a container ------------------
+
+# A counter on stdout: one container's loop spins in user space between writes (a pause must
+# kick it off the CPU), the other's sleeps (a pause finds it blocked in the sentry).
+SPIN = "i=0; while :; do i=$((i+1)); echo $i; j=0; while [ $j -lt 300 ]; do j=$((j+1)); done; done"
+NAP = "i=0; while :; do i=$((i+1)); echo $i; sleep 0.02; done"
+
+
+class _Counter:
+    """The last number a container's init wrote on a pipe, read by a thread of ours."""
+
+    def __init__(self, r: int):
+        self.r, self.last, self.text = r, 0, b""
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        with os.fdopen(self.r, "rb", buffering=0) as f:
+            while chunk := f.read(65536):
+                self.text = (self.text + chunk)[-64:]
+                lines = self.text.split(b"\n")
+                if len(lines) > 1 and lines[-2].isdigit():
+                    self.last = int(lines[-2])
+
+    def advancing(self, within: float = harness.TIMEOUT) -> bool:
+        start, deadline = self.last, time.monotonic() + within
+        while self.last == start and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.last != start
+
+    def still(self, seconds: float) -> bool:
+        time.sleep(0.2)  # (what was written before the freeze reaches us)
+        before = self.last
+        time.sleep(seconds)
+        return self.last == before
+
+
+def _counters(sandbox, tmp_path, busybox, scripts: dict[str, str]) -> tuple[dict, dict]:
+    """Sub-containers running `scripts` (cid -> shell script), started: (their init pids,
+    Counters of their stdout)."""
+    counters, pids = {}, {}
+    for cid, script in scripts.items():
+        r, w = os.pipe()
+        try:
+            sandbox.create(cid, _root(tmp_path, cid, busybox), ["sh", "-c", script], stdout=w)
+        finally:
+            os.close(w)
+        counters[cid] = _Counter(r)
+        pids[cid] = sandbox.client.start_subcontainer(cid)
+    return pids, counters
+
+
+def _exec_output(sandbox, container_id: str, exec_id: str, script: str) -> tuple[int, int]:
+    """Exec `script` (stdout and stderr on a pipe) in the container: (its pid, the pipe's read end)."""
+    r, w = os.pipe()
+    try:
+        pid = sandbox.client.exec(sandbox.process("sh", "-c", script), (None, w, w), exec_id,
+                                  container_id=container_id)
+    finally:
+        os.close(w)
+    return pid, r
+
+
+def test_pause_and_resume_a_subcontainer(sandbox, tmp_path, busybox):
+    client = sandbox.client
+    pids, counters = _counters(sandbox, tmp_path, busybox, {"one": SPIN, "two": NAP})
+    assert all(c.advancing() for c in counters.values())
+    for cid in ("one", "two"):
+        # frozen: no counter moves, while the other container's and the pause container go on
+        other = counters["two" if cid == "one" else "one"]
+        client.pause(container_id=cid)
+        assert counters[cid].still(0.5) and other.advancing()
+        states = {p.pid: p.state for p in client.processes(container_id=cid)}
+        assert states[pids[cid]] == "D" and set(states.values()) <= {"D", "Z"}  # (Z: a child not reaped yet)
+        assert {p.state for p in client.processes(container_id="")} <= {"S", "R"}
+        client.pause(container_id=cid)  # again: fine
+        assert _code(lambda: client.exec(sandbox.process("true"), (None, None, None), "x", container_id=cid)) \
+            == Code.FAILED_PRECONDITION
+        assert sandbox.run("alive", "sh", "-c", "echo pod") == (b"pod\n", 0)
+        client.resume(container_id=cid)
+        assert counters[cid].advancing()
+        client.resume(container_id=cid)  # again: fine
+        assert counters[cid].advancing() and other.advancing()
+        assert {p.state for p in client.processes(container_id=cid)} <= {"S", "R", "Z"}
+    # a syscall in progress during the pause completes normally: its timer ran on meanwhile
+    _, r = _exec_output(sandbox, "one", "nap", "sleep 1; echo slept $?")
+    time.sleep(0.3)
+    client.pause(container_id="one")
+    time.sleep(1.2)  # past the sleep's end: it ends only once thawed
+    assert not select.select([r], [], [], 0)[0]
+    client.resume(container_id="one")
+    resumed = time.monotonic()
+    assert client.wait(exec_id="nap", container_id="one", timeout=harness.TIMEOUT)[0] == 0
+    assert time.monotonic() - resumed < 0.6  # at once: its timer ran on while frozen (0.7 s were left)
+    with os.fdopen(r, "rb") as out:
+        assert out.read() == b"slept 0\n"
+    # a short pause inside a sleep: it still takes its second, and no EINTR
+    start = time.monotonic()
+    _, r = _exec_output(sandbox, "two", "nap", "sleep 1; echo slept $?")
+    time.sleep(0.3)
+    client.pause(container_id="two")
+    time.sleep(0.2)
+    client.resume(container_id="two")
+    assert client.wait(exec_id="nap", container_id="two", timeout=harness.TIMEOUT)[0] == 0
+    assert 0.9 < time.monotonic() - start < 5
+    with os.fdopen(r, "rb") as out:
+        assert out.read() == b"slept 0\n"
+    # unknown containers, and the first one paused and resumed with the default id
+    assert _code(lambda: client.pause(container_id="nope")) == Code.NOT_FOUND
+    assert _code(lambda: client.resume(container_id="nope")) == Code.NOT_FOUND
+    client.pause()
+    assert {p.state for p in client.processes()} <= {"D", "Z"} and counters["one"].advancing()
+    client.resume()
+    assert sandbox.run("after-pause", "sh", "-c", "echo pod") == (b"pod\n", 0)
+    # a paused container can be killed: SIGKILL to its init ends it, every process with it
+    client.exec(sandbox.process("sleep", "1000"), (None, None, None), "bg", container_id="one")
+    client.pause(container_id="one")
+    client.signal(signal.SIGKILL, container_id="one")
+    assert client.wait(container_id="one", timeout=harness.TIMEOUT)[0] == 128 + signal.SIGKILL
+    assert client.wait(exec_id="bg", container_id="one", timeout=harness.TIMEOUT)[0] == 128 + signal.SIGKILL
+    assert client.processes(container_id="one") == []
+    counters["one"].thread.join(harness.TIMEOUT)  # its stdout is closed
+    assert not counters["one"].thread.is_alive()
+    assert _code(lambda: client.pause(container_id="one")) == Code.FAILED_PRECONDITION
+    assert _code(lambda: client.resume(container_id="one")) == Code.FAILED_PRECONDITION
+    # SIGKILL to one process of a paused container: it dies, the others stay frozen
+    client.exec(sandbox.process("sleep", "1000"), (None, None, None), "bg", container_id="two")
+    client.pause(container_id="two")
+    client.signal(signal.SIGKILL, exec_id="bg", container_id="two")
+    assert client.wait(exec_id="bg", container_id="two", timeout=harness.TIMEOUT)[0] == 128 + signal.SIGKILL
+    assert counters["two"].still(0.3)
+    client.resume(container_id="two")
+    assert counters["two"].advancing()
+    client.signal(signal.SIGKILL, container_id="two")
+    assert client.wait(container_id="two", timeout=harness.TIMEOUT)[0] == 128 + signal.SIGKILL
+
+
+def test_pause_with_a_created_container_and_a_pending_signal(sandbox, tmp_path, busybox):
+    client = sandbox.client
+    sandbox.create("new", _root(tmp_path, "new", busybox), ["sleep", "1000"])
+    assert _code(lambda: client.pause(container_id="new")) == Code.FAILED_PRECONDITION
+    client.start_subcontainer("new")
+    _, r = _exec_output(sandbox, "new", "trap", 'trap "echo got TERM; exit 3" TERM; echo ready; '
+                                               'while :; do sleep 0.05; done')
+    assert os.read(r, 64) == b"ready\n"
+    client.pause(container_id="new")
+    client.signal(signal.SIGTERM, exec_id="trap", container_id="new")  # pending until the thaw
+    time.sleep(0.3)
+    assert not select.select([r], [], [], 0)[0]
+    assert {p.state for p in client.processes(container_id="new")} <= {"D", "Z"}
+    client.resume(container_id="new")
+    assert client.wait(exec_id="trap", container_id="new", timeout=harness.TIMEOUT)[0] == 3
+    with os.fdopen(r, "rb") as out:
+        assert out.read() == b"got TERM\n"
+    client.signal(signal.SIGKILL, container_id="new")
+    assert client.wait(container_id="new", timeout=harness.TIMEOUT)[0] == 128 + signal.SIGKILL
+
+
+def test_kill_stays_within_a_container(sandbox, tmp_path, busybox):
+    client = sandbox.client
+    pids = {}
+    for cid in ("one", "two"):
+        sandbox.create(cid, _root(tmp_path, cid, busybox), ["sleep", "1000"])
+        pids[cid] = client.start_subcontainer(cid)
+    bg = {cid: client.exec(sandbox.process("sleep", "1000"), (None, None, None), "bg", container_id=cid)
+          for cid in ("one", "two")}
+    # another container's pid (its init's, an exec's, the pause container's init, pid 1) is not there
+    for target in (pids["two"], bg["two"], 1):
+        for sig in ("TERM", "0"):
+            output, status = sandbox.run(f"kill-{target}-{sig}", "sh", "-c", f"kill -{sig} {target} 2>&1; "
+                                         "echo rc=$?", container_id="one")
+            assert b"No such process" in output and output.endswith(b"rc=1\n"), output
+    # process groups: the other container's are not there either
+    output, _ = sandbox.run("kill-pgrp", "sh", "-c", f"kill -TERM -{bg['two']} 2>&1; echo rc=$?",
+                            container_id="one")
+    assert b"No such process" in output and output.endswith(b"rc=1\n"), output
+    # its own are
+    output, _ = sandbox.run("kill-own", "sh", "-c", f"kill -0 {bg['one']} && kill -0 {pids['one']} && echo ok",
+                            container_id="one")
+    assert output == b"ok\n"
+    # kill -1 signals every process of the caller's container but itself and the container's init
+    output, status = sandbox.run("kill-all", "sh", "-c", "kill -9 -1; echo rc=$?", container_id="one")
+    assert (output, status) == (b"rc=0\n", 0)
+    assert client.wait(exec_id="bg", container_id="one", timeout=harness.TIMEOUT)[0] == 128 + signal.SIGKILL
+    assert {p.pid for p in client.processes(container_id="one")} == {pids["one"]}
+    assert {p.pid for p in client.processes(container_id="two")} == {pids["two"], bg["two"]}
+    assert 1 in {p.pid for p in client.processes()}
+    # and from the pause container, the same
+    output, _ = sandbox.run("from-pod", "sh", "-c", f"kill -0 {pids['two']} 2>&1; echo rc=$?")
+    assert b"No such process" in output and output.endswith(b"rc=1\n"), output
+    for cid in ("one", "two"):
+        client.signal(signal.SIGKILL, container_id=cid)
+        assert client.wait(container_id=cid, timeout=harness.TIMEOUT)[0] == 128 + signal.SIGKILL

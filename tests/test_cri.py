@@ -324,6 +324,20 @@ def test_pod_lifecycle(cri, handler, tmp_path):
     r = cri(api.ExecSyncRequest(container_id=c2, cmd=["sh", "-c", "echo in-c2 >&2"], timeout=10))
     assert (r.stdout, r.stderr, r.exit_code) == (b"", b"in-c2\n", 0), r
 
+    # -- one container of the pod paused (ctr in CRI's namespace), the other unaffected
+    def task_status(cid: str) -> str:
+        rows = [line.split() for line in c.ctr("task", "ls", namespace=ce.CRI_NAMESPACE).stdout.splitlines()[1:]]
+        return next((row[2] for row in rows if row[0] == cid), "")
+
+    assert c.ctr("task", "pause", c2, namespace=ce.CRI_NAMESPACE).returncode == 0
+    assert (task_status(c2), task_status(c1)) == ("PAUSED", "RUNNING")
+    r = cri(api.ExecSyncRequest(container_id=c1, cmd=["echo", "c1-runs"], timeout=10))
+    assert r.stdout == b"c1-runs\n", r
+    assert c.ctr("task", "resume", c2, namespace=ce.CRI_NAMESPACE).returncode == 0
+    assert task_status(c2) == "RUNNING"
+    r = cri(api.ExecSyncRequest(container_id=c2, cmd=["echo", "c2-runs"], timeout=10))
+    assert r.stdout == b"c2-runs\n", r
+
     # -- the CRI log files: "<RFC 3339 time> stdout F started-N"
     for n, name in enumerate(commands, 1):
         log = Path(pod.log_directory, name, "0.log")

@@ -16,6 +16,7 @@ from typing import Callable
 import structlog
 
 from ringfence.sentry import boot
+from ringfence.sentry.vfs.mountplan import MountPlan, MountPlanError
 
 from .spec import DEFAULT_PATH, Spec, find_executable
 
@@ -36,9 +37,21 @@ def exit_code(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
+def mount_plan(spec: Spec) -> MountPlan:
+    """How a container of `spec` gets its files: its rootfs served writable by its gofer (or
+    read-only: root.readonly), its OCI mounts, masked and read-only paths (SandboxError if the
+    spec's mount list is malformed)."""
+    try:
+        return MountPlan.from_spec(spec.raw)
+    except MountPlanError as err:
+        raise SandboxError(str(err)) from None
+
+
 def sentry_config(spec: Spec, rootfs: str, **kw) -> boot.SentryConfig:
     """The sentry's configuration for the process of `spec` over `rootfs`
-    (keyword arguments pass on to SentryConfig: stdio, strace ...)."""
+    (keyword arguments pass on to SentryConfig: stdio, strace ...); its `fs` is the spec's
+    mount plan unless given."""
+    kw.setdefault("fs", mount_plan(spec))
     proc = spec.process
     argv = list(proc.args)
     try:
@@ -64,11 +77,12 @@ class Sandbox:
     @classmethod
     def create(cls, config: boot.SentryConfig, root: str, *, gated: bool = False,
                on_forked: Callable[[int], None] | None = None) -> "Sandbox":
-        """Start a gofer serving `root` and a sentry running `config`.
+        """Start a gofer serving `root` (and the bind mounts of `config.fs`, the mount plan)
+        and a sentry running `config`.
 
         gated: init waits for start(); on_forked(pid) runs for each of the two
         processes before it can fork others (to place them in a cgroup)."""
-        gofer_pid, gofer_sock = start_gofer(root)
+        gofer_pid, gofer_sock = start_gofer(root, config.fs)
         if on_forked is not None:
             on_forked(gofer_pid)
         start_r = start_w = None
@@ -131,11 +145,25 @@ class Sandbox:
                 pass
 
 
-def start_gofer(root: str) -> tuple[int, socket.socket]:
-    """A gofer serving `root`: (its pid, the sentry's end of its socket)."""
+def start_gofer(root: str, plan: MountPlan | Spec | None = None) -> tuple[int, socket.socket]:
+    """A gofer serving `root`: (its pid, the sentry's end of its socket).
+
+    With a mount plan (or the Spec to make it from) the root is writable unless the plan says
+    read-only (or overlay), and each bind mount's source is served as gofer mount 1, 2, ...
+    (the ids the sentry attaches to); without one, `root` read-only (`ringfence do`)."""
     from ringfence.gofer import server as gofer
 
+    if isinstance(plan, Spec):
+        plan = mount_plan(plan)
+    readonly, mounts = True, []
+    if plan is not None:
+        readonly = plan.gofer_root_readonly
+        for m in plan.gofer_mounts():
+            source = os.path.abspath(m.source)
+            if not os.path.exists(source):
+                raise SandboxError(f"bind mount {m.destination}: source {source} does not exist")
+            mounts.append(gofer.Mount(source, m.readonly))
     try:
-        return gofer.start(root, readonly=True)
+        return gofer.start(root, readonly=readonly, mounts=mounts)
     except OSError as err:
         raise SandboxError(f"the gofer did not start over {root}: {err}") from err

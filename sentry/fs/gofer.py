@@ -1,60 +1,158 @@
-"""The gofer-backed file system: host files served by the gofer, read-only in this version.
+"""The gofer-backed file system: a tree the gofer serves (the container's root, a bind mount's
+source), read and written through the gofer protocol.
 
-A node's attributes are taken at walk time and cached, as are its children
-(negative ones too), listing and link target: the served tree does not change
-under the sandbox.  Gofer handles are a bounded resource (each is an fd in the
-gofer): at most MAX_HANDLES nodes hold one, the least recently used give theirs
-back, and a node without a handle walks again from its parent when it needs
-one.  A regular file's data is read through a host fd the gofer donates,
-opened on the first read of each File.
+A node (GoferInode) is one name the sandbox has walked to: its directory node and its name,
+and a gofer handle on it.  Nodes for the names of one host file (hard links) share one
+`_Host` record, its attributes, so that a write through one name shows in the size and times
+of the others.  The sentry does every permission check itself (credentials, umask, set-group-ID
+directories are vfs/ops.py's); the gofer, which runs as the host's root, makes new files with
+the owner and mode the sentry asks for, and refuses writes to a read-only mount (EROFS, passed
+through).
+
+Caching.  Each file system chooses one of two policies, as gVisor's gofer mounts do:
+  - exclusive (the container's root): the sandbox is the only one changing the tree, so names
+    (negative ones too), attributes, directory listings and link targets are cached and kept
+    in step with the sandbox's own changes: a change marks the attributes it affects stale
+    (fetched again on the next stat, from an open host fd when there is one, else from the
+    gofer), and a write through a donated fd marks the file's;
+  - revalidating (bind mounts, which the host and other containers share): every lookup walks
+    the name again, a name that now leads to another file gets a fresh node, and listings are
+    not cached; open files stat their host fd.
+Gofer handles are a bounded resource (each is an fd in the gofer): at most MAX_HANDLES nodes
+hold one, the least recently used give theirs back, and a node without a handle walks again
+from its directory when it needs one.  The gofer names a file by its directory and name, so a
+handle whose file was renamed or removed behind its back answers ESTALE: the node walks to its
+name again once and retries (and is dead if the name now leads elsewhere).
+
+A regular file's data goes through a host fd the gofer donates: opened on the first read, or
+at open time for writing (O_RDWR, whatever the sandbox's access mode: the File enforces that).
 """
 from __future__ import annotations
 
 import os
+import time
+import weakref
 from collections import OrderedDict
 
-from ..abi.errno import ENOENT, ENXIO, EROFS
-from ..abi.fs import O_ACCMODE, O_RDONLY, S_IFCHR, S_IFDIR, S_IFMT, S_IFREG, V9FS_MAGIC
+from ...gofer.protocol import RENAME_EXCHANGE
+from ..abi.errno import EIO, ENOENT, ENXIO, EPERM, EPROTO, EROFS, ESTALE
+from ..abi.fs import (AT_REMOVEDIR, O_ACCMODE, O_RDONLY, O_RDWR, S_IALLUGO, S_IFBLK, S_IFCHR, S_IFDIR,
+                      S_IFMT, S_IFREG, S_IFSOCK, V9FS_MAGIC)
 from ..kernel.errors import SysError
 from ..vfs.device import open_device
 from ..vfs.file import DirFile, File
-from ..vfs.inode import Attr, FileSystem, Inode
+from ..vfs.inode import Attr, FileSystem, Inode, StatFs
 
 _CHUNK = 1 << 20
+_NS = 1_000_000_000
 MAX_HANDLES = 512
+_MISSING = object()
+
+
+def _sys(err: OSError) -> SysError:
+    """The SysError a failed gofer request or host fd call gives the program."""
+    e = err.errno
+    if not e or e == EPROTO or isinstance(err, (ConnectionError, TimeoutError)):
+        e = EIO  # the gofer is gone or confused: an I/O error, as a dead server gives
+    return SysError(e)
 
 
 def _pread(fd: int, n: int, offset: int) -> bytes:
     """Up to `n` bytes at `offset`, read in bounded chunks (no n-sized buffer for short files)."""
-    if n <= _CHUNK:
-        return os.pread(fd, n, offset)
-    parts = []
-    while n > 0:
-        part = os.pread(fd, min(n, _CHUNK), offset)
-        if not part:
-            break
-        parts.append(part)
-        n -= len(part)
-        offset += len(part)
-    return b"".join(parts)
+    try:
+        if n <= _CHUNK:
+            return os.pread(fd, n, offset)
+        parts = []
+        while n > 0:
+            part = os.pread(fd, min(n, _CHUNK), offset)
+            if not part:
+                break
+            parts.append(part)
+            n -= len(part)
+            offset += len(part)
+        return b"".join(parts)
+    except OSError as err:
+        raise _sys(err) from None
+
+
+def _timespec(ns: int | None) -> tuple[int, int] | None:
+    return None if ns is None else divmod(ns, _NS)
+
+
+class _Host:
+    """What the names of one host file share: its attributes (on the sandbox's device), whether
+    they must be fetched again, and the host fds the sandbox has open on it (fd -> writable)."""
+
+    __slots__ = ("attr", "stale", "fds", "__weakref__")
+
+    def __init__(self, attr: Attr):
+        self.attr = attr
+        self.stale = False
+        self.fds: dict[int, bool] = {}
+
+    def writable_fd(self) -> int:
+        """An fd open for writing on the file, or -1."""
+        return next((fd for fd, w in self.fds.items() if w), -1)
 
 
 class GoferFS(FileSystem):
-    """The tree a gofer serves."""
+    """One tree a gofer serves: mount `mount` of its connection (0: the container's root)."""
 
     name = "9p"
     magic = V9FS_MAGIC
 
-    def __init__(self, client, max_handles: int = MAX_HANDLES):
+    def __init__(self, client, max_handles: int = MAX_HANDLES, mount: int = 0, revalidate: bool = False):
         super().__init__()
         self.client = client
         self.max_handles = max_handles
+        self.mount = mount
+        self.revalidate = revalidate
+        self.cache_dentries = not revalidate  # a revalidating tree's lookups must reach the nodes
+        self.root: GoferInode | None = None
         self._lru: OrderedDict[GoferInode, None] = OrderedDict()  # nodes holding a handle, root excepted
+        self._hosts: weakref.WeakValueDictionary[tuple[int, int], _Host] = weakref.WeakValueDictionary()
 
     def attach(self) -> GoferInode:
-        """The root node (its handle is never given back)."""
-        handle, st = self.client.attach()
-        return GoferInode(self, None, b"", handle, st)
+        """The root node (its handle is never given back); SysError if the gofer has no such mount."""
+        try:
+            handle, st = self.client.attach(self.mount) if self.mount else self.client.attach()
+        except OSError as err:
+            raise _sys(err) from None
+        self.root = GoferInode(self, None, b"", handle, st)
+        return self.root
+
+    def writable(self) -> bool:
+        """Whether the gofer lets this tree be changed (an empty SETATTR answers EROFS if not)."""
+        try:
+            self.client.setattr(self.root.handle())
+        except OSError as err:
+            if err.errno == EROFS:
+                return False
+            raise _sys(err) from None
+        return True
+
+    def attr(self, st) -> Attr:
+        """Host attributes `st` (a gofer Stat or an os.stat_result) as the sandbox sees them."""
+        return Attr(st.st_mode, st.st_ino, self.dev, st.st_nlink, st.st_uid, st.st_gid, st.st_rdev, st.st_size,
+                    st.st_blksize, st.st_blocks, st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns)
+
+    def fd_attr(self, fd: int, old: Attr) -> Attr:
+        """Fresh attributes from a donated host fd.  The sentry's fstat sees owners through its
+        user namespace (host ids it does not map read as nobody): those stay as `old` had them
+        (owners change only through the gofer's SETATTR, whose reply is exact)."""
+        st = os.fstat(fd)
+        return self.attr(st)._replace(st_uid=old.st_uid, st_gid=old.st_gid)
+
+    def host(self, st) -> _Host:
+        """The shared record of host file `st` (host st_dev and st_ino), with `st` as its attributes."""
+        key = (st.st_dev, st.st_ino)
+        host = self._hosts.get(key)
+        attr = self.attr(st)
+        if host is None or (host.attr.st_mode ^ attr.st_mode) & S_IFMT:
+            host = self._hosts[key] = _Host(attr)
+        else:
+            host.attr, host.stale = attr, False
+        return host
 
     def used(self, node: GoferInode) -> None:
         """`node` holds a handle and has just used it: give back the least recently used beyond the cap."""
@@ -64,91 +162,328 @@ class GoferFS(FileSystem):
         while len(lru) > self.max_handles:
             old, _ = lru.popitem(last=False)
             handle, old._handle = old._handle, -1
+            self.close(handle)
+
+    def forget(self, node: GoferInode) -> None:
+        """`node` gives its handle back now."""
+        handle, node._handle = node._handle, -1
+        self._lru.pop(node, None)
+        self.close(handle)
+
+    def close(self, handle: int) -> None:
+        """Release a gofer handle (a gofer that is gone has released it already)."""
+        try:
             self.client.close(handle)
+        except OSError:
+            pass
+
+    def statfs(self) -> StatFs:
+        """The host file system's figures (none if the gofer cannot tell)."""
+        try:
+            s = self.client.statfs(self.root.handle())
+        except (OSError, SysError, AttributeError):
+            return StatFs(self.magic)
+        return StatFs(self.magic, s.f_bsize, s.f_blocks, s.f_bfree, s.f_bavail, s.f_files, s.f_ffree, s.f_namelen)
 
 
 class GoferInode(Inode):
-    """A node of the served tree, with the attributes it had when walked to (on the sandbox's device)."""
+    """One name of the served tree: its directory node and name, a gofer handle (or -1), the host
+    file's shared record, and (directories) the children and listing cached so far."""
 
-    __slots__ = ("attr", "parent", "name", "_handle", "_children", "_entries", "_target")
+    __slots__ = ("host", "hdev", "parent", "name", "dead", "_handle", "_children", "_entries", "_target",
+                 "_created_fd")
 
     def __init__(self, fs: GoferFS, parent: GoferInode | None, name: bytes, handle: int, st):
         super().__init__(fs, st.st_mode & S_IFMT)
-        self.attr = Attr._make(st)._replace(st_dev=fs.dev)
+        self.host = fs.host(st)
+        self.hdev = st.st_dev  # the host's device: with st_ino, what a walk again must find
         self.parent = parent
         self.name = name
+        self.dead = False  # its name was removed (or leads to another file now)
         self._handle = handle
         self._children: dict[bytes, GoferInode | None] = {}
         self._entries: list[tuple[bytes, int, int]] | None = None
         self._target: bytes | None = None
+        self._created_fd = -1  # the fd CREATE donated, for the open that follows
 
-    def stat(self) -> Attr:
-        """The attributes as walked."""
-        return self.attr
+    @property
+    def attr(self) -> Attr:
+        """The attributes (as stat())."""
+        return self.stat()
 
+    # -- handles and attributes ---------------------------------------------------
     def handle(self) -> int:
-        """A gofer handle on this node, walked to again from the parent if it was given back."""
-        if self.parent is None:
-            return self._handle
+        """A gofer handle on this node, walked to again from the parent if it was given back;
+        SysError(ESTALE) if the name no longer leads to this file."""
         if self._handle < 0:
-            self._handle = self.fs.client.walk(self.parent.handle(), self.name)[0]
-        self.fs.used(self)
-        return self._handle
-
-    def lookup(self, name: bytes) -> Inode:
-        """The child `name`, walked once and then cached."""
-        try:
-            child = self._children[name]
-        except KeyError:
+            if self.dead or self.parent is None:
+                raise SysError(ESTALE)
+            fs = self.fs
             try:
-                handle, st = self.fs.client.walk(self.handle(), name)
-                child = GoferInode(self.fs, self, name, handle, st)
-                self.fs.used(child)
+                handle, st = fs.client.walk(self.parent.handle(), self.name)
             except OSError as err:
                 if err.errno != ENOENT:
-                    raise SysError(err.errno) from None
-                child = None
-            self._children[name] = child
-        if child is None:
-            raise SysError(ENOENT)
-        return child
+                    raise _sys(err) from None
+                self.dead = True
+                raise SysError(ESTALE) from None
+            if (st.st_dev, st.st_ino) != (self.hdev, self.host.attr.st_ino):
+                fs.close(handle)
+                self.dead = True
+                raise SysError(ESTALE)
+            self._handle = handle
+            self.host.attr, self.host.stale = fs.attr(st), False
+        if self.parent is not None:
+            self.fs.used(self)
+        return self._handle
 
-    def readdir(self) -> list[tuple[bytes, int, int]]:
-        """The directory's entries, listed once."""
-        if self._entries is None:
-            self._entries = [(d.name, d.ino, d.type) for d in self.fs.client.getdents(self.handle())]
-        return self._entries
+    def _call(self, request, *args):
+        """request(handle, *args) on this node's handle; after ESTALE (the gofer's node was renamed
+        or removed behind this one's back) walk to the name again and retry once."""
+        try:
+            try:
+                return request(self.handle(), *args)
+            except OSError as err:
+                if err.errno != ESTALE or self.parent is None:
+                    raise
+            self.fs.forget(self)
+            return request(self.handle(), *args)
+        except OSError as err:
+            raise _sys(err) from None
 
-    def readlink(self, t) -> bytes:
-        """The link target, read once."""
-        if self._target is None:
-            self._target = self.fs.client.readlink(self.handle())
-        return self._target
+    def stat(self) -> Attr:
+        """The attributes: cached, fetched again if a change made them stale."""
+        host = self.host
+        if host.stale:
+            self._refresh()
+        return host.attr
 
+    def _refresh(self) -> None:
+        host = self.host
+        try:
+            if host.fds:  # an open host fd: no round trip
+                attr = self.fs.fd_attr(next(iter(host.fds)), host.attr)
+            else:
+                attr = self.fs.attr(self._call(self.fs.client.stat))
+        except (OSError, SysError):
+            host.stale = False  # gone behind our back: keep what we knew
+            return
+        host.attr, host.stale = attr, False
+
+    def _changed(self) -> None:
+        """This directory's entries changed: its listing and attributes (times, nlink) are stale."""
+        self._entries = None
+        self.host.stale = True
+
+    def setattr(self, mode=None, uid=None, gid=None, size=None, atime_ns=None, mtime_ns=None) -> None:
+        """Change attributes through the gofer; a size through an open writable host fd if there is
+        one (which also serves a file that has no name any more)."""
+        host = self.host
+        if size is not None:
+            fd = host.writable_fd()
+            if fd >= 0:
+                try:
+                    os.ftruncate(fd, size)
+                except OSError as err:
+                    raise _sys(err) from None
+                host.stale = True
+                size = None
+        if (mode, uid, gid, size, atime_ns, mtime_ns) == (None,) * 6:
+            return
+        st = self._call(lambda h: self.fs.client.setattr(
+            h, mode=mode, uid=uid, gid=gid, size=size, atime=_timespec(atime_ns), mtime=_timespec(mtime_ns)))
+        host.attr, host.stale = self.fs.attr(st), False
+
+    # -- files ---------------------------------------------------------------------
     def open(self, t, loc, flags: int):
-        """Regular files read-only, directories, and character devices (through the registry)."""
+        """Regular files (a host fd now if writing), directories, and character devices (through
+        the sentry's device registry: a host device is never opened)."""
         kind = self.kind
         if kind == S_IFREG:
-            if flags & O_ACCMODE != O_RDONLY:
-                raise SysError(EROFS)
-            return GoferFile(loc, flags, self)
+            f = GoferFile(loc, flags, self)
+            if flags & O_ACCMODE != O_RDONLY or self._created_fd >= 0:
+                f.attach(self.host_fd(O_RDWR), True)
+            return f
         if kind == S_IFDIR:
             return DirFile(loc, flags)
         if kind == S_IFCHR:
-            return open_device(t, loc, flags, self.attr.st_rdev)
+            return open_device(t, loc, flags, self.host.attr.st_rdev)
         raise SysError(ENXIO)
+
+    def host_fd(self, flags: int) -> int:
+        """A host fd on this regular file (the one CREATE donated, if the open follows a create)."""
+        fd, self._created_fd = self._created_fd, -1
+        if fd >= 0:
+            return fd
+        return self._call(self.fs.client.open, flags)
 
     def contents(self, limit: int) -> bytes:
         """The first `limit` bytes of the file (overlay copy-up)."""
-        fd = self.fs.client.open(self.handle(), O_RDONLY)
+        fd = self._call(self.fs.client.open, O_RDONLY)
         try:
             return _pread(fd, limit, 0)
         finally:
             os.close(fd)
 
+    def readlink(self, t) -> bytes:
+        """The link target, read once."""
+        if self._target is None:
+            self._target = self._call(self.fs.client.readlink)
+        return self._target
+
+    def fsync(self) -> None:
+        """Flush the file to the host's disk."""
+        self._call(self.fs.client.fsync)
+
+    # -- extended attributes (user.* only: the gofer serves no other namespace) -----------
+    def getxattr(self, name: bytes) -> bytes:
+        """The value of `name`."""
+        return self._call(self.fs.client.getxattr, name)
+
+    def setxattr(self, name: bytes, value: bytes, flags: int) -> None:
+        """Set `name`."""
+        self._call(self.fs.client.setxattr, name, value, flags)
+        self.host.stale = True
+
+    def listxattr(self) -> list[bytes]:
+        """The names."""
+        return self._call(self.fs.client.listxattr)
+
+    def removexattr(self, name: bytes) -> None:
+        """Remove `name`."""
+        self._call(self.fs.client.removexattr, name)
+        self.host.stale = True
+
+    # -- directories -----------------------------------------------------------------
+    def lookup(self, name: bytes) -> Inode:
+        """The child `name`: cached (exclusive), or walked again and checked (revalidating)."""
+        fs = self.fs
+        child = self._children.get(name, _MISSING)
+        if child is not _MISSING and not fs.revalidate:
+            if child is None:
+                raise SysError(ENOENT)
+            return child
+        try:
+            handle, st = fs.client.walk(self.handle(), name)
+        except OSError as err:
+            if err.errno != ENOENT:
+                raise _sys(err) from None
+            if isinstance(child, GoferInode):
+                child.dead = True
+            self._children[name] = None
+            raise SysError(ENOENT) from None
+        if isinstance(child, GoferInode) and not child.dead and (st.st_dev, st.st_ino) == (
+                child.hdev, child.host.attr.st_ino) and st.st_mode & S_IFMT == child.kind:
+            child.host.attr, child.host.stale = fs.attr(st), False
+            if child._handle < 0:
+                child._handle = handle
+            else:
+                fs.close(handle)
+        else:
+            if isinstance(child, GoferInode):
+                child.dead = True
+            child = self._children[name] = GoferInode(fs, self, name, handle, st)
+        fs.used(child)
+        return child
+
+    def readdir(self) -> list[tuple[bytes, int, int]]:
+        """The directory's entries (listed once while they do not change, on an exclusive tree)."""
+        entries = self._entries
+        if entries is None:
+            entries = [(d.name, d.ino, d.type) for d in self._call(self.fs.client.getdents)]
+            if not self.fs.revalidate:
+                self._entries = entries
+        return entries
+
+    def _add(self, name: bytes, handle: int, st) -> GoferInode:
+        """Record child `name` just made by the gofer."""
+        child = self._children[name] = GoferInode(self.fs, self, name, handle, st)
+        self.fs.used(child)
+        self._changed()
+        return child
+
+    def create(self, name: bytes, mode: int, uid: int, gid: int) -> Inode:
+        """A new regular file; the host fd CREATE donates waits for the open that follows."""
+        handle, st, fd = self._call(self.fs.client.create, name, O_RDWR, mode & S_IALLUGO, uid, gid)
+        child = self._add(name, handle, st)
+        child._created_fd = fd
+        return child
+
+    def mkdir(self, name: bytes, mode: int, uid: int, gid: int) -> Inode:
+        """A new directory (the mode set again if the host's mkdir dropped bits, e.g. set-group-ID)."""
+        mode &= S_IALLUGO
+        handle, st = self._call(self.fs.client.mkdir, name, mode, uid, gid)
+        child = self._add(name, handle, st)
+        if st.st_mode & S_IALLUGO != mode:
+            child.setattr(mode=mode)
+        return child
+
+    def mknod(self, name: bytes, mode: int, rdev: int, uid: int, gid: int) -> Inode:
+        """A FIFO or empty regular file; device and socket nodes are not made on the host (EPERM)."""
+        if mode & S_IFMT in (S_IFCHR, S_IFBLK, S_IFSOCK):
+            raise SysError(EPERM)
+        handle, st = self._call(self.fs.client.mknod, name, mode & (S_IFMT | S_IALLUGO), uid, gid)
+        return self._add(name, handle, st)
+
+    def symlink(self, name: bytes, target: bytes, uid: int, gid: int) -> Inode:
+        """A new symlink."""
+        handle, st = self._call(self.fs.client.symlink, name, target, uid, gid)
+        child = self._add(name, handle, st)
+        child._target = target
+        return child
+
+    def link(self, name: bytes, inode: GoferInode) -> Inode:
+        """A new name for `inode`'s file: a node of its own, sharing the file's attributes."""
+        target = inode.handle()
+        handle, st = self._call(self.fs.client.link, name, target)
+        return self._add(name, handle, st)
+
+    def _removed(self, name: bytes, inode: GoferInode) -> None:
+        self._children[name] = None
+        inode.dead = True
+        if inode._handle >= 0:
+            self.fs.forget(inode)
+        host = inode.host
+        a = host.attr
+        host.attr = a._replace(st_nlink=max(a.st_nlink - (2 if inode.kind == S_IFDIR else 1), 0),
+                               st_ctime_ns=time.time_ns())
+        host.stale = bool(host.fds)
+        self._changed()
+
+    def unlink(self, name: bytes, inode: GoferInode) -> None:
+        """Remove a non-directory name."""
+        self._call(self.fs.client.unlink, name, 0)
+        self._removed(name, inode)
+
+    def rmdir(self, name: bytes, inode: GoferInode) -> None:
+        """Remove an empty directory (the host says ENOTEMPTY otherwise)."""
+        self._call(self.fs.client.unlink, name, AT_REMOVEDIR)
+        self._removed(name, inode)
+
+    def rename(self, name: bytes, inode: GoferInode, newdir: GoferInode, newname: bytes,
+               target: GoferInode | None, exchange: bool) -> None:
+        """renameat2 on the host; the moved nodes walk to their new names when next needed."""
+        new_handle = newdir.handle()
+        self._call(self.fs.client.rename, name, new_handle, newname, RENAME_EXCHANGE if exchange else 0)
+        if target is not None and not exchange:
+            newdir._removed(newname, target)
+        self._children[name] = None
+        newdir._children[newname] = inode
+        self._changed()
+        newdir._changed()
+        moved = [(inode, newdir, newname)]
+        if exchange:
+            self._children[name] = target
+            moved.append((target, self, name))
+        for node, parent, new in moved:
+            if node._handle >= 0:
+                self.fs.forget(node)  # the gofer's node names the old place: walk again
+            node.parent, node.name = parent, new
+            node.host.stale = True  # ctime
+
 
 class GoferFile(File):
-    """An open regular file of the served tree; its host fd is opened on the first read."""
+    """An open regular file of a served tree, read and written through a host fd the gofer
+    donated (opened on the first read unless the open was for writing)."""
 
     __slots__ = ("node", "_fd")
 
@@ -157,19 +492,67 @@ class GoferFile(File):
         self.node = node
         self._fd = -1
 
+    def attach(self, fd: int, writable: bool) -> None:
+        """Use host fd `fd` (owned by this File from now on)."""
+        self._fd = fd
+        self.node.host.fds[fd] = writable
+
+    def _host_fd(self) -> int:
+        if self._fd < 0:
+            self.attach(self.node.host_fd(O_RDONLY), False)
+        return self._fd
+
+    def stat(self) -> Attr:
+        """Fresh attributes from the host fd, if one is open (also for a file without a name)."""
+        fd = self._fd
+        if fd < 0:
+            return self.node.stat()
+        host = self.node.host
+        try:
+            host.attr, host.stale = self.node.fs.fd_attr(fd, host.attr), False
+        except OSError as err:
+            raise _sys(err) from None
+        return host.attr
+
     def size(self) -> int:
-        """Size as walked."""
-        return self.node.attr.st_size
+        """Current size."""
+        return self.stat().st_size
 
     def pread(self, n: int, offset: int) -> bytes:
         """Read through the donated host fd."""
+        return _pread(self._host_fd(), n, offset)
+
+    def pwrite(self, data: bytes, offset: int) -> int:
+        """Write through the donated host fd (the file's attributes are then stale)."""
+        try:
+            n = os.pwrite(self._host_fd(), data, offset)
+        except OSError as err:
+            raise _sys(err) from None
+        self.node.host.stale = True
+        return n
+
+    def fsync(self, t) -> None:
+        """Flush to the host's disk."""
         fd = self._fd
         if fd < 0:
-            fd = self._fd = self.node.fs.client.open(self.node.handle(), O_RDONLY)
-        return _pread(fd, n, offset)
+            self.node.fsync()
+            return
+        try:
+            os.fsync(fd)
+        except OSError as err:
+            raise _sys(err) from None
 
     def release(self) -> None:
-        """Close the host fd."""
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        """Close the host fd (taking the file's attributes from it first if they are stale)."""
+        fd = self._fd
+        if fd < 0:
+            return
+        self._fd = -1
+        host = self.node.host
+        host.fds.pop(fd, None)
+        if host.stale:
+            try:
+                host.attr, host.stale = self.node.fs.fd_attr(fd, host.attr), False
+            except OSError:
+                pass
+        os.close(fd)

@@ -1,7 +1,7 @@
 """proc: the sentry's view of its processes, built on every lookup (nothing is cached).
 
 /proc/self, /proc/thread-self, /proc/PID/{cmdline,comm,environ,exe,stat,
-statm,status,maps,limits,wchan,cwd,root,fd/,fdinfo/,mounts,task/TID/},
+statm,status,maps,limits,wchan,cwd,root,fd/,fdinfo/,mounts,mountinfo,task/TID/},
 /proc/{version,uptime,loadavg,stat,meminfo,cpuinfo,mounts,filesystems} and
 /proc/sys/kernel/{hostname,osrelease,ostype,pid_max}.  Only the sandbox's
 processes appear.  Files are generated when opened (their contents come from
@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Callable
 
 from ..abi.errno import EACCES, ENOENT
-from ..abi.fs import DT_SHIFT, O_ACCMODE, O_RDONLY, PROC_SUPER_MAGIC, S_IFDIR, S_IFLNK, S_IFREG
+from ..abi.fs import DT_SHIFT, O_ACCMODE, O_RDONLY, PROC_SUPER_MAGIC, S_IFDIR, S_IFLNK, S_IFREG, major, minor
 from ..abi.proc import PID_MAX
 from ..kernel.errors import SysError
 from ..vfs.dentry import Location
@@ -206,6 +206,7 @@ class PidDir(ProcDir):
             b"maps": file(lambda: proc_pid.maps(tg, task)),
             b"limits": file(lambda: proc_pid.limits(tg)),
             b"mounts": file(lambda: _mounts(task.fs.root)),
+            b"mountinfo": file(lambda: _mountinfo(task.fs.root)),
             b"wchan": file(lambda: b"0"),  # no kernel symbols to name where a task sleeps
             b"exe": lambda: ProcLink(fs, lambda t: _exe(tg), uid, gid),
             b"cwd": lambda: ProcLink(fs, lambda t: task.fs.cwd, uid, gid),
@@ -292,4 +293,22 @@ def _mounts(root: Location) -> bytes:
         if where.startswith(b"/"):
             lines.append(b"%s %s %s %s 0 0\n" % (m.source.encode(), _escape(where), m.fs.name.encode(),
                                                   m.options().encode()))
+    return b"".join(lines)
+
+
+def _mountinfo(root: Location) -> bytes:
+    """/proc/PID/mountinfo: the mounts visible from `root`, with ids, devices and roots."""
+    lines = []
+    for m in root.mount.ns.mounts:
+        where = path_of(Location(m, m.root), root)
+        if not where.startswith(b"/"):
+            continue
+        parent = m.parent.id if m.parent is not None else m.id
+        dev = m.fs.dev
+        sb = "ro" if m.readonly else "rw"
+        if m.data:
+            sb += "," + m.data
+        lines.append(b"%d %d %d:%d %s %s %s - %s %s %s\n" % (
+            m.id, parent, major(dev), minor(dev), _escape(m.root_path()), _escape(where),
+            m.mount_options().encode(), m.fs.name.encode(), _escape(m.source.encode()), sb.encode()))
     return b"".join(lines)

@@ -16,7 +16,8 @@ from ..kernel.schedattrs import online_cpus
 from ..kernel.task import TaskState
 from .proc_pid import process_cpu_ticks
 
-FILESYSTEMS = b"nodev\ttmpfs\nnodev\tproc\nnodev\toverlay\nnodev\t9p\nnodev\tpipefs\n"
+FILESYSTEMS = (b"nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tdevpts\nnodev\toverlay\nnodev\t9p\n"
+               b"nodev\tpipefs\n")
 CPU_MODEL = b"ringfence virtual CPU"
 _CPU_MHZ = 2000.0
 

@@ -1,25 +1,58 @@
-"""tmpfs: directories, regular files, symlinks and device nodes held in the sentry's memory."""
+"""tmpfs: directories, regular files, symlinks and device nodes held in the sentry's memory.
+
+An instance may have a size limit (the `size=` of a tmpfs mount): the pages its regular files
+hold are counted, a write that does not fit is cut short, or fails with ENOSPC if nothing fits.
+"""
 from __future__ import annotations
 
 import time
 
-from ..abi.errno import EEXIST, ENOENT, ENOTEMPTY, ENXIO
+from ..abi.errno import EEXIST, ENOENT, ENOSPC, ENOTEMPTY, ENXIO
 from ..abi.fs import DT_SHIFT, S_IFCHR, S_IFDIR, S_IFLNK, S_IFREG, TMPFS_MAGIC
 from ..kernel.errors import SysError
 from ..vfs.device import open_device
 from ..vfs.file import DirFile, File
-from ..vfs.inode import AttrInode, FileSystem, Inode
+from ..vfs.inode import BLOCK_SIZE, AttrInode, FileSystem, Inode, StatFs
+
+
+def _pages(size: int) -> int:
+    return (size + BLOCK_SIZE - 1) // BLOCK_SIZE
 
 
 class TmpfsFS(FileSystem):
-    """One tmpfs instance."""
+    """One tmpfs instance; `size`: the most bytes its files may hold (None: no limit)."""
 
     name = "tmpfs"
     magic = TMPFS_MAGIC
 
+    def __init__(self, size: int | None = None):
+        super().__init__()
+        self.limit = None if size is None else _pages(size)  # in pages
+        self.used = 0  # pages held by regular files
+
     def new_root(self, mode: int = 0o755, uid: int = 0, gid: int = 0) -> TmpfsDir:
         """A fresh root directory."""
         return TmpfsDir(self, mode, uid, gid)
+
+    def fit(self, old: int, new: int) -> int:
+        """A file grows from `old` to `new` bytes: the size it may have (>= old), charged."""
+        need = _pages(new) - _pages(old)
+        if self.limit is not None and need > self.limit - self.used:
+            new = max(old, (_pages(old) + self.limit - self.used) * BLOCK_SIZE)
+            need = _pages(new) - _pages(old)
+        self.used += need
+        return new
+
+    def uncharge(self, old: int, new: int) -> None:
+        """A file shrank from `old` to `new` bytes (0: it is gone)."""
+        self.used -= _pages(old) - _pages(new)
+
+    def statfs(self) -> StatFs:
+        """Blocks and free blocks when the instance has a size limit."""
+        if self.limit is None:
+            return StatFs(self.magic)
+        free = max(self.limit - self.used, 0)
+        return StatFs(self.magic, BLOCK_SIZE, self.limit, free, free)
 
 
 class TmpfsDir(AttrInode):
@@ -81,7 +114,7 @@ class TmpfsDir(AttrInode):
     def unlink(self, name: bytes, inode: Inode) -> None:
         """Remove a non-directory entry."""
         del self.entries[name]
-        inode.nlink -= 1
+        _drop_link(inode)
         self.touch()
         inode.ctime_ns = self.mtime_ns
 
@@ -109,7 +142,7 @@ class TmpfsDir(AttrInode):
                     target.nlink = 0
                     newdir.nlink -= 1
                 else:
-                    target.nlink -= 1
+                    _drop_link(target)
             del self.entries[name]
             newdir.entries[newname] = inode
             moved_dirs = is_dir
@@ -118,6 +151,13 @@ class TmpfsDir(AttrInode):
         self.touch()
         newdir.touch()
         inode.ctime_ns = self.mtime_ns
+
+
+def _drop_link(inode: Inode) -> None:
+    """One name of non-directory `inode` is gone; its pages are freed with the last."""
+    inode.nlink -= 1
+    if inode.nlink <= 0 and inode.kind == S_IFREG:
+        inode.fs.uncharge(inode.size, 0)
 
 
 class TmpfsFile(AttrInode):
@@ -136,11 +176,23 @@ class TmpfsFile(AttrInode):
 
     def replace(self, data: bytes) -> None:
         """Set the whole content (overlay copy-up)."""
+        self._charge(len(data))
         self.data[:] = data
         self.size = len(data)
 
+    def _charge(self, size: int) -> None:
+        """Account for a new size; ENOSPC if it does not fit."""
+        if size > self.size:
+            got = self.fs.fit(self.size, size)
+            if got < size:
+                self.fs.uncharge(got, self.size)
+                raise SysError(ENOSPC)
+        else:
+            self.fs.uncharge(self.size, size)
+
     def resize(self, size: int) -> None:
         """Truncate or zero-extend."""
+        self._charge(size)
         if size < len(self.data):
             del self.data[size:]
         else:
@@ -167,8 +219,16 @@ class TmpfsOpenFile(File):
         return bytes(memoryview(self.node.data)[offset:offset + n])
 
     def pwrite(self, data: bytes, offset: int) -> int:
-        """Write, zero-filling any gap."""
+        """Write, zero-filling any gap; cut short where the file system is full."""
         node = self.node
+        end = offset + len(data)
+        if end > node.size:
+            fits = node.fs.fit(node.size, end)
+            if fits < end:
+                if fits <= offset:
+                    node.fs.uncharge(fits, node.size)
+                    raise SysError(ENOSPC)
+                data = data[:fits - offset]
         buf = node.data
         if offset > len(buf):
             buf += bytes(offset - len(buf))

@@ -1,17 +1,25 @@
 """The containers of a sandbox: the one the sentry boots with, and a pod's sub-containers.
 
 Each container has a root file system of its own, built over its own gofer the same way for
-all (`build_sandbox_fs`: the gofer's tree read-only under a tmpfs upper layer, /proc, /dev),
+all (`build_sandbox_fs`: the gofer's tree, writable or read-only as the spec says, or read-only
+under a tmpfs upper layer for `ringfence do`; /proc, /dev and the spec's mounts),
 and an init process.  Every process belongs to one container (ThreadGroup.container: a
 spawned process's is given, a forked one inherits its parent's).
 
-The containers share the kernel's one pid space, as a pod with shareProcessNamespace does:
-pids are unique across the sandbox and kill(2) reaches any of them.  A container's /proc
-lists only its own processes, though, so that no process reaches another container's files
-through /proc/PID/root, cwd or fd.  When a sub-container's init exits, the kernel kills the
-container's other processes, as Linux does when a pid namespace's init exits
+The containers share the kernel's one pid numbering (pids are unique across the sandbox),
+but a process sees only its own container's processes, as if each container had a pid
+namespace of its own: its /proc lists only them (so that no process reaches another
+container's files through /proc/PID/root, cwd or fd), and every syscall that takes a pid
+(kill, tgkill, rt_sigqueueinfo, getpgid, setpgid, sched_*, prlimit64, capget...) resolves it
+in the caller's container (Kernel.find_group, find_task): another container's pid is ESRCH,
+kill(-1) and process groups reach the caller's container only, and kill(-1) spares the
+container's init as it spares a pid namespace's.  When a sub-container's init exits, the
+kernel kills the container's other processes, as Linux does when a pid namespace's init exits
 (Kernel._end_container), and the container ends; the first container's init takes the whole
 sandbox with it.
+
+A container can be frozen (Kernel.freeze: the control service's Pause), as by Linux's cgroup
+freezer: none of its tasks runs until it is thawed, invisibly to the program.
 """
 from __future__ import annotations
 
@@ -47,18 +55,23 @@ class ExecutableNotFound(SysError):
 class Container:
     """One container of the sandbox: its root, its init, its state (see the module docstring)."""
 
-    def __init__(self, kernel, cid: str, gofer_sock: socket.socket, stdio: list):
-        """Build the root of container `cid` over the gofer at the other end of `gofer_sock`;
-        `stdio` (Files) will be its init's fds 0, 1 and 2.  The socket and the Files become the
+    def __init__(self, kernel, cid: str, gofer_sock: socket.socket, stdio: list, plan=None):
+        """Build the root of container `cid` over the gofer at the other end of `gofer_sock`, laid
+        out by `plan` (a vfs.mountplan.MountPlan; None: `ringfence do`'s overlay root); `stdio`
+        (Files) will be its init's fds 0, 1 and 2.  The socket and the Files become the
         container's (released if building fails: OSError or SysError)."""
         self.kernel = kernel
         self.id = cid
         self.init = None  # its init process, once started
         self.exit_status: int | None = None  # init's wait status once the container has stopped
+        self.frozen = False  # paused: no task of it runs (Kernel.freeze, Kernel.thaw)
+        # Blocked tasks of a frozen container whose wait ended (a wake-up, a signal): their
+        # syscalls are re-run once it thaws.  A dict, as an ordered set.
+        self.thaw_wakes: dict = {}
         self._gofer_sock = gofer_sock
         try:
             gofer_sock.settimeout(GOFER_SETUP_TIMEOUT)
-            self._init_fs, self._init_files = build_sandbox_fs(_ProcessView(self), GoferClient(gofer_sock))
+            self._init_fs, self._init_files = build_sandbox_fs(_ProcessView(self), GoferClient(gofer_sock), plan)
             gofer_sock.settimeout(None)
         except BaseException:
             gofer_sock.close()
@@ -71,10 +84,12 @@ class Container:
 
     @property
     def state(self) -> str:
-        """The container's state as runc names it: "created", "running" or "stopped"."""
+        """The container's state as runc names it: "created", "running", "paused" or "stopped"."""
         if self.exit_status is not None:
             return "stopped"
-        return "created" if self.init is None else "running"
+        if self.init is None:
+            return "created"
+        return "paused" if self.frozen else "running"
 
     def context(self, cwd: bytes) -> FSContext:
         """A fresh file-system context in the container's root, working in `cwd` (SysError if missing)."""
@@ -110,6 +125,8 @@ class Container:
         """The container stopped with wait status `status`: its gofer connection is closed and
         its files are let go."""
         self.exit_status = status
+        self.frozen = False
+        self.thaw_wakes.clear()
         self._init_files.close_all()  # (init's table: already closed unless init never ran)
         self._gofer_sock.close()
         self.root = self._init_fs = self._init_files = None

@@ -92,6 +92,9 @@ class Kernel:
         self.host_io: dict[int, tuple[int, Callable[[int], None]]] = {}
         self.io_due = False  # SIGIO came: serve host_io even while the stubs keep the loop busy
         self.on_exit: Callable[[ThreadGroup], None] | None = None  # called as each process exits
+        # Frozen containers (see freeze); never rebound (the loop holds it).
+        self.frozen: set = set()
+        self._freezing: list[tuple[object, Callable[[], None]]] = []  # (container, done) until frozen
         # Containers' inits get Linux's pid-namespace-init signal rules (see
         # Signals._protected); `ringfence do`'s command is a plain process.
         self.protect_inits = False
@@ -138,6 +141,21 @@ class Kernel:
     def threadgroups(self):
         """The live (not yet reaped) processes."""
         return list(self.groups.values())
+
+    def find_group(self, t: Task, pid: int) -> ThreadGroup | None:
+        """Process `pid` as task `t` sees it: a process of t's container (zombies included),
+        else None: another container's pids are not there for it, as in another pid namespace."""
+        tg = self.groups.get(pid)
+        return tg if tg is not None and tg.container is t.tg.container else None
+
+    def find_task(self, t: Task, tid: int) -> Task | None:
+        """Thread `tid` as task `t` sees it: a thread of t's container, else None."""
+        task = self.tasks.get(tid)
+        return task if task is not None and task.tg.container is t.tg.container else None
+
+    def groups_of(self, container) -> list[ThreadGroup]:
+        """The processes (not yet reaped) of `container`."""
+        return [tg for tg in self.groups.values() if tg.container is container]
 
     def new_pid(self) -> int:
         pid = next(self._pids)
@@ -187,6 +205,7 @@ class Kernel:
         nhandlers = len(handlers)
         by_host = self.by_host
         running = TaskState.RUNNING
+        frozen = self.frozen
         tid = 0
         while init.exit_status is None:
             if tid <= 0:
@@ -220,7 +239,7 @@ class Kernel:
                 if result is NORESUME or t.state is not running:
                     continue
                 result = None
-            if t.pending or t.tg.pending or self.external_signals:
+            if t.pending or t.tg.pending or self.external_signals or frozen:
                 self._finish(t, result)
             elif self.ready or self.timers or self.host_waits or self.io_due:
                 self.platform.resume(t.host_tid, result)
@@ -257,6 +276,9 @@ class Kernel:
         self.current = None
         while self.ready:
             self._rerun(self.ready.popleft())
+        self.current = None  # (no task is being served: signals sent now must kick their target)
+        if self._freezing:
+            self._check_freezes()
         if self.external_signals:
             self._take_external_signals()
         self.timers.fire_due(time.monotonic())
@@ -385,10 +407,86 @@ class Kernel:
 
     def _wake(self, t: Task) -> None:
         if t.state is TaskState.BLOCKED and t.block is not None and t not in self.ready:
+            if t.tg.container.frozen:
+                self._defer_wake(t)
+                return
             self.ready.append(t)
+
+    def _defer_wake(self, t: Task) -> None:
+        """Blocked task `t` of a frozen container would run again: it stays parked (its host
+        fds unpolled) and its syscall is re-run at the thaw."""
+        t.tg.container.thaw_wakes[t] = None
+        self.host_waits.pop(t, None)
+
+    # -- freezing (the control service's Pause and Resume) --------------------------------
+    def freeze(self, container, done: Callable[[], None] | None = None) -> None:
+        """Freeze `container`, as Linux's cgroup freezer does: its tasks running in user space
+        are kicked off the CPU (a platform interrupt, which the program never sees) and held,
+        a task whose syscall is being served is held when it completes, tasks blocked in the
+        sentry stay blocked (a wake-up, a deadline or a signal re-runs their syscall only at
+        the thaw), and none runs again until `thaw`.  No stop, no SIGCHLD, no EINTR: the
+        freeze is invisible to the program; signals sent meanwhile stay pending (SIGKILL
+        still kills at once).  `done()` is called once no task of the container runs.
+        Freezing a frozen container does nothing more."""
+        if not container.frozen:
+            container.frozen = True
+            self.frozen.add(container)
+            for tg in self.groups_of(container):
+                for t in tg.tasks.values():
+                    if t.state is TaskState.RUNNING:
+                        self.platform.interrupt(t.host_pid, t.host_tid)
+            if any(t.tg.container is container for t in self.ready):
+                for t in self.ready:
+                    if t.tg.container is container:
+                        self._defer_wake(t)
+                self.ready = collections.deque(t for t in self.ready if t.tg.container is not container)
+        if done is not None:
+            self._freezing.append((container, done))
+            self._check_freezes()
+
+    def _check_freezes(self) -> None:
+        """Call the `done` of every freeze that is complete (no task of its container runs)."""
+        pending, self._freezing = self._freezing, []
+        for container, done in pending:
+            if container.frozen and any(t.state is TaskState.RUNNING for tg in self.groups_of(container)
+                                        for t in tg.tasks.values()):
+                self._freezing.append((container, done))
+            else:
+                done()
+
+    def thaw(self, container) -> None:
+        """Let a frozen `container` run again: held tasks resume where they were (pending
+        signals delivered first), blocked tasks whose wait ended meanwhile re-run their
+        syscall.  Thawing a container that is not frozen does nothing."""
+        if not container.frozen:
+            return
+        container.frozen = False
+        self.frozen.discard(container)
+        self.current = None
+        for tg in self.groups_of(container):
+            for t in list(tg.tasks.values()):
+                if t.state is TaskState.FROZEN:
+                    t.state = TaskState.RUNNING
+                    self._finish(t, t.stopped_result)
+        woken, container.thaw_wakes = container.thaw_wakes, {}
+        for t in woken:
+            self._wake(t)
+        self._check_freezes()
+
+    def start_task(self, t: Task) -> None:
+        """Let new task `t` (its stub stopped, registers set) run, unless its container is frozen:
+        then it is held until the thaw."""
+        if t.tg.container.frozen:
+            t.state = TaskState.FROZEN
+            t.stopped_result = None
+            return
+        self.platform.resume(t.host_tid, None)
 
     def _rerun(self, t: Task) -> None:
         if t.state is not TaskState.BLOCKED:
+            return
+        if t.tg.container.frozen:
+            self._defer_wake(t)
             return
         block = self._unpark(t)
         t.state = TaskState.RUNNING
@@ -414,6 +512,9 @@ class Kernel:
         """A signal arrived for `t`: stop its blocking syscall or kick it off the CPU."""
         if t.state is TaskState.BLOCKED and t.block is not None and not t.block.interruptible:
             return  # the signal stays pending until the wait completes
+        if t.state is TaskState.BLOCKED and t.tg.container.frozen:
+            self._defer_wake(t)  # the signal stays pending: its syscall is re-run at the thaw, and
+            return  # parking again sees the signal (_park)
         if t.state is TaskState.BLOCKED:
             block = self._unpark(t)
             t.state = TaskState.RUNNING
@@ -428,6 +529,10 @@ class Kernel:
         if self.external_signals:
             self._take_external_signals()
         if t.state is not TaskState.RUNNING:
+            return
+        if t.tg.container.frozen:  # held, its result kept, until the thaw (see freeze)
+            t.state = TaskState.FROZEN
+            t.stopped_result = result
             return
         result = self.signals.deliver(t, result)
         if result is NORESUME:
@@ -600,6 +705,7 @@ class Kernel:
         for tg in list(self.groups.values()):
             if tg.exit_status is None and (whole or tg.container is container):
                 self.exit_group(tg, SIGKILL)
+        self.frozen.discard(container)  # (killing thawed what had to die; nothing is left)
         if whole:
             self.platform.kill_process(self.platform.master.pid)
         container.end(status)

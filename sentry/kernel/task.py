@@ -19,6 +19,7 @@ class TaskState(enum.Enum):
     RUNNING = "R"
     BLOCKED = "S"
     STOPPED = "T"  # its process is stopped (SIGSTOP...): it resumes at SIGCONT
+    FROZEN = "D"  # held off the CPU while its container is frozen (Pause): it resumes at the thaw
     DEAD = "X"
 
 
@@ -96,6 +97,8 @@ class ThreadGroup:
             return "Z"
         if self.stop_signal:
             return "T"
+        if self.container is not None and self.container.frozen:
+            return "D"  # as Linux's (v1) cgroup freezer shows a frozen task
         leader = self.leader
         return leader.state.value if leader is not None else "Z"
 
@@ -126,7 +129,7 @@ class Task:
         self.block_timer = None  # the timer that ends it at its deadline
         self.sigwait_mask = 0  # signals rt_sigtimedwait is waiting for
         self.waker = None  # its wake callback while parked
-        self.stopped_result = None  # the %rax it resumes with when its process continues
+        self.stopped_result = None  # the %rax it resumes with when its process continues (or thaws)
         self.syscall = None  # (nr, args) of the syscall being served (for re-runs)
         self.start_time = time.monotonic()  # /proc/PID/task/TID/stat's starttime
 

@@ -219,7 +219,7 @@ def capget(t, header, data, *_):
         return 0
     if pid < 0:
         raise SysError(E.EINVAL)
-    target = t if pid == 0 else t.kernel.tasks.get(pid)
+    target = t if pid == 0 else t.kernel.find_task(t, pid)
     if target is None:
         raise SysError(E.ESRCH)
     c = target.creds

@@ -67,9 +67,10 @@ def gettid(t, *_):
 
 # -- sessions and process groups ----------------------------------------------
 def _group(t, pid: int) -> ThreadGroup:
+    """Process `pid` of t's container (0: t's own); ESRCH if there is none."""
     if pid == 0:
         return t.tg
-    tg = t.kernel.groups.get(pid)
+    tg = t.kernel.find_group(t, pid)
     if tg is None:
         raise SysError(E.ESRCH)
     return tg
@@ -87,7 +88,7 @@ def setpgid(t, pid, pgid, *_):
     if tg.pid == tg.sid:
         raise SysError(E.EPERM)
     pgid = pgid or tg.pid
-    if pgid != tg.pid and not any(g.pgid == pgid and g.sid == tg.sid for g in t.kernel.groups.values()):
+    if pgid != tg.pid and not any(g.pgid == pgid and g.sid == tg.sid for g in t.kernel.groups_of(tg.container)):
         raise SysError(E.EPERM)
     tg.pgid = pgid
     return 0
@@ -103,7 +104,7 @@ def getpgrp(t, *_):
 
 def setsid(t, *_):
     tg = t.tg
-    if any(g.pgid == tg.pid for g in t.kernel.groups.values()):
+    if any(g.pgid == tg.pid for g in t.kernel.groups_of(tg.container)):
         raise SysError(E.EPERM)
     tg.sid = tg.pgid = tg.pid
     return tg.pid
@@ -165,7 +166,7 @@ def _clone(t, flags: int, stack: int, parent_tid: int, child_tid: int, tls: int)
         if mm is not t.mm:
             mm.write_u32(parent_tid, tid)
     k.add_task(child)
-    k.platform.resume(host, None)
+    k.start_task(child)  # (held if its container is frozen)
     if vfork:
         done = child.vfork_done = WaitQueue()
 

@@ -33,8 +33,8 @@ _NS = 1_000_000_000
 
 
 def _task(t, pid: int) -> Task | None:
-    """The task `pid` names (0: the caller), or None."""
-    return t if pid == 0 else t.kernel.tasks.get(pid)
+    """The task `pid` names in the caller's container (0: the caller), or None."""
+    return t if pid == 0 else t.kernel.find_task(t, pid)
 
 
 def _same_owner(t, target: Task) -> bool:
@@ -98,7 +98,8 @@ def setrlimit(t, resource, new, *_):
 
 # -- nice values ---------------------------------------------------------------------------
 def _prio_targets(t, which: int, who: int) -> list[Task]:
-    """The tasks getpriority/setpriority act on: a thread, a process group's threads, or a user's (by real uid)."""
+    """The tasks getpriority/setpriority act on: a thread, a process group's threads, or a user's (by real uid),
+    in the caller's container."""
     k = t.kernel
     which = s32(which)
     if which == PRIO_PROCESS:
@@ -106,10 +107,10 @@ def _prio_targets(t, which: int, who: int) -> list[Task]:
         return [task] if task is not None else []
     if which == PRIO_PGRP:
         pgid = s32(who) or t.tg.pgid
-        return [task for tg in k.groups.values() if tg.pgid == pgid for task in tg.tasks.values()]
+        return [task for tg in k.groups_of(t.tg.container) if tg.pgid == pgid for task in tg.tasks.values()]
     if which == PRIO_USER:
         uid = u32(who) or t.creds.uid
-        return [task for task in k.tasks.values() if task.creds.uid == uid]
+        return [task for tg in k.groups_of(t.tg.container) for task in tg.tasks.values() if task.creds.uid == uid]
     raise SysError(E.EINVAL)
 
 

@@ -90,29 +90,38 @@ def _send(t, targets, sig: int, code: int) -> int:
 
 
 def kill(t, pid, sig, *_):
+    """kill(2) within the caller's container, as within a pid namespace: a pid or process
+    group of another container is ESRCH; -1 is every process of the container but the
+    caller's and the container's init (and, as on Linux, is not EPERM when some of them may
+    not be signalled)."""
     pid, sig = s32(pid), s32(sig)
     if not 0 <= sig <= NSIG:
         raise SysError(E.EINVAL)
-    k = t.kernel
-    live = [g for g in k.groups.values() if g.exit_status is None]
+    container = t.tg.container
+    live = [g for g in t.kernel.groups_of(container) if g.exit_status is None]
     if pid > 0:
         targets = [g for g in live if g.pid == pid]
     elif pid == 0:
         targets = [g for g in live if g.pgid == t.tg.pgid]
     elif pid == -1:
-        targets = [g for g in live if g is not k.init and g is not t.tg]
+        targets = [g for g in live if g is not container.init and g is not t.tg]
     else:
         targets = [g for g in live if g.pgid == -pid]
     if not targets:
         raise SysError(E.ESRCH)
-    return _send(t, targets, sig, SI_USER)
+    try:
+        return _send(t, targets, sig, SI_USER)
+    except SysError as err:
+        if pid == -1 and err.errno == E.EPERM:
+            return 0
+        raise
 
 
 def tgkill(t, tgid, tid, sig, *_):
     tgid, tid, sig = s32(tgid), s32(tid), s32(sig)
     if tgid <= 0 or tid <= 0 or not 0 <= sig <= NSIG:
         raise SysError(E.EINVAL)
-    target = t.kernel.tasks.get(tid)
+    target = t.kernel.find_task(t, tid)
     if target is None or target.tg.pid != tgid:
         raise SysError(E.ESRCH)
     if not _may_signal(t, target):
@@ -126,7 +135,7 @@ def tkill(t, tid, sig, *_):
     tid, sig = s32(tid), s32(sig)
     if tid <= 0 or not 0 <= sig <= NSIG:
         raise SysError(E.EINVAL)
-    target = t.kernel.tasks.get(tid)
+    target = t.kernel.find_task(t, tid)
     if target is None:
         raise SysError(E.ESRCH)
     if not _may_signal(t, target):
@@ -161,11 +170,11 @@ def _sigqueue(t, tg, target, sig: int, info: int) -> int:
 
 
 def rt_sigqueueinfo(t, tgid, sig, info, *_):
-    return _sigqueue(t, t.kernel.groups.get(s32(tgid)), None, s32(sig), info)
+    return _sigqueue(t, t.kernel.find_group(t, s32(tgid)), None, s32(sig), info)
 
 
 def rt_tgsigqueueinfo(t, tgid, tid, sig, info, *_):
-    target = t.kernel.tasks.get(s32(tid))
+    target = t.kernel.find_task(t, s32(tid))
     if target is None or target.tg.pid != s32(tgid):
         raise SysError(E.ESRCH)
     return _sigqueue(t, target.tg, target, s32(sig), info)

@@ -44,11 +44,11 @@ def _cpu_clock(t, clock: int) -> int:
     if clock & 3 != 2:
         raise SysError(E.EINVAL)
     if clock & 4:
-        target = k.tasks.get(pid) if pid else t
+        target = k.find_task(t, pid) if pid else t
         if target is None:
             raise SysError(E.EINVAL)
         return (~target.host_pid << 3) | 2
-    tg = k.groups.get(pid) if pid else t.tg
+    tg = k.find_group(t, pid) if pid else t.tg
     if tg is None or tg.leader is None:
         raise SysError(E.EINVAL)
     return (~tg.leader.host_pid << 3) | 2
@@ -265,7 +265,7 @@ def timer_create(t, clock, sevp, timerid, *_):
         if notify != SIGEV_NONE and not 1 <= sig <= 64:
             raise SysError(E.EINVAL)
         if notify == SIGEV_THREAD_ID:
-            target = t.kernel.tasks.get(tid)
+            target = t.kernel.find_task(t, tid)
             if target is None or target.tg is not tg:
                 raise SysError(E.EINVAL)
     t.mm.write_u32(timerid, timer_id)

@@ -17,7 +17,7 @@ from .inode import AttrInode, FileSystem, Inode
 class Dentry:
     """A name bound to an inode, with its parent and the cached children looked up so far."""
 
-    __slots__ = ("name", "parent", "inode", "children", "mounts", "dead")
+    __slots__ = ("name", "parent", "inode", "children", "mounts", "dead", "pinned")
 
     def __init__(self, name: bytes, parent: Dentry | None, inode: Inode):
         self.name = name
@@ -26,6 +26,10 @@ class Dentry:
         self.children: dict[bytes, Dentry] = {}
         self.mounts = 0  # how many mounts sit on this dentry
         self.dead = False  # unlinked
+        # Kept in its parent's children even where the file system caches no names (proc, a
+        # revalidating gofer tree): a mount point, an ancestor of one, or a mount point that
+        # exists in the sentry's view only (see MountNamespace.mount).
+        self.pinned = False
 
     def child(self, name: bytes) -> Dentry:
         """The child `name` (not `.`/`..`), looked up through the inode on a cache miss."""
@@ -54,13 +58,25 @@ class Dentry:
         self.parent.children.pop(self.name, None)
         newparent.drop(newname)
         self.parent, self.name = newparent, newname
-        if newparent.inode.fs.cache_dentries:
+        if newparent.inode.fs.cache_dentries or self.pinned:
             newparent.children[newname] = self
 
     def exchange(self, other: Dentry) -> None:
         """Swap the places of two (cached) dentries after RENAME_EXCHANGE."""
-        self.parent.children[self.name], other.parent.children[other.name] = other, self
+        self.parent.children.pop(self.name, None)
+        other.parent.children.pop(other.name, None)
         self.parent, self.name, other.parent, other.name = other.parent, other.name, self.parent, self.name
+        for d in (self, other):
+            if d.parent.inode.fs.cache_dentries or d.pinned:
+                d.parent.children[d.name] = d
+
+    def pin(self, top: Dentry) -> None:
+        """Keep this dentry and its ancestors up to `top` in their parents' children."""
+        d = self
+        while d is not top and d.parent is not None:
+            d.pinned = True
+            d.parent.children[d.name] = d
+            d = d.parent
 
 
 _FLAG_NAMES = ((ST_NOSUID, "nosuid"), (ST_NODEV, "nodev"), (ST_NOEXEC, "noexec"))
@@ -72,11 +88,12 @@ class Mount:
     __slots__ = ("id", "ns", "fs", "root", "parent", "mountpoint", "source", "flags", "data")
 
     def __init__(self, mid: int, ns: MountNamespace | None, fs: FileSystem, root: Inode, parent: Mount | None,
-                 mountpoint: Dentry | None, source: str, flags: int, data: str):
+                 mountpoint: Dentry | None, source: str, flags: int, data: str, root_dentry: Dentry | None = None):
         self.id = mid
         self.ns = ns
         self.fs = fs
-        self.root = Dentry(b"/", None, root)
+        # A bind mount of a place in a tree shares that place's dentry (and the cache below it).
+        self.root = Dentry(b"/", None, root) if root_dentry is None else root_dentry
         self.parent = parent
         self.mountpoint = mountpoint
         self.source = source
@@ -90,11 +107,24 @@ class Mount:
 
     def options(self) -> str:
         """The options column of /proc/mounts."""
-        opts = ["ro" if self.readonly else "rw"]
-        opts += [name for bit, name in _FLAG_NAMES if self.flags & bit]
+        opts = self.mount_options()
         if self.data:
-            opts.append(self.data)
-        return ",".join(opts)
+            opts += "," + self.data
+        return opts
+
+    def mount_options(self) -> str:
+        """The per-mount options of /proc/PID/mountinfo (field 6)."""
+        return ",".join(["ro" if self.readonly else "rw"] + [name for bit, name in _FLAG_NAMES if self.flags & bit])
+
+    def root_path(self) -> bytes:
+        """The path of the mount's root within its file system (mountinfo field 4): "/" unless it binds
+        a place inside a tree (linux.readonlyPaths)."""
+        parts = []
+        d = self.root
+        while d.parent is not None:
+            parts.append(d.name)
+            d = d.parent
+        return b"/" + b"/".join(reversed(parts))
 
 
 class Location(NamedTuple):
@@ -114,7 +144,7 @@ class MountNamespace:
 
     def __init__(self, fs: FileSystem, root: Inode, source: str, flags: int = 0, data: str = ""):
         self._ids = itertools.count(1)
-        self._covering: dict[Location, Mount] = {}
+        self._on: dict[Dentry, list[Mount]] = {}  # the mounts on a dentry, bottom first
         self.root = Mount(next(self._ids), self, fs, root, None, None, source, flags, data)
         self.mounts = [self.root]
 
@@ -123,19 +153,26 @@ class MountNamespace:
         return Location(self.root, self.root.root)
 
     def mount(self, at: Location, fs: FileSystem, root: Inode, source: str, flags: int = 0,
-              data: str = "") -> Mount:
-        """Mount `root` of `fs` on `at`, covering what was there."""
-        m = Mount(next(self._ids), self, fs, root, at.mount, at.dentry, source, flags, data)
-        self._covering[at] = m
+              data: str = "", root_dentry: Dentry | None = None) -> Mount:
+        """Mount `root` of `fs` on `at`, covering what was there (`root_dentry`: bind that dentry,
+        whose inode `root` is, rather than a fresh tree).  `at` and its ancestors stay cached."""
+        m = Mount(next(self._ids), self, fs, root, at.mount, at.dentry, source, flags, data, root_dentry)
+        self._on.setdefault(at.dentry, []).append(m)
         at.dentry.mounts += 1
+        at.dentry.pin(at.mount.root)
         self.mounts.append(m)
         return m
 
     def covering(self, at: Location) -> Location:
-        """What a walk that reaches `at` sees: the root of the topmost mount there, else `at`."""
+        """What a walk that reaches `at` sees: the root of the topmost mount there, else `at`.
+
+        Mounts sit on dentries, so a mount on a place also shows through a bind of a directory
+        above it (as the recursive binds of linux.readonlyPaths carry their submounts)."""
         while at.dentry.mounts:
-            m = self._covering[at]
-            at = Location(m, m.root)
+            top = self._on[at.dentry][-1]
+            if top is at.mount:  # the top is a bind of this very dentry, reached already
+                break
+            at = Location(top, top.root)
         return at
 
 

@@ -59,6 +59,9 @@ class File:
     def release(self) -> None:
         """Free what the open file holds (host fds, pipe ends)."""
 
+    def fsync(self, t) -> None:
+        """fsync(2): flush what the file system holds for the file (memory files hold nothing to flush)."""
+
     def stat(self) -> Attr:
         """The attributes of the file's inode."""
         return self.loc.dentry.inode.stat()
@@ -161,7 +164,14 @@ class DirFile(File):
             dot = S_IFDIR >> DT_SHIFT
             self._entries = [(b".", dentry.inode.stat().st_ino, dot),
                              (b"..", (dentry.parent or dentry).inode.stat().st_ino, dot)]
-            self._entries += dentry.inode.readdir()
+            listing = dentry.inode.readdir()
+            self._entries += listing
+            # Mount points made in the sentry's view only (vfs/setup.py) are listed too.
+            extra = [d for d in dentry.children.values() if d.pinned]
+            if extra:
+                names = {name for name, _, _ in listing}
+                self._entries += [(d.name, d.inode.stat().st_ino, d.inode.kind >> DT_SHIFT) for d in extra
+                                  if d.name not in names and not d.dead]
         out = bytearray()
         i = self.offset
         while i < len(self._entries):

@@ -15,7 +15,7 @@ import time
 from typing import NamedTuple
 
 from ...gofer.protocol import Stat
-from ..abi.errno import EACCES, EINVAL, ENOTDIR, ENXIO, EPERM
+from ..abi.errno import EACCES, EINVAL, ENODATA, ENOTDIR, ENXIO, EOPNOTSUPP, EPERM
 from ..abi.fs import NAME_MAX, S_IFMT, makedev
 from ..kernel.errors import SysError
 
@@ -114,8 +114,12 @@ class Inode:
         """Create a symbolic link."""
         raise SysError(EPERM)
 
-    def link(self, name: bytes, inode: Inode) -> None:
-        """Add a hard link `name` to `inode`."""
+    def mknod(self, name: bytes, mode: int, rdev: int, uid: int, gid: int) -> Inode:
+        """Create a device, FIFO or socket node (`mode` includes the type)."""
+        raise SysError(EPERM)
+
+    def link(self, name: bytes, inode: Inode) -> Inode | None:
+        """Add a hard link `name` to `inode`; the inode the new name has, if not `inode` itself."""
         raise SysError(EPERM)
 
     def unlink(self, name: bytes, inode: Inode) -> None:
@@ -130,6 +134,23 @@ class Inode:
                exchange: bool) -> None:
         """Move `name` to `newdir`/`newname`, replacing `target` (or swapping with it if `exchange`)."""
         raise SysError(EPERM)
+
+    # Extended attributes (the VFS has checked the namespace, permissions and read-only mounts).
+    def getxattr(self, name: bytes) -> bytes:
+        """The value of extended attribute `name`."""
+        raise SysError(ENODATA)
+
+    def setxattr(self, name: bytes, value: bytes, flags: int) -> None:
+        """Set extended attribute `name` (flags XATTR_CREATE, XATTR_REPLACE)."""
+        raise SysError(EOPNOTSUPP)
+
+    def listxattr(self) -> list[bytes]:
+        """The names of the extended attributes."""
+        return []
+
+    def removexattr(self, name: bytes) -> None:
+        """Remove extended attribute `name`."""
+        raise SysError(EOPNOTSUPP)
 
 
 class AttrInode(Inode):

@@ -7,8 +7,8 @@ step with what changed.
 """
 from __future__ import annotations
 
-from ..abi.errno import (EACCES, EBUSY, EEXIST, EINVAL, EISDIR, ELOOP, ENOENT, ENOTDIR, ENOTEMPTY, EOPNOTSUPP,
-                         EPERM, EROFS, EXDEV)
+from ..abi.errno import (EACCES, EBUSY, EEXIST, EINVAL, EISDIR, ELOOP, ENODATA, ENOENT, ENOTDIR, ENOTEMPTY,
+                         EOPNOTSUPP, EPERM, EROFS, EXDEV)
 from ..abi.fs import (O_ACCMODE, O_CREAT, O_DIRECTORY, O_EXCL, O_LARGEFILE, O_NOFOLLOW, O_OPEN_ONLY, O_PATH,
                       O_PATH_KEPT, O_RDONLY, O_TMPFILE_BIT, O_TRUNC, O_WRONLY, R_OK, RENAME_EXCHANGE,
                       RENAME_NOREPLACE, S_IALLUGO, S_IFDIR, S_IFLNK, S_IFREG, S_ISGID, S_ISUID, S_ISVTX, S_IXGRP,
@@ -165,8 +165,8 @@ def link(t, old: Location, dirfd: int, path: bytes) -> None:
     _new_name(t, w, parent, name, slash, False)
     if old.mount is not parent.mount:
         raise SysError(EXDEV)
-    parent.inode.link(name, old.inode)
-    parent.dentry.add(name, old.inode)
+    new = parent.inode.link(name, old.inode)
+    parent.dentry.add(name, old.inode if new is None else new)
 
 
 def unlink(t, dirfd: int, path: bytes, rmdir: bool) -> None:
@@ -330,3 +330,51 @@ def utimes(t, loc: Location, atime_ns: int | None, mtime_ns: int | None, to_now:
             raise SysError(EACCES)
     loc.inode.setattr(atime_ns=atime_ns, mtime_ns=mtime_ns)
 
+
+# -- extended attributes ---------------------------------------------------------
+_XATTR_NAMESPACES = (b"user.", b"trusted.", b"security.", b"system.")
+
+
+def _xattr_check(t, loc: Location, name: bytes, write: bool) -> None:
+    """Linux's checks before an xattr operation on `loc`: a known namespace, a writable mount
+    for changes, and for user.* a regular file or directory and read (or write) permission;
+    trusted.* needs CAP_SYS_ADMIN (root here)."""
+    if not name.startswith(_XATTR_NAMESPACES):
+        raise SysError(EOPNOTSUPP)
+    if write and loc.mount.readonly:
+        raise SysError(EROFS)
+    if name.startswith(b"trusted.") and t.creds.euid:
+        raise SysError(EPERM if write else ENODATA)
+    if name.startswith(b"user."):
+        if loc.inode.kind not in (S_IFREG, S_IFDIR):
+            raise SysError(EPERM if write else ENODATA)
+        if not may_access(t.creds, loc.inode.stat(), W_OK if write else R_OK):
+            raise SysError(EACCES)
+    elif write and t.creds.fsuid and t.creds.fsuid != loc.inode.stat().st_uid:
+        raise SysError(EPERM)
+
+
+def getxattr(t, loc: Location, name: bytes) -> bytes:
+    """getxattr(2) on a resolved location."""
+    _xattr_check(t, loc, name, False)
+    return loc.inode.getxattr(name)
+
+
+def setxattr(t, loc: Location, name: bytes, value: bytes, flags: int) -> None:
+    """setxattr(2) on a resolved location (flags XATTR_CREATE, XATTR_REPLACE)."""
+    _xattr_check(t, loc, name, True)
+    loc.inode.setxattr(name, value, flags)
+
+
+def listxattr(t, loc: Location) -> list[bytes]:
+    """listxattr(2) on a resolved location: the names `t` may see (trusted.* for root only)."""
+    names = loc.inode.listxattr()
+    if t.creds.euid:
+        names = [n for n in names if not n.startswith(b"trusted.")]
+    return names
+
+
+def removexattr(t, loc: Location, name: bytes) -> None:
+    """removexattr(2) on a resolved location."""
+    _xattr_check(t, loc, name, True)
+    loc.inode.removexattr(name)
