@@ -54,7 +54,7 @@ def process_cpu_ticks(tg, task) -> int:
 
 
 def _thread_cpu_ticks(tg, thread) -> int:
-    return 0 if live_mm(tg, thread) is None else cpu_ticks((~thread.host_tid << 3) | 6)
+    return 0 if live_mm(tg, thread) is None else thread.cpu_ns() * CLK_TCK // 1_000_000_000
 
 
 def _priority(sched) -> int:

@@ -193,6 +193,7 @@ class Kernel:
         self.groups[pid] = tg
         self.add_task(t)
         self.signals.start_image(t, image)
+        t.resumed_ns = time.monotonic_ns()
         self.platform.resume(t.host_tid, None)
         return tg
 
@@ -206,6 +207,7 @@ class Kernel:
         by_host = self.by_host
         running = TaskState.RUNNING
         frozen = self.frozen
+        monotonic_ns = time.monotonic_ns
         tid = 0
         while init.exit_status is None:
             if tid <= 0:
@@ -215,6 +217,9 @@ class Kernel:
             tid = 0
             if t is None or t.state is not running:
                 continue  # a stub thread we already let go of
+            if t.resumed_ns:
+                t.run_ns += monotonic_ns() - t.resumed_ns
+                t.resumed_ns = 0
             stopped = stop_syscall()  # (wait status, nr, six arguments)
             if stopped[0] != SYSCALL_STOP:
                 self._other_stop(t, stopped[0])
@@ -242,8 +247,10 @@ class Kernel:
             if t.pending or t.tg.pending or self.external_signals or frozen:
                 self._finish(t, result)
             elif self.ready or self.timers or self.host_waits or self.io_due:
+                t.resumed_ns = monotonic_ns()
                 self.platform.resume(t.host_tid, result)
             else:
+                t.resumed_ns = monotonic_ns()
                 if result is None:
                     tid = step(t.host_tid, 0, 0, 0, stop)
                 else:
@@ -480,6 +487,7 @@ class Kernel:
             t.state = TaskState.FROZEN
             t.stopped_result = None
             return
+        t.resumed_ns = time.monotonic_ns()
         self.platform.resume(t.host_tid, None)
 
     def _rerun(self, t: Task) -> None:
@@ -542,6 +550,7 @@ class Kernel:
             t.stopped_result = result
             return
         try:
+            t.resumed_ns = time.monotonic_ns()
             self.platform.resume(t.host_tid, result)
         except OSError as err:
             self._lost(t, err.errno or E.ESRCH)
@@ -620,6 +629,7 @@ class Kernel:
 
     def _drop_task(self, t: Task) -> None:
         self._unpark(t)
+        t.tg.ended_run_ns += t.run_ns
         t.state = TaskState.DEAD
         self.by_host.pop(t.host_tid, None)
         self.tasks.pop(t.tid, None)

@@ -65,6 +65,18 @@ class ThreadGroup:
         self.dumpable = 1
         self.no_new_privs = 0
         self.start_time = time.monotonic()  # /proc/PID/stat's starttime
+        self.ended_run_ns = 0  # run time (see Task.run_ns) of its threads that have ended
+
+    def cpu_ns(self) -> int:
+        """The CPU time of the process (every thread, the ended ones too): the host's
+        clock of its stub process; 0 once that is gone."""
+        leader = self.leader if self.leader is not None else next(iter(self.tasks.values()), None)
+        if leader is None:
+            return 0
+        try:
+            return time.clock_gettime_ns((~leader.host_pid << 3) | 2)
+        except OSError:
+            return 0
 
     def cancel_timers(self, posix_only: bool) -> None:
         """Disarm the process's timers (execve: the timer_create ones; exit: all)."""
@@ -132,6 +144,24 @@ class Task:
         self.stopped_result = None  # the %rax it resumes with when its process continues (or thaws)
         self.syscall = None  # (nr, args) of the syscall being served (for re-runs)
         self.start_time = time.monotonic()  # /proc/PID/task/TID/stat's starttime
+        # Time it spent resumed on the platform (until its next stop), and when it was
+        # last resumed (0: stopped): its share of its process's CPU time (see cpu_ns).
+        self.run_ns = 0
+        self.resumed_ns = 0
+
+    def cpu_ns(self) -> int:
+        """The thread's CPU time.  The host lets only a process read its own threads'
+        clocks, so the process's CPU time is shared out among its threads by the time
+        each spent resumed (exact for a single-threaded process)."""
+        tg = self.tg
+        total = tg.cpu_ns()
+        if len(tg.tasks) == 1 and not tg.ended_run_ns:
+            return total
+        now = time.monotonic_ns()
+        def ran(t):
+            return t.run_ns + (now - t.resumed_ns if t.resumed_ns else 0)
+        overall = tg.ended_run_ns + sum(ran(t) for t in tg.tasks.values())
+        return total * ran(self) // overall if overall else 0
 
     def send_signal(self, sig: int) -> None:
         """Queue a signal for this thread as sent by itself (e.g. SIGPIPE from a broken pipe)."""

@@ -24,7 +24,6 @@ from ..kernel.errors import SysError
 from ..kernel.schedattrs import online_cpus
 from ..kernel.task import Task, ThreadGroup
 from .args import s32, u32
-from .time import CLOCK_PROCESS_CPUTIME_ID, _cpu_clock
 
 _RLIMIT = struct.Struct("<QQ")
 _RUSAGE = struct.Struct("<18q")  # ru_utime, ru_stime (struct timeval), then 14 longs
@@ -273,20 +272,14 @@ def getcpu(t, cpu, node, *_):
 
 
 # -- usage: getrusage, times -----------------------------------------------------------------
-def _cpu_ns(t) -> int:
-    """CPU time of the caller's process: the host's CPU clock of its stub process.
-
-    (The host lets the sentry read another process's process clock, not its
-    thread clocks.)
-    """
-    return host.clock_gettime_ns(_cpu_clock(t, CLOCK_PROCESS_CPUTIME_ID))
-
-
 def getrusage(t, who, usage, *_):
-    """User time is the stub process's CPU time (for RUSAGE_THREAD too); the rest is 0, as are children's."""
+    """User time is the CPU time of the process (RUSAGE_SELF) or thread (see Task.cpu_ns); the rest
+    is 0, as are children's."""
     who = s32(who)
-    if who in (RUSAGE_SELF, RUSAGE_THREAD):
-        cpu = _cpu_ns(t)
+    if who == RUSAGE_SELF:
+        cpu = t.tg.cpu_ns()
+    elif who == RUSAGE_THREAD:
+        cpu = t.cpu_ns()
     elif who == RUSAGE_CHILDREN:
         cpu = 0
     else:
@@ -299,7 +292,7 @@ def getrusage(t, who, usage, *_):
 def times(t, buf, *_):
     """The process's CPU time in clock ticks (all as user time); returns the ticks since the sandbox booted."""
     if buf:
-        ticks = _cpu_ns(t) * CLK_TCK // _NS
+        ticks = t.tg.cpu_ns() * CLK_TCK // _NS
         t.mm.write(buf, _TMS.pack(ticks, 0, 0, 0))
     return int((host.monotonic() - t.kernel.boot_monotonic) * CLK_TCK)
 

@@ -202,7 +202,7 @@ _ROWS = [
     # futex
     _row("futex", futex.futex, PARTIAL, "WAIT, WAKE, REQUEUE, CMP_REQUEUE, WAKE_OP and the BITSET forms, keyed per address space (no futexes shared across processes); no PI", args="hex int uint hex hex uint"),
     # time
-    _row("clock_gettime", time.clock_gettime, PARTIAL, "thread CPU-time clocks read their process's CPU time", args="int hex"),
+    _row("clock_gettime", time.clock_gettime, PARTIAL, "a thread CPU-time clock is its process's CPU time shared out by the time each thread ran (exact for one thread)", args="int hex"),
     _row("clock_getres", time.clock_getres, args="int hex"),
     _row("gettimeofday", time.gettimeofday, args="hex hex"),
     _row("time", time.time_, args="hex"),
@@ -234,7 +234,7 @@ _ROWS = [
     _row("sched_setaffinity", sched.sched_setaffinity, PARTIAL, "the mask is kept per task; the program keeps running on the sentry's CPU", args="int uint hex"),
     _row("sched_getaffinity", sched.sched_getaffinity, args="int uint hex"),
     _row("getcpu", sched.getcpu, PARTIAL, "the first CPU of the task's affinity mask, node 0", args="hex hex hex"),
-    _row("getrusage", sched.getrusage, PARTIAL, "CPU time is the stub process's, all reported as user time (RUSAGE_THREAD too: the whole process's); RUSAGE_CHILDREN and the other counters are 0", args="int hex"),
+    _row("getrusage", sched.getrusage, PARTIAL, "CPU time is the stub process's (RUSAGE_THREAD: the thread's share, see clock_gettime), all reported as user time; RUSAGE_CHILDREN and the other counters are 0", args="int hex"),
     _row("times", sched.times, PARTIAL, "CPU time is the stub's, all reported as user time; children's times are 0", args="hex"),
     _row("personality", sched.personality, PARTIAL, "recorded and inherited; no flag (ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC...) or domain changes behaviour", args="hex"),
 ]

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #define NTHREADS 8
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -56,6 +57,33 @@ static void *exiter(void *arg)
     exit(9);
 }
 
+static long thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+/* Spins until its own CPU clock shows 150 ms; returns that reading. */
+static void *spinner(void *arg)
+{
+    long *out = arg;
+    do {
+        volatile long x = 0;
+        for (int i = 0; i < 100000; i++)
+            x += i;
+    } while ((*out = thread_cpu_ns()) < 150000000L);
+    return NULL;
+}
+
+/* Sleeps 200 ms; returns its CPU clock then. */
+static void *idler(void *arg)
+{
+    usleep(200000);
+    *(long *)arg = thread_cpu_ns();
+    return NULL;
+}
+
 int main(void)
 {
     pthread_t t[NTHREADS];
@@ -101,6 +129,18 @@ int main(void)
     int status;
     waitpid(child, &status, 0);
     printf("exit from a thread ends the process: exited %d status %d\n", WIFEXITED(status), WEXITSTATUS(status));
+
+    /* Each thread's CPU clock counts its own time: a sleeping thread's stays small. */
+    long busy = 0, idle = 0;
+    pthread_t b, i;
+    pthread_create(&b, NULL, spinner, &busy);
+    pthread_create(&i, NULL, idler, &idle);
+    pthread_join(b, NULL);
+    pthread_join(i, NULL);
+    struct timespec proc;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &proc);
+    printf("thread CPU clocks: busy >= 150 ms %d, idle < 50 ms %d, busy <= process %d\n", busy >= 150000000L,
+           idle < 50000000L, busy <= proc.tv_sec * 1000000000L + proc.tv_nsec);
     printf("done\n");
     return 0;
 }
