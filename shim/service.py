@@ -176,7 +176,7 @@ class TaskService:
 
         io = ProcessIO(req.stdin, req.stdout, req.stderr, req.terminal)
         try:
-            gofer_pid, gofer_sock = start_gofer(c.rootfs)
+            gofer_pid, gofer_sock = start_gofer(c.rootfs, c.spec)
         except SandboxError as err:
             io.close()
             raise TtrpcError(Code.FAILED_PRECONDITION, str(err)) from None

@@ -24,8 +24,12 @@ from its directory when it needs one.  The gofer names a file by its directory a
 handle whose file was renamed or removed behind its back answers ESTALE: the node walks to its
 name again once and retries (and is dead if the name now leads elsewhere).
 
-A regular file's data goes through a host fd the gofer donates: opened on the first read, or
-at open time for writing (O_RDWR, whatever the sandbox's access mode: the File enforces that).
+A regular file's data goes through a host fd the gofer donates, opened when the file is: O_RDWR
+for writing (the File enforces the sandbox's access mode), O_RDONLY for reading on a revalidating
+tree.  On an exclusive tree a file opened for reading gets its fd on the first read (open+fstat
++close costs no round trip), or before its name is removed or replaced: an open file stays the
+file it was.  Its attributes then come from that fd (fstat, owners excepted: the sentry's user
+namespace does not map the host's ids).
 """
 from __future__ import annotations
 
@@ -81,14 +85,25 @@ def _timespec(ns: int | None) -> tuple[int, int] | None:
 
 class _Host:
     """What the names of one host file share: its attributes (on the sandbox's device), whether
-    they must be fetched again, and the host fds the sandbox has open on it (fd -> writable)."""
+    they must be fetched again, the host fds the sandbox has open on it (fd -> writable), and
+    its open Files that have no host fd yet."""
 
-    __slots__ = ("attr", "stale", "fds", "__weakref__")
+    __slots__ = ("attr", "stale", "fds", "lazy", "__weakref__")
 
     def __init__(self, attr: Attr):
         self.attr = attr
         self.stale = False
         self.fds: dict[int, bool] = {}
+        self.lazy: set[GoferFile] = set()
+
+    def open_lazy(self) -> None:
+        """Give every open File of the file its host fd now: its name is about to go (an open
+        file stays the file it was when opened)."""
+        for f in list(self.lazy):
+            try:
+                f.host_fd()
+            except SysError:
+                pass
 
     def writable_fd(self) -> int:
         """An fd open for writing on the file, or -1."""
@@ -302,6 +317,10 @@ class GoferInode(Inode):
             f = GoferFile(loc, flags, self)
             if flags & O_ACCMODE != O_RDONLY or self._created_fd >= 0:
                 f.attach(self.host_fd(O_RDWR), True)
+            elif self.fs.revalidate:  # the host may replace the file behind our back
+                f.host_fd()
+            else:  # opened on the first read (open+fstat+close costs no round trip)
+                self.host.lazy.add(f)
             return f
         if kind == S_IFDIR:
             return DirFile(loc, flags)
@@ -451,6 +470,7 @@ class GoferInode(Inode):
 
     def unlink(self, name: bytes, inode: GoferInode) -> None:
         """Remove a non-directory name."""
+        inode.host.open_lazy()
         self._call(self.fs.client.unlink, name, 0)
         self._removed(name, inode)
 
@@ -463,6 +483,8 @@ class GoferInode(Inode):
                target: GoferInode | None, exchange: bool) -> None:
         """renameat2 on the host; the moved nodes walk to their new names when next needed."""
         new_handle = newdir.handle()
+        if target is not None and not exchange:
+            target.host.open_lazy()
         self._call(self.fs.client.rename, name, new_handle, newname, RENAME_EXCHANGE if exchange else 0)
         if target is not None and not exchange:
             newdir._removed(newname, target)
@@ -495,9 +517,12 @@ class GoferFile(File):
     def attach(self, fd: int, writable: bool) -> None:
         """Use host fd `fd` (owned by this File from now on)."""
         self._fd = fd
-        self.node.host.fds[fd] = writable
+        host = self.node.host
+        host.fds[fd] = writable
+        host.lazy.discard(self)
 
-    def _host_fd(self) -> int:
+    def host_fd(self) -> int:
+        """The host fd, opened (read-only) now if the File has none yet."""
         if self._fd < 0:
             self.attach(self.node.host_fd(O_RDONLY), False)
         return self._fd
@@ -520,12 +545,12 @@ class GoferFile(File):
 
     def pread(self, n: int, offset: int) -> bytes:
         """Read through the donated host fd."""
-        return _pread(self._host_fd(), n, offset)
+        return _pread(self.host_fd(), n, offset)
 
     def pwrite(self, data: bytes, offset: int) -> int:
         """Write through the donated host fd (the file's attributes are then stale)."""
         try:
-            n = os.pwrite(self._host_fd(), data, offset)
+            n = os.pwrite(self.host_fd(), data, offset)
         except OSError as err:
             raise _sys(err) from None
         self.node.host.stale = True
@@ -545,10 +570,11 @@ class GoferFile(File):
     def release(self) -> None:
         """Close the host fd (taking the file's attributes from it first if they are stale)."""
         fd = self._fd
+        host = self.node.host
+        host.lazy.discard(self)
         if fd < 0:
             return
         self._fd = -1
-        host = self.node.host
         host.fds.pop(fd, None)
         if host.stale:
             try:

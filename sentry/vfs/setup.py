@@ -248,7 +248,7 @@ class _Builder:
         elif kind == "tmpfs":
             if _same(dest, b"/dev"):  # the sentry's devices stay
                 self.dev.flags = flags
-                self.dev.data = _data(data, "mode")
+                self.dev.data = _data(data, "size", "mode")
                 return
             fs = TmpfsFS(parse_size(data.get("size")))
             root = fs.new_root(_octal(data.get("mode"), 0o1777), _number(data.get("uid")), _number(data.get("gid")))
