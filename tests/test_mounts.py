@@ -570,3 +570,20 @@ def test_gofer_fs_xattrs_fsync_and_erofs(tmp_path, gofer_tree):
         sock.close()
         os.waitpid(pid, 0)
     assert not (tmp_path / "tree" / "g").exists()
+
+
+def test_xattrs_reach_the_host(tmp_path, root, run_native):
+    """The xattr syscalls on gofer files (rootfs and a rw bind mount) behave as natively,
+    and what they set is on the host file."""
+    prog = harness.compile_c(harness.TESTS_DIR / "cmounts" / "xattr.c")
+    (tmp_path / "native").write_bytes(b"")
+    native = run_native([prog, str(tmp_path / "native")])
+    assert native.returncode == 0 and native.stdout.decode().endswith("done\n"), native
+    shutil.copy(prog, root / "xattr")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    for host_file, path in ((root / "file", "/file"), (shared / "file", "/data/file")):
+        host_file.write_bytes(b"")
+        r = _run(tmp_path, root, "", args=["/xattr", path], mounts=[_bind(shared, "/data", "rw")])
+        assert (r.status, r.out) == (0, native.stdout.decode()), (path, r.err)
+        assert os.getxattr(host_file, "user.keep") == b"kept" and os.listxattr(host_file) == ["user.keep"]

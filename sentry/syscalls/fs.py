@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 
-from ..abi.errno import (EACCES, EAGAIN, EBADF, EFAULT, EINVAL, ENODATA, ENOENT, ENOTDIR, EOPNOTSUPP, EPERM,
-                         ERANGE, ESPIPE)
+from ..abi.errno import (E2BIG, EACCES, EAGAIN, EBADF, EFAULT, EINVAL, ENOENT, ENOTDIR, EPERM, ERANGE,
+                         ESPIPE)
 from ..abi.fs import (AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMOVEDIR, AT_STATX_SYNC_TYPE,
                       AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_GETFL, F_GETLK,
                       F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW, F_RDLCK, F_SETFD, F_SETFL, F_SETLK, F_SETLKW, F_UNLCK,
@@ -375,8 +375,8 @@ def ioctl(t, fd, cmd, arg, *_):
 
 
 def fsync(t, fd, *_):
-    """fsync(2): nothing is buffered; checks the fd."""
-    _file(t, fd)
+    """fsync(2): the file system flushes the file (a gofer file: on the host)."""
+    _file(t, fd).fsync(t)
     return 0
 
 
@@ -834,8 +834,9 @@ def pselect6(t, nfds, readfds, writefds, exceptfds, timeout, sigmask, *_):
     return _select(t, nfds, (readfds, writefds, exceptfds), _deadline(t, timeout, False), timeout, False)
 
 
-# -- extended attributes: no file system here stores any ------------------------
+# -- extended attributes ------------------------------------------------------------------
 XATTR_NAME_MAX = 255
+XATTR_SIZE_MAX = 65536
 XATTR_CREATE, XATTR_REPLACE = 1, 2
 
 
@@ -846,67 +847,98 @@ def _xattr_name(t, addr: int) -> bytes:
     return name
 
 
-def _getxattr(t, name: int) -> int:
-    _xattr_name(t, name)
-    raise SysError(ENODATA)
+def _xattr_out(t, data: bytes, buf: int, size: int) -> int:
+    """Copy a value or name list to the caller: its length when `size` is 0 (a query), ERANGE
+    when it does not fit."""
+    if size:
+        if len(data) > size:
+            raise SysError(ERANGE)
+        t.mm.write(buf, data)
+    return len(data)
 
 
-def _setxattr(t, name: int, flags: int) -> int:
-    _xattr_name(t, name)
+def _getxattr(t, loc: Location, name: int, value: int, size: int) -> int:
+    return _xattr_out(t, ops.getxattr(t, loc, _xattr_name(t, name)), value, size)
+
+
+def _listxattr(t, loc: Location, buf: int, size: int) -> int:
+    return _xattr_out(t, b"".join(n + b"\0" for n in ops.listxattr(t, loc)), buf, size)
+
+
+def _setxattr(t, loc: Location, name: int, value: int, size: int, flags: int) -> int:
+    name = _xattr_name(t, name)
     if flags & ~(XATTR_CREATE | XATTR_REPLACE):
         raise SysError(EINVAL)
-    raise SysError(EOPNOTSUPP)
+    if size > XATTR_SIZE_MAX:
+        raise SysError(E2BIG)
+    ops.setxattr(t, loc, name, t.mm.read(value, size) if size else b"", flags)
+    return 0
 
 
-def getxattr(t, path, name, *_):
-    """getxattr(2): the file exists but has no such attribute (ENODATA)."""
-    _resolve(t, AT_FDCWD, path)
-    return _getxattr(t, name)
+def _removexattr(t, loc: Location, name: int) -> int:
+    ops.removexattr(t, loc, _xattr_name(t, name))
+    return 0
 
 
-def lgetxattr(t, path, name, *_):
+def _xattr_file(t, fd: int) -> Location:
+    return t.fdtable.get(s32(fd)).loc
+
+
+def getxattr(t, path, name, value, size, *_):
+    """getxattr(2)."""
+    return _getxattr(t, _resolve(t, AT_FDCWD, path), name, value, size)
+
+
+def lgetxattr(t, path, name, value, size, *_):
     """lgetxattr(2): as getxattr, not following a final symlink."""
-    _resolve(t, AT_FDCWD, path, follow=False)
-    return _getxattr(t, name)
+    return _getxattr(t, _resolve(t, AT_FDCWD, path, follow=False), name, value, size)
 
 
-def fgetxattr(t, fd, name, *_):
+def fgetxattr(t, fd, name, value, size, *_):
     """fgetxattr(2): as getxattr, on an open file."""
-    t.fdtable.get(s32(fd))
-    return _getxattr(t, name)
+    return _getxattr(t, _xattr_file(t, fd), name, value, size)
 
 
-def listxattr(t, path, *_):
-    """listxattr(2): the list is empty."""
-    _resolve(t, AT_FDCWD, path)
-    return 0
+def listxattr(t, path, buf, size, *_):
+    """listxattr(2): the names, each NUL-terminated."""
+    return _listxattr(t, _resolve(t, AT_FDCWD, path), buf, size)
 
 
-def llistxattr(t, path, *_):
-    """llistxattr(2): the list is empty."""
-    _resolve(t, AT_FDCWD, path, follow=False)
-    return 0
+def llistxattr(t, path, buf, size, *_):
+    """llistxattr(2): as listxattr, not following a final symlink."""
+    return _listxattr(t, _resolve(t, AT_FDCWD, path, follow=False), buf, size)
 
 
-def flistxattr(t, fd, *_):
-    """flistxattr(2): the list is empty."""
-    t.fdtable.get(s32(fd))
-    return 0
+def flistxattr(t, fd, buf, size, *_):
+    """flistxattr(2): as listxattr, on an open file."""
+    return _listxattr(t, _xattr_file(t, fd), buf, size)
 
 
 def setxattr(t, path, name, value, size, flags, *_):
-    """setxattr(2): no file system here stores attributes (EOPNOTSUPP)."""
-    _resolve(t, AT_FDCWD, path)
-    return _setxattr(t, name, flags)
+    """setxattr(2)."""
+    return _setxattr(t, _resolve(t, AT_FDCWD, path), name, value, size, flags)
 
 
 def lsetxattr(t, path, name, value, size, flags, *_):
     """lsetxattr(2): as setxattr, not following a final symlink."""
-    _resolve(t, AT_FDCWD, path, follow=False)
-    return _setxattr(t, name, flags)
+    return _setxattr(t, _resolve(t, AT_FDCWD, path, follow=False), name, value, size, flags)
 
 
 def fsetxattr(t, fd, name, value, size, flags, *_):
     """fsetxattr(2): as setxattr, on an open file."""
-    t.fdtable.get(s32(fd))
-    return _setxattr(t, name, flags)
+    return _setxattr(t, _xattr_file(t, fd), name, value, size, flags)
+
+
+def removexattr(t, path, name, *_):
+    """removexattr(2)."""
+    return _removexattr(t, _resolve(t, AT_FDCWD, path), name)
+
+
+def lremovexattr(t, path, name, *_):
+    """lremovexattr(2): as removexattr, not following a final symlink."""
+    return _removexattr(t, _resolve(t, AT_FDCWD, path, follow=False), name)
+
+
+def fremovexattr(t, fd, name, *_):
+    """fremovexattr(2): as removexattr, on an open file."""
+    return _removexattr(t, _xattr_file(t, fd), name)
