@@ -62,6 +62,8 @@ class SentryConfig:
     # The program is a container's init, with Linux's rules for a pid
     # namespace's init (it gets no signal it has no handler for).
     container: bool = False
+    # The container's memory limit in bytes (None: none): /proc/meminfo and sysinfo show it.
+    memory_limit: int | None = None
     # A pipe's read end: init is not spawned before a byte arrives on it (the
     # "created" state of a container); EOF means "never start", and the sentry exits.
     start_fd: int | None = None
@@ -223,6 +225,7 @@ def _sentry_main(config: SentryConfig, gofer_sock, ready_w: int, go_r: int) -> i
     strace = Strace(config.strace_fd, config.strace_syscalls) if config.strace else None
     kernel = Kernel(platforms.get(config.platform), config.hostname, strace, hwcap)
     kernel.protect_inits = config.container
+    kernel.memory_limit = config.memory_limit
     _chroot_empty()
     seccomp.confine_sentry()
     if os.isatty(0):

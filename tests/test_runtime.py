@@ -123,6 +123,26 @@ def test_gated_sandbox_runs_only_after_start(tmp_path):
     assert not sandbox.alive
 
 
+def test_memory_limit_is_what_the_program_sees(tmp_path):
+    """/proc/meminfo's MemTotal is the spec's memory limit (smaller than the machine's)."""
+    root = _rootfs(tmp_path)
+    (root / "bin" / "head").symlink_to("busybox")
+    s = spec.parse(json.dumps(_config(process={"args": ["head", "-n", "1", "/proc/meminfo"], "env": ["PATH=/bin"]},
+                                      linux={"resources": {"memory": {"limit": 256 << 20}}})))
+    assert s.memory_limit == 256 << 20
+    out_r, out_w = os.pipe()
+    null = os.open(os.devnull, os.O_RDWR)
+    sandbox = Sandbox.create(sentry_config(s, str(root), stdio=(null, out_w, out_w)), str(root))
+    os.close(out_w)
+    os.close(null)
+    try:
+        assert _reap(sandbox) == 0
+        assert os.read(out_r, 200).split() == [b"MemTotal:", b"262144", b"kB"]
+    finally:
+        sandbox.destroy()
+        os.close(out_r)
+
+
 def test_killing_a_created_sandbox_ends_it(tmp_path):
     root = _rootfs(tmp_path)
     s = spec.parse(json.dumps(_config()))

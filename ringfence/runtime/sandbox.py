@@ -61,7 +61,8 @@ def sentry_config(spec: Spec, rootfs: str, **kw) -> boot.SentryConfig:
     return boot.SentryConfig(argv=[os.fsencode(a) for a in argv],
                              envp=[os.fsencode(e) for e in proc.env],
                              cwd=os.fsencode(proc.cwd),
-                             hostname=os.fsencode(spec.hostname or "ringfence"), container=True, **kw)
+                             hostname=os.fsencode(spec.hostname or "ringfence"), container=True,
+                             memory_limit=spec.memory_limit, **kw)
 
 
 class Sandbox:

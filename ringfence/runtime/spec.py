@@ -58,6 +58,13 @@ class Spec:
         return self.annotations.get(SANDBOX_TYPE) == "sandbox"
 
     @property
+    def memory_limit(self) -> int | None:
+        """linux.resources.memory.limit in bytes (None: no limit)."""
+        memory = self.resources.get("memory")
+        limit = memory.get("limit") if isinstance(memory, dict) else None
+        return limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else None
+
+    @property
     def sandbox_id(self) -> str:
         """The CRI pod this container belongs to ("" outside a pod)."""
         return self.annotations.get(SANDBOX_ID, "")

@@ -8,7 +8,6 @@ files).
 """
 from __future__ import annotations
 
-import os
 import time
 
 from ..abi.proc import CLK_TCK, HWCAP_FLAGS
@@ -69,10 +68,8 @@ def stat(k) -> bytes:
 
 
 def meminfo(k) -> bytes:
-    """/proc/meminfo: the machine's memory (host sysconf); what the sandbox cannot know is 0."""
-    page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
-    total = os.sysconf("SC_PHYS_PAGES") * page_kb
-    free = os.sysconf("SC_AVPHYS_PAGES") * page_kb
+    """/proc/meminfo: the memory the sandbox has (Kernel.memory); what it cannot know is 0."""
+    total, free = (n // 1024 for n in k.memory())
     rows = [("MemTotal", total), ("MemFree", free), ("MemAvailable", free)]
     rows += [(name, 0) for name in (
         "Buffers", "Cached", "SwapCached", "Active", "Inactive", "Active(anon)", "Inactive(anon)", "Active(file)",

@@ -98,6 +98,7 @@ class Kernel:
         # Containers' inits get Linux's pid-namespace-init signal rules (see
         # Signals._protected); `ringfence do`'s command is a plain process.
         self.protect_inits = False
+        self.memory_limit: int | None = None  # the container's, in bytes (see memory())
         self.external_signals: list[int] = []
         self._enosys_logged: set[int] = set()
         self.handlers = [None] * (sysno.MAX_NR + 1)
@@ -136,6 +137,17 @@ class Kernel:
 
     def _sigio(self, _signo, _frame) -> None:
         self.io_due = True
+
+    def memory(self) -> tuple[int, int]:
+        """(total, free) memory in bytes as the sandbox sees it: the machine's, capped by the
+        container's memory limit (free is the machine's free memory, capped the same way: the
+        sentry cannot read its cgroup's usage)."""
+        page = os.sysconf("SC_PAGE_SIZE")
+        total = os.sysconf("SC_PHYS_PAGES") * page
+        free = os.sysconf("SC_AVPHYS_PAGES") * page
+        if self.memory_limit is not None:
+            total, free = min(total, self.memory_limit), min(free, self.memory_limit)
+        return total, free
 
     # -- process table -------------------------------------------------------
     def threadgroups(self):

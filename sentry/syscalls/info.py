@@ -24,9 +24,7 @@ def uname(t, buf, *_):
 
 def sysinfo(t, buf, *_):
     k = t.kernel
-    page = os.sysconf("SC_PAGE_SIZE")
-    total = os.sysconf("SC_PHYS_PAGES") * page
-    free = os.sysconf("SC_AVPHYS_PAGES") * page
+    total, free = k.memory()
     uptime = int(time.monotonic() - k.boot_monotonic)
     procs = sum(len(g.tasks) for g in k.groups.values())
     t.mm.write(buf, _SYSINFO.pack(uptime, 0, 0, 0, total, free, 0, 0, 0, 0, procs, 0, 0, 0, 1))
