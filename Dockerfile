@@ -1,11 +1,32 @@
-# ringfence from this source tree on Debian bookworm.
-#   docker build -t ringfence .
-#   docker run --rm --privileged ringfence            # runs the `ringfence do` demo
-# (ringfence needs ptrace and namespaces: run the container privileged, or
-# with CAP_SYS_ADMIN + CAP_SYS_PTRACE and no seccomp/AppArmor profile.)
-# Later this image becomes the node installer that puts the shim and the
-# runtime on a Kubernetes node; for now it only carries ringfence.
-FROM debian:bookworm-slim
+# ringfence's node installer, from this source tree on Debian bookworm.
+#
+#   docker build -t ringfence-installer .
+#
+# The image carries a self-contained ringfence in /usr/local/lib/ringfence
+# (deploy/bundle.py: Debian's python3 and its standard library, ringfence and
+# its dependencies, and every shared library they load, glibc and its loader
+# included), so it runs on a node whatever python and glibc the node has.
+# Its default command installs that onto the node whose root is mounted at
+# /host (deploy/installer.yaml runs it as a DaemonSet):
+#
+#   - copies the bundle to /host/opt/ringfence/releases/ID and points
+#     /host/opt/ringfence/current at it,
+#   - links containerd-shim-ringfence-v1 and ringfence into /host/usr/local/bin,
+#   - registers the runtime `ringfence` in /host/etc/containerd/config.toml
+#     (once; the rest of the file is kept as it is, the original as .bak),
+#   - and says what is left to do: restart containerd, add the RuntimeClass.
+#
+#   docker run --rm -v /:/host ringfence-installer      # the same, onto this machine
+#   docker run --rm -v /:/host ringfence-installer ringfence install --apply \
+#       --root-prefix /host --bundle /usr/local/lib/ringfence --runtime-name sandboxed
+#
+# The image runs ringfence itself too (it needs ptrace and namespaces: run it
+# privileged, or with CAP_SYS_ADMIN + CAP_SYS_PTRACE and no seccomp/AppArmor
+# profile):
+#
+#   docker run --rm --privileged ringfence-installer ringfence do
+
+FROM debian:bookworm-slim AS build
 
 ENV DEBIAN_FRONTEND=noninteractive \
     PIP_BREAK_SYSTEM_PACKAGES=1 \
@@ -13,15 +34,30 @@ ENV DEBIAN_FRONTEND=noninteractive \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 
+# gcc + libc6-dev + python3-dev: the platform extension (cffi); libseccomp2:
+# the library pyseccomp loads (the bundle carries a copy).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-        busybox-static ca-certificates gcc libc6-dev libseccomp2 python3 python3-dev python3-pip \
+        ca-certificates gcc libc6-dev libseccomp2 python3 python3-dev python3-pip \
  && rm -rf /var/lib/apt/lists/*
 
-WORKDIR /src/ringfence
+WORKDIR /src
 COPY . .
-RUN python3 -m pip install . \
- && ringfence syscalls --format json > /dev/null
+RUN python3 deploy/bundle.py /src /usr/local/lib/ringfence \
+ && /usr/local/lib/ringfence/bin/ringfence syscalls --format json > /dev/null
 
-ENTRYPOINT ["ringfence"]
-CMD ["do"]
+
+FROM debian:bookworm-slim
+
+# No python3 here: the bundle has its own. busybox-static: a static program
+# for `ringfence do /bin/busybox ...`.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends busybox-static \
+ && rm -rf /var/lib/apt/lists/*
+
+COPY --from=build /usr/local/lib/ringfence /usr/local/lib/ringfence
+RUN ln -s /usr/local/lib/ringfence/bin/ringfence /usr/local/bin/ringfence \
+ && ln -s /usr/local/lib/ringfence/bin/containerd-shim-ringfence-v1 /usr/local/bin/containerd-shim-ringfence-v1 \
+ && ringfence --version
+
+CMD ["ringfence", "install", "--apply", "--root-prefix", "/host", "--bundle", "/usr/local/lib/ringfence"]

@@ -41,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument("--format", choices=("text", "json"), default="text")
 
     _oci_commands(sub)
+
+    from .install import add_arguments
+
+    add_arguments(sub.add_parser("install", allow_abbrev=False,
+                                 help="register ringfence with containerd (print the config stanza, or --apply it)"))
     return p
 
 
@@ -262,6 +267,10 @@ def main(argv: list[str] | None = None) -> int:
         from .do import run_do
 
         return run_do(args)
+    if args.command == "install":
+        from .install import run as run_install
+
+        return run_install(args)
     if args.command:
         return _oci(args)
     parser.print_help(sys.stderr)

@@ -62,6 +62,8 @@ class SentryConfig:
     # The program is a container's init, with Linux's rules for a pid
     # namespace's init (it gets no signal it has no handler for).
     container: bool = False
+    # The program's (uid, gid, additional gids); None: root.
+    user: tuple[int, int, tuple[int, ...]] | None = None
     # The container's memory limit in bytes (None: none): /proc/meminfo and sysinfo show it.
     memory_limit: int | None = None
     # A pipe's read end: init is not spawned before a byte arrives on it (the
@@ -211,6 +213,7 @@ def _sentry_main(config: SentryConfig, gofer_sock, ready_w: int, go_r: int) -> i
     from . import seccomp
     from .platform import ptrace  # noqa: F401  (imported while files can still be read)
     from .kernel.container import Container
+    from .kernel.creds import Credentials
     from .kernel.errors import SysError
     from .kernel.kernel import Kernel
     from .strace import Strace
@@ -238,7 +241,8 @@ def _sentry_main(config: SentryConfig, gofer_sock, ready_w: int, go_r: int) -> i
     if config.start_fd is not None and os.read(config.start_fd, 1) != b"s":
         return 125
     try:
-        kernel.init = sandbox.start(config.argv, config.envp, config.cwd)
+        creds = Credentials.of_user(*config.user) if config.user else None
+        kernel.init = sandbox.start(config.argv, config.envp, config.cwd, creds)
     except (SysError, OSError) as err:
         print(f"ringfence: {config.argv[0].decode(errors='replace')}: {os.strerror(err.errno)}",
               file=sys.stderr)

@@ -467,7 +467,7 @@ def _parse_process(process: dict) -> tuple[list[bytes], list[bytes], bytes, Cred
             raise TypeError("user ids must be 32-bit unsigned integers")
     except (ValueError, TypeError, AttributeError) as err:
         raise TtrpcError(Code.INVALID_ARGUMENT, f"bad process: {err}") from None
-    creds = Credentials().with_gids(gid, gid, gid).with_groups(groups).with_uids(uid, uid, uid)
+    creds = Credentials.of_user(uid, gid, groups)
     return [os.fsencode(a) for a in args], [os.fsencode(e) for e in env], os.fsencode(cwd), creds
 
 

@@ -123,24 +123,35 @@ def test_gated_sandbox_runs_only_after_start(tmp_path):
     assert not sandbox.alive
 
 
-def test_memory_limit_is_what_the_program_sees(tmp_path):
-    """/proc/meminfo's MemTotal is the spec's memory limit (smaller than the machine's)."""
+def _run_init(tmp_path, args: list[str], **config) -> tuple[int, bytes]:
+    """Run `args` as a container's init over a busybox rootfs: (exit status, output)."""
     root = _rootfs(tmp_path)
-    (root / "bin" / "head").symlink_to("busybox")
-    s = spec.parse(json.dumps(_config(process={"args": ["head", "-n", "1", "/proc/meminfo"], "env": ["PATH=/bin"]},
-                                      linux={"resources": {"memory": {"limit": 256 << 20}}})))
-    assert s.memory_limit == 256 << 20
+    for applet in ("head", "id"):
+        (root / "bin" / applet).symlink_to("busybox")
+    process = {**config.pop("process", {}), "args": args, "env": ["PATH=/bin"]}
+    s = spec.parse(json.dumps(_config(process=process, **config)))
     out_r, out_w = os.pipe()
     null = os.open(os.devnull, os.O_RDWR)
     sandbox = Sandbox.create(sentry_config(s, str(root), stdio=(null, out_w, out_w)), str(root))
     os.close(out_w)
     os.close(null)
     try:
-        assert _reap(sandbox) == 0
-        assert os.read(out_r, 200).split() == [b"MemTotal:", b"262144", b"kB"]
+        return _reap(sandbox), os.read(out_r, 4096)
     finally:
         sandbox.destroy()
         os.close(out_r)
+
+
+def test_init_runs_as_the_spec_s_user(tmp_path):
+    status, out = _run_init(tmp_path, ["id"], process={"user": {"uid": 1000, "gid": 1001, "additionalGids": [5, 7]}})
+    assert (status, out) == (0, b"uid=1000 gid=1001 groups=5,7\n")
+
+
+def test_memory_limit_is_what_the_program_sees(tmp_path):
+    """/proc/meminfo's MemTotal is the spec's memory limit (smaller than the machine's)."""
+    status, out = _run_init(tmp_path, ["head", "-n", "1", "/proc/meminfo"],
+                            linux={"resources": {"memory": {"limit": 256 << 20}}})
+    assert (status, out.split()) == (0, [b"MemTotal:", b"262144", b"kB"])
 
 
 def test_killing_a_created_sandbox_ends_it(tmp_path):

@@ -62,7 +62,8 @@ def sentry_config(spec: Spec, rootfs: str, **kw) -> boot.SentryConfig:
                              envp=[os.fsencode(e) for e in proc.env],
                              cwd=os.fsencode(proc.cwd),
                              hostname=os.fsencode(spec.hostname or "ringfence"), container=True,
-                             memory_limit=spec.memory_limit, **kw)
+                             memory_limit=spec.memory_limit,
+                             user=(proc.uid, proc.gid, tuple(proc.additional_gids)), **kw)
 
 
 class Sandbox:

@@ -28,6 +28,7 @@ class Process:
     terminal: bool = False
     uid: int = 0
     gid: int = 0
+    additional_gids: list[int] = field(default_factory=list)
 
     def env_value(self, name: str, default: str = "") -> str:
         """The value of `name` in env (the last assignment wins, as in a shell)."""
@@ -87,6 +88,13 @@ def _strings(obj: dict, key: str, where: str) -> list[str]:
     return items
 
 
+def _ints(obj: dict, key: str, where: str) -> list[int]:
+    items = _get(obj, key, list, where, [])
+    if not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < 1 << 32 for i in items):
+        raise SpecError(f"config.json: {where}{key} must be a list of 32-bit unsigned integers")
+    return items
+
+
 def parse_process(obj) -> Process:
     """An OCI `process` object (config.json's, or an exec's) as a Process."""
     if not isinstance(obj, dict):
@@ -101,7 +109,8 @@ def parse_process(obj) -> Process:
     return Process(args=args, env=_strings(obj, "env", "process."), cwd=cwd,
                    terminal=_get(obj, "terminal", bool, "process.", False),
                    uid=_get(user, "uid", int, "process.user.", 0),
-                   gid=_get(user, "gid", int, "process.user.", 0))
+                   gid=_get(user, "gid", int, "process.user.", 0),
+                   additional_gids=_ints(user, "additionalGids", "process.user."))
 
 
 def parse(data: bytes | str) -> Spec:

@@ -35,6 +35,12 @@ class Credentials:
     cap_ambient: int = 0
     securebits: int = 0
 
+    @classmethod
+    def of_user(cls, uid: int, gid: int, groups=()) -> "Credentials":
+        """A container process's credentials: an OCI process.user (root's capabilities are
+        dropped as Linux does when uid changes from 0)."""
+        return cls().with_gids(gid, gid, gid).with_groups(groups).with_uids(uid, uid, uid)
+
     def copy(self) -> "Credentials":
         """An equal, independent Credentials (for a new task)."""
         return dataclasses.replace(self)
