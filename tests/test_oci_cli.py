@@ -751,7 +751,10 @@ def test_containerd_runc_shim_drives_it(which, ringfence_bin):
         assert (r.returncode, r.stdout) == (5, "via-runc-shim\n"), r.stderr
         c.ctr("run", "-d", *flags, ce.IMAGE_NAME, f"bg-{which}", "sleep", "60", check=True)
         ex = c.ctr("task", "exec", "--exec-id", "e1", f"bg-{which}", "sh", "-c", "echo in-exec; exit 3")
-        assert (ex.returncode, ex.stdout) == (3, "in-exec\n"), ex.stderr
+        state = Path("/run/containerd/runc", c.namespace, f"bg-{which}")  # the runc shim's --root
+        assert (ex.returncode, ex.stdout) == (3, "in-exec\n"), \
+            ex.stderr + "".join(f"\n--- {f}:\n{f.read_text(errors='replace')[-4000:]}"
+                                for f in sorted(state.glob("*")) if f.is_file() and not f.is_socket())
         c.ctr("task", "kill", "-s", "SIGKILL", f"bg-{which}", check=True)
         deadline = time.monotonic() + 20
         while "STOPPED" not in c.ctr("task", "ls").stdout and time.monotonic() < deadline:
