@@ -110,6 +110,9 @@ def _oci_commands(sub) -> None:
     c.add_argument("-f", "--format", choices=("table", "json"), default="table")
     c.add_argument("ps_args", nargs=argparse.REMAINDER, help="ignored (runc passes them to ps)")
 
+    c = cmd("debug", "show what a container's sentry is doing (runsc's debug)")
+    c.add_argument("--stacks", action="store_true", help="the sentry's stack and every task's state and syscall")
+
     c = cmd("events", "print the container's events (stats, oom) as JSON lines")
     c.add_argument("--stats", action="store_true", help="print the statistics once and exit")
     c.add_argument("--interval", default="5s", help="statistics interval (5s, 500ms or seconds)")

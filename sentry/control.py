@@ -30,6 +30,7 @@ import os
 import select
 import socket
 import time
+import traceback
 
 import structlog
 from google.protobuf.empty_pb2 import Empty
@@ -168,6 +169,7 @@ class ControlServer:
             "Processes": (pb.ProcessesRequest, self.processes),
             "Pause": (pb.PauseRequest, self.pause),
             "Resume": (pb.ResumeRequest, self.resume),
+            "Stacks": (pb.StacksRequest, self.stacks),
         }
         kernel.on_exit = self._exited
         listener.setblocking(False)
@@ -348,6 +350,21 @@ class ControlServer:
                 exec_id=exec_ids.get(top, ""), state=tg.state,
                 started_at=_timestamp(k.boot_time + tg.start_time - k.boot_monotonic))
         return resp
+
+    def stacks(self, req: pb.StacksRequest, call: _Call) -> pb.StacksResponse:
+        """The sentry's own stack (serving this call) and every task: container, pid, tid,
+        command, state, and the syscall it is in (a blocked one) or last made."""
+        lines = ["sentry (pid %d):" % os.getpid(), *("  " + line.rstrip() for line in traceback.format_stack())]
+        lines.append("tasks:")
+        for t in sorted(self.kernel.tasks.values(), key=lambda t: (t.tg.pid, t.tid)):
+            container = t.tg.container.id if t.tg.container is not None else ""
+            syscall = ""
+            if t.syscall is not None:
+                handler, args = t.syscall
+                syscall = f" in {getattr(handler, '__name__', handler)}({', '.join(hex(a) for a in args)})"
+            lines.append(f"  container={container or '-'} pid={t.tg.pid} tid={t.tid} "
+                         f"comm={t.tg.comm.decode(errors='replace')} state={t.state.value}{syscall}")
+        return pb.StacksResponse(stacks="\n".join(lines) + "\n")
 
     def pause(self, req: pb.PauseRequest, call: _Call) -> None:
         """Freeze the container's processes; answered once none of them runs.  A paused

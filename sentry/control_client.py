@@ -96,6 +96,10 @@ class ControlClient:
         request = pb.ProcessesRequest(container_id=container_id)
         return list(self._call("Processes", request, pb.ProcessesResponse, self.timeout).processes)
 
+    def stacks(self) -> str:
+        """What the sentry is doing: its own stack and every task's state and syscall."""
+        return self._call("Stacks", pb.StacksRequest(), pb.StacksResponse, self.timeout).stacks
+
     def pause(self, container_id: str = "") -> None:
         """Freeze every process of the (running) container, invisibly to them; returns once none
         of them runs.  Pausing a paused container is fine.  Its processes then show state "D"."""

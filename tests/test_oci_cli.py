@@ -13,6 +13,7 @@ import array
 import contextlib
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -276,6 +277,26 @@ def test_run_detached_then_wait_and_delete(rf):
     assert rf("state", cid).returncode != 0
 
 
+def test_debug_stacks_shows_the_sentry_and_its_tasks(rf):
+    """runsc's `debug --stacks`: the sentry's stack and each task with the syscall it is in."""
+    cid = rf.new_id("dbg")
+    bundle = rf.bundle(["sleep", "30"], cid=cid)
+    rf("run", "--detach", "--bundle", bundle, cid, check=True, detached=True)
+    rf.remember(cid)
+    out = ""
+    for _ in range(50):  # until init has reached its sleep
+        out = rf("debug", "--stacks", cid, check=True).stdout.decode()
+        if "nanosleep" in out:
+            break
+        time.sleep(0.1)
+    assert out.startswith("sentry (pid ") and "tasks:" in out, out
+    assert re.search(r"pid=1 tid=1 comm=\S+ state=S in \w*nanosleep\(", out), out
+    assert rf("debug", cid).returncode != 0  # nothing asked for
+    rf("kill", cid, "KILL", check=True)
+    rf("wait", cid)
+    rf("delete", cid, check=True)
+
+
 # -- the lifecycle ----------------------------------------------------------------------------
 
 def test_lifecycle(rt):
@@ -400,7 +421,8 @@ def test_exec_in_stopped_or_created_container_is_refused(rf):
 # -- errors ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("command", [["state"], ["start"], ["kill"], ["delete"], ["exec", "{id}", "true"],
-                                     ["ps"], ["pause"], ["resume"], ["events", "--stats"], ["update", "--memory", "1g"]])
+                                     ["ps"], ["pause"], ["resume"], ["events", "--stats"], ["update", "--memory", "1g"],
+                                     ["debug", "--stacks"]])
 def test_unknown_container_id(rf, command):
     cid = "nosuch"
     args = [a.format(id=cid) for a in command] if "{id}" in command else command + [cid]

@@ -568,6 +568,22 @@ def _wait_exec(c: Container, exec_id: str, relay: console.Relay | None) -> int:
         os.close(done_w)
 
 
+def cmd_debug(args) -> int:
+    from ringfence.sentry.control_client import ControlError
+
+    if not args.stacks:
+        raise StateError("debug: say what to show (--stacks)")
+    c, state = _loaded(args, args.id)
+    status, _ = c.status(state)
+    if status != "running":
+        raise StateError(f"container {c.id} is {status}: its sentry cannot answer")
+    try:
+        print(_control(c).stacks(), end="")
+    except ControlError as err:
+        raise StateError(f"debug: {err.message}") from None
+    return 0
+
+
 def cmd_ps(args) -> int:
     from ringfence.sentry.control_client import ControlError
 
