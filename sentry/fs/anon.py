@@ -1,4 +1,4 @@
-"""Anonymous files: eventfd counters and epoll instances.
+"""Anonymous files: eventfd counters, epoll instances, timerfds and signalfds.
 
 Both live on one internal file system (anon_inode, as on Linux) and take part
 in poll/select/epoll like pipes do: `readiness()` says what is ready now and
@@ -7,10 +7,14 @@ in poll/select/epoll like pipes do: `readiness()` says what is ready now and
 from __future__ import annotations
 
 import struct
+import time
 
 from ..abi.errno import EAGAIN, EINVAL
 from ..abi.fs import ANON_INODE_FS_MAGIC, O_NONBLOCK, O_RDWR, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, S_IFREG
+from ..abi.signal import SI_KERNEL, SI_TIMER, SIGBUS, SIGCHLD, SIGFPE, SIGILL, SIGSEGV, SIGTRAP
+from ..kernel import siginfo
 from ..kernel.errors import SysError
+from ..kernel.timers import SignalTimer
 from ..kernel.waitqueue import Block, WaitQueue
 from ..vfs.dentry import internal_location, internal_mount
 from ..vfs.file import File
@@ -124,3 +128,127 @@ class EpollFile(File):
             queues += q
             host_fds += h
         return queues, host_fds
+
+
+class TimerFile(File):
+    """timerfd(2): a timer whose expirations read() collects as a u64 count."""
+
+    __slots__ = ("clock", "ticks", "timer", "rq")
+    seekable = False
+
+    def __init__(self, t, clock: int, flags: int):
+        super().__init__(_location(t, b"[timerfd]"), O_RDWR | flags & O_NONBLOCK)
+        self.clock = clock
+        self.ticks = 0
+        self.rq = WaitQueue()
+        self.timer = SignalTimer(t.kernel.timers, self._expire)
+
+    def _expire(self, overrun: int) -> None:
+        self.ticks += 1 + overrun
+        self.rq.notify()
+
+    def arm(self, value: float, interval: float) -> None:
+        """Expire in `value` seconds (0: disarm), then every `interval`; drops uncollected expirations."""
+        self.ticks = 0
+        self.timer.arm(value, interval)
+
+    def read(self, t, n: int):
+        if n < _COUNTER.size:
+            raise SysError(EINVAL)
+        if not self.ticks:
+            if self.flags & O_NONBLOCK:
+                raise SysError(EAGAIN)
+            return Block(queues=(self.rq,))
+        value, self.ticks = self.ticks, 0
+        return _COUNTER.pack(value)
+
+    def write(self, t, data: bytes):
+        raise SysError(EINVAL)
+
+    def readiness(self) -> int:
+        return POLLIN | POLLRDNORM if self.ticks else 0
+
+    def wait_sources(self, events: int) -> tuple[tuple, tuple]:
+        return (self.rq,), ()
+
+    def release(self) -> None:
+        self.timer.cancel()
+
+
+_SIGINFO = struct.Struct("<IiiIIiIIIIiiQQQQ")  # struct signalfd_siginfo up to ssi_addr (then zeros)
+SIGNALFD_SIGINFO_SIZE = 128
+_SIGNALFD_POLL = 0.005  # how often a poll/epoll wait on a signalfd looks for new signals
+
+
+class SignalFile(File):
+    """signalfd(2): read() takes pending signals of `mask` as signalfd_siginfo records."""
+
+    __slots__ = ("mask", "kernel", "q", "_poll")
+    seekable = False
+
+    def __init__(self, t, mask: int, flags: int):
+        super().__init__(_location(t, b"[signalfd]"), O_RDWR | flags & O_NONBLOCK)
+        self.mask = mask
+        self.kernel = t.kernel
+        self.q = WaitQueue()
+        self._poll = None
+
+    def read(self, t, n: int):
+        if n < SIGNALFD_SIGINFO_SIZE:
+            raise SysError(EINVAL)
+        out = []
+        while len(out) + 1 <= n // SIGNALFD_SIGINFO_SIZE:
+            entry = t.kernel.signals.dequeue(t, self.mask)
+            if entry is None:
+                break
+            out.append(_signalfd_info(*entry))
+        if out:
+            return b"".join(out)
+        if self.flags & O_NONBLOCK:
+            raise SysError(EAGAIN)
+        t.sigwait_mask = self.mask  # a signal of the mask wakes this task, as rt_sigtimedwait (reset at wake-up)
+        return Block()
+
+    def write(self, t, data: bytes):
+        raise SysError(EINVAL)
+
+    def readiness(self) -> int:
+        t = self.kernel.current
+        if t is None:
+            return 0
+        pending = t.pending + t.tg.pending
+        return POLLIN | POLLRDNORM if any((1 << (e[0] - 1)) & self.mask for e in pending) else 0
+
+    def wait_sources(self, events: int) -> tuple[tuple, tuple]:
+        # Sending a signal notifies no queue: look again every few milliseconds while someone waits.
+        if self._poll is None or self._poll.cancelled:
+            self._poll = self.kernel.timers.call_at(time.monotonic() + _SIGNALFD_POLL, self._tick)
+        return (self.q,), ()
+
+    def _tick(self) -> None:
+        self._poll = None
+        self.q.notify()
+
+
+def _signalfd_info(sig: int, code: int, union: bytes) -> bytes:
+    """struct signalfd_siginfo for a queued (signo, si_code, siginfo union), laid out as
+    Linux's signalfd_copyinfo does for each siginfo layout."""
+    raw = siginfo.encode(sig, code, union)
+    pid, uid, status = struct.unpack_from("<iIi", raw, 16)
+    value = struct.unpack_from("<Q", raw, 24)[0]
+    utime, stime = struct.unpack_from("<qq", raw, 32)
+    tid = overrun = ptr = ival = addr = 0
+    if code == SI_TIMER:
+        tid, overrun, ptr, ival = pid, uid, value, struct.unpack_from("<i", raw, 24)[0]
+        pid = uid = status = utime = stime = 0
+    elif code < 0:  # SI_QUEUE, SI_TKILL...: the rt layout (pid, uid, sigval)
+        ptr, ival = value, struct.unpack_from("<i", raw, 24)[0]
+        status = utime = stime = 0
+    elif 0 < code < SI_KERNEL and sig in (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP):
+        addr = struct.unpack_from("<Q", raw, 16)[0]
+        pid = uid = status = utime = stime = 0
+    elif not (0 < code < SI_KERNEL and sig == SIGCHLD):
+        status = utime = stime = 0
+    head = _SIGINFO.pack(sig, 0, code, pid & 0xFFFFFFFF, uid, 0, tid & 0xFFFFFFFF, 0, overrun & 0xFFFFFFFF, 0,
+                         status, ival, ptr, utime & (1 << 64) - 1, stime & (1 << 64) - 1, addr)
+    return head.ljust(SIGNALFD_SIGINFO_SIZE, b"\0")

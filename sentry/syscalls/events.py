@@ -1,15 +1,19 @@
-"""Event-notification syscalls: eventfd and epoll."""
+"""Event-notification syscalls: eventfd, epoll, timerfd and signalfd; and memfd_create."""
 from __future__ import annotations
 
 import struct
 import time
 
-from ..abi.errno import EEXIST, EINVAL, ENOENT, EPERM
+from ..abi.errno import EEXIST, EINVAL, ENAMETOOLONG, ENOENT, EPERM
 from ..abi.fs import O_CLOEXEC, O_NONBLOCK, POLLERR, POLLHUP
-from ..fs.anon import EFD_SEMAPHORE, EpollFile, EventFile
+from ..abi.signal import UNBLOCKABLE
+from ..fs.anon import EFD_SEMAPHORE, EpollFile, EventFile, SignalFile, TimerFile
+from ..fs.memfd import MFD_CLOEXEC, MFD_NAME_MAX, memfd_file
 from ..kernel.errors import SysError
 from ..kernel.waitqueue import Block
 from .args import s32, u32
+from .time import (CLOCK_BOOTTIME, CLOCK_BOOTTIME_ALARM, CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_REALTIME_ALARM,
+                   _itimerspec, _now_ns, read_timespec)
 
 EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD = 1, 2, 3
 EPOLLEXCLUSIVE = 1 << 28
@@ -115,3 +119,81 @@ def epoll_pwait(t, epfd, events, maxevents, timeout, sigmask, size, *_):
     return _wait(t, epfd, events, s32(maxevents), s32(timeout))
 
 
+
+
+# -- timerfd ---------------------------------------------------------------------
+TFD_TIMER_ABSTIME = 1
+TFD_TIMER_CANCEL_ON_SET = 2
+_TFD_CLOCKS = (CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME, CLOCK_REALTIME_ALARM, CLOCK_BOOTTIME_ALARM)
+_NS = 1_000_000_000
+
+
+def timerfd_create(t, clock, flags, *_):
+    clock, flags = s32(clock), s32(flags)
+    if clock not in _TFD_CLOCKS or flags & ~(O_CLOEXEC | O_NONBLOCK):
+        raise SysError(EINVAL)
+    return t.fdtable.install(TimerFile(t, clock, flags), cloexec=bool(flags & O_CLOEXEC))
+
+
+def _timerfd(t, fd) -> TimerFile:
+    file = t.fdtable.get(s32(fd))
+    if not isinstance(file, TimerFile):
+        raise SysError(EINVAL)
+    return file
+
+
+def timerfd_settime(t, fd, flags, new, old, *_):
+    file = _timerfd(t, fd)
+    flags = s32(flags)
+    if flags & ~(TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET):
+        raise SysError(EINVAL)
+    interval = read_timespec(t, new) / _NS
+    value = read_timespec(t, new + 16) / _NS
+    if old:
+        remaining, old_interval = file.timer.remaining()
+        t.mm.write(old, _itimerspec(old_interval * _NS, remaining * _NS))
+    if value and flags & TFD_TIMER_ABSTIME:
+        value = max(value - _now_ns(t, file.clock) / _NS, 1e-9)  # a past time expires at once
+    file.arm(value, interval)
+    return 0
+
+
+def timerfd_gettime(t, fd, cur, *_):
+    remaining, interval = _timerfd(t, fd).timer.remaining()
+    t.mm.write(cur, _itimerspec(interval * _NS, remaining * _NS))
+    return 0
+
+
+# -- signalfd --------------------------------------------------------------------
+def _signalfd(t, fd: int, mask_addr: int, size: int, flags: int) -> int:
+    if flags & ~(O_CLOEXEC | O_NONBLOCK) or size != 8:
+        raise SysError(EINVAL)
+    mask = int.from_bytes(t.mm.read(mask_addr, 8), "little") & ~UNBLOCKABLE
+    fd = s32(fd)
+    if fd != -1:
+        file = t.fdtable.get(fd)  # EBADF if not open
+        if not isinstance(file, SignalFile):
+            raise SysError(EINVAL)
+        file.mask = mask
+        return fd
+    return t.fdtable.install(SignalFile(t, mask, flags), cloexec=bool(flags & O_CLOEXEC))
+
+
+def signalfd(t, fd, mask, size, *_):
+    return _signalfd(t, fd, mask, size, 0)
+
+
+def signalfd4(t, fd, mask, size, flags, *_):
+    return _signalfd(t, fd, mask, size, s32(flags))
+
+
+# -- memfd -----------------------------------------------------------------------
+def memfd_create(t, name, flags, *_):
+    flags = u32(flags)
+    try:
+        raw = t.mm.read_cstr(name, MFD_NAME_MAX + 1)
+    except SysError as err:
+        if err.errno != ENAMETOOLONG:
+            raise
+        raise SysError(EINVAL) from None
+    return t.fdtable.install(memfd_file(t, raw, flags), cloexec=bool(flags & MFD_CLOEXEC))

@@ -21,6 +21,7 @@ from ..abi.fs import (AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_R
                       UTIME_OMIT, X_OK)
 from ..abi.ioctl import FIOCLEX, FIONBIO, FIONCLEX
 from ..abi.mm import TASK_SIZE
+from ..fs.memfd import F_ADD_SEALS, F_GET_SEALS, seals_fcntl
 from ..fs.pipe import new_pipe
 from ..kernel.errors import SysError
 from ..kernel.waitqueue import Block
@@ -335,7 +336,7 @@ def _lock(t, f: File, cmd: int, arg: int) -> int:
 
 
 def fcntl(t, fd, cmd, arg, *_):
-    """fcntl(2): F_DUPFD(_CLOEXEC), F_GETFD/SETFD, F_GETFL/SETFL, record locks (never held)."""
+    """fcntl(2): F_DUPFD(_CLOEXEC), F_GETFD/SETFD, F_GETFL/SETFL, record locks (never held), memfd seals."""
     fd, cmd = s32(fd), s32(cmd)
     fdt = t.fdtable
     f = fdt.get(fd)
@@ -357,6 +358,8 @@ def fcntl(t, fd, cmd, arg, *_):
         return 0
     if cmd in (F_GETLK, F_SETLK, F_SETLKW, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW):
         return _lock(t, f, cmd, arg)
+    if cmd in (F_ADD_SEALS, F_GET_SEALS):
+        return seals_fcntl(f, cmd, arg)
     raise SysError(EINVAL)
 
 

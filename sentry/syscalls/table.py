@@ -69,7 +69,7 @@ _ROWS = [
     _row("dup", fs.dup, args="fd"),
     _row("dup2", fs.dup2, args="fd fd"),
     _row("sendfile", fs.sendfile, args="fd fd hex uint"),
-    _row("fcntl", fs.fcntl, PARTIAL, "record and OFD locks are accepted but not held; no F_SETPIPE_SZ", args="fd int hex"),
+    _row("fcntl", fs.fcntl, PARTIAL, "record and OFD locks are accepted but not held; no F_SETPIPE_SZ; F_ADD_SEALS/F_GET_SEALS on memfds only", args="fd int hex"),
     _row("fsync", fs.fsync, args="fd"),
     _row("fdatasync", fs.fdatasync, args="fd"),
     _row("truncate", fs.truncate, args="path int"),
@@ -128,7 +128,7 @@ _ROWS = [
     _row("pipe2", fs.pipe2, PARTIAL, "no O_DIRECT packet mode", args="hex oflags"),
     _row("renameat2", fs.renameat2, PARTIAL, "no RENAME_WHITEOUT; a host directory with content cannot move (EXDEV, as overlayfs)", args="dirfd path dirfd path hex"),
     _row("statx", fs.statx, PARTIAL, "no birth time", args="dirfd path atflags hex hex"),
-    # events: eventfd and epoll
+    # events: eventfd, epoll, timerfd, signalfd; memfd_create
     _row("eventfd", events.eventfd, args="uint"),
     _row("eventfd2", events.eventfd2, args="uint hex"),
     _row("epoll_create", events.epoll_create, args="int"),
@@ -136,6 +136,12 @@ _ROWS = [
     _row("epoll_ctl", events.epoll_ctl, PARTIAL, "EPOLLET is level-triggered; no EPOLLEXCLUSIVE wake-one", args="fd int fd hex"),
     _row("epoll_wait", events.epoll_wait, PARTIAL, "level-triggered (EPOLLET too)", args="fd hex int int"),
     _row("epoll_pwait", events.epoll_pwait, PARTIAL, "level-triggered; the signal mask argument is ignored", args="fd hex int int hex uint"),
+    _row("timerfd_create", events.timerfd_create, args="int hex"),
+    _row("timerfd_settime", events.timerfd_settime, PARTIAL, "TFD_TIMER_CANCEL_ON_SET is accepted but never cancels", args="fd hex hex hex"),
+    _row("timerfd_gettime", events.timerfd_gettime, args="fd hex"),
+    _row("signalfd", events.signalfd, PARTIAL, "as signalfd4", args="fd hex uint"),
+    _row("signalfd4", events.signalfd4, PARTIAL, "poll/epoll notice new signals by checking every 5 ms; no ssi_fd/ssi_band/ssi_trapno", args="fd hex uint hex"),
+    _row("memfd_create", events.memfd_create, PARTIAL, "no MFD_HUGETLB (EINVAL); mappings are as mmap's (not coherent with write()); F_SEAL_WRITE does not refuse (EBUSY) existing writable shared mappings", args="str hex"),
     # mm: memory
     _row("mmap", mm.mmap, PARTIAL, "file mappings are copies of the file: MAP_SHARED ones are shared with processes forked later, not kept coherent with write() or other mappings", args="hex uint mprot mflags fd hex"),
     _row("mprotect", mm.mprotect, args="hex uint mprot"),
