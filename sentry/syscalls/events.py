@@ -51,11 +51,16 @@ def epoll_create1(t, flags, *_):
     return t.fdtable.install(EpollFile(t, flags), cloexec=bool(flags & O_CLOEXEC))
 
 
-def _epoll(t, epfd: int) -> EpollFile:
-    ep = t.fdtable.get(s32(epfd))
-    if not isinstance(ep, EpollFile):
+def _file_of(t, fd: int, kind: type):
+    """The open file at raw fd `fd`, which must be a `kind` (EINVAL otherwise)."""
+    file = t.fdtable.get(s32(fd))
+    if not isinstance(file, kind):
         raise SysError(EINVAL)
-    return ep
+    return file
+
+
+def _epoll(t, epfd: int) -> EpollFile:
+    return _file_of(t, epfd, EpollFile)
 
 
 def epoll_ctl(t, epfd, op, fd, event, *_):
@@ -136,10 +141,7 @@ def timerfd_create(t, clock, flags, *_):
 
 
 def _timerfd(t, fd) -> TimerFile:
-    file = t.fdtable.get(s32(fd))
-    if not isinstance(file, TimerFile):
-        raise SysError(EINVAL)
-    return file
+    return _file_of(t, fd, TimerFile)
 
 
 def timerfd_settime(t, fd, flags, new, old, *_):
@@ -171,10 +173,7 @@ def _signalfd(t, fd: int, mask_addr: int, size: int, flags: int) -> int:
     mask = int.from_bytes(t.mm.read(mask_addr, 8), "little") & ~UNBLOCKABLE
     fd = s32(fd)
     if fd != -1:
-        file = t.fdtable.get(fd)  # EBADF if not open
-        if not isinstance(file, SignalFile):
-            raise SysError(EINVAL)
-        file.mask = mask
+        _file_of(t, fd, SignalFile).mask = mask  # EBADF if not open
         return fd
     return t.fdtable.install(SignalFile(t, mask, flags), cloexec=bool(flags & O_CLOEXEC))
 
