@@ -212,12 +212,12 @@ def test_runtime_options_and_typeurl():
         typeurl.unpack(packed, ev.TaskStart)
 
 
-def test_sentry_control_service_skeleton():
+def test_sentry_control_service():
     c = mod("ringfence.proto.sentry.v1.control_pb2")
     svc = c.DESCRIPTOR.services_by_name["Control"]
     assert svc.full_name == "ringfence.sentry.v1.Control"
     assert [m.name for m in svc.methods] == ["CreateSubcontainer", "StartSubcontainer", "Exec", "Signal",
-                                             "Wait", "Processes", "Pause", "Resume"]
+                                             "Wait", "Processes", "Pause", "Resume", "Stacks"]
     assert c.SignalRequest.DESCRIPTOR.fields_by_name["signal"].number == 3
     assert c.WaitResponse.DESCRIPTOR.fields_by_name["exit_status"].number == 1
 
