@@ -36,6 +36,16 @@ RUNC = shutil.which("runc")
 
 # -- fixtures -------------------------------------------------------------------------
 
+@pytest.fixture(scope="module", autouse=True)
+def cgroup_parent():
+    """The containers' cgroups go under CGROUP_PARENT; runtimes remove the containers' own
+    groups, the (then empty) parent is removed here."""
+    yield
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        with contextlib.suppress(OSError):
+            (hierarchy / CGROUP_PARENT.lstrip("/")).rmdir()
+
+
 @pytest.fixture(scope="module")
 def rootfs(tmp_path_factory, busybox) -> Path:
     """A busybox root file system shared by every bundle (read-only)."""
