@@ -98,6 +98,10 @@ def image_env(tmp_path_factory, busybox):
     for path in (base / "storage", base / "run"):
         subprocess.run(["umount", "-R", "-l", str(path)], capture_output=True)
     shutil.rmtree(base, ignore_errors=True)
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():  # podman's groups for conmon, once empty
+        for group in ("libpod_parent/conmon", "libpod_parent"):
+            with contextlib.suppress(OSError):
+                (hierarchy / group).rmdir()
 
 
 @pytest.fixture(params=["runc", "ringfence"])
