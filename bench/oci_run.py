@@ -13,11 +13,9 @@ Prints the medians as a Markdown table with the ratio ringfence/runc; exits
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,7 +25,7 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR.parent / "tests"))
 import harness  # noqa: E402  (tests/harness.py: busybox, the ringfence script)
-from run import Failed, fmt, ratio  # noqa: E402  (bench/run.py)
+from run import Failed, side_by_side, side_by_side_args  # noqa: E402  (bench/run.py)
 
 
 def make_bundle(work: Path, ringfence: str) -> Path:
@@ -64,48 +62,19 @@ def run_ms(binary: str, root: Path, bundle: Path, cid: str) -> float:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rounds", type=int, default=10, help="timed runs per runtime (median taken)")
-    ap.add_argument("--warmup", type=int, default=1, help="untimed runs per runtime first")
-    ap.add_argument("--json", metavar="FILE", help="also write every sample as JSON")
-    args = ap.parse_args()
-
+    args = side_by_side_args(__doc__.split("\n\n")[0])
     ringfence = harness.find_ringfence()
     runc = shutil.which("runc")
     if not ringfence or not runc:
         print("needs both `ringfence` (pip install .) and `runc` (apt-get install runc)", file=sys.stderr)
         return 1
     runtimes = {"runc": runc, "ringfence": ringfence}
-    samples: dict[str, list[float]] = {name: [] for name in runtimes}
-    errors: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="ringfence-bench-") as tmp:
         work = Path(tmp)
         bundle = make_bundle(work, ringfence)
-        for i in range(args.warmup + args.rounds):
-            for name, binary in runtimes.items():
-                if name in errors:
-                    continue
-                try:
-                    ms = run_ms(binary, work / f"{name}-root", bundle, f"bench-{name}-{i}")
-                except Failed as e:
-                    errors[name] = str(e)
-                    print(f"# {name} run: FAILED: {e}", file=sys.stderr)
-                    continue
-                if i >= args.warmup:
-                    samples[name].append(ms)
-
-    med = {name: statistics.median(v) if v and name not in errors else None for name, v in samples.items()}
-    print(f"\n`RUNTIME run --bundle B ID` of /bin/true — medians of {args.rounds} runs "
-          f"(after {args.warmup} warm-up)\n")
-    print("| runtime | median | min | max |")
-    print("|---|---|---|---|")
-    for name, values in samples.items():
-        low, high = (fmt(min(values), "ms"), fmt(max(values), "ms")) if med[name] else ("–", "–")
-        print(f"| {name} | {fmt(med[name], 'ms')} | {low} | {high} |")
-    print(f"\nringfence/runc: {ratio(med['ringfence'], med['runc'])}")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"samples": samples, "errors": errors}, indent=2))
-    return 1 if errors else 0
+        return side_by_side("`RUNTIME run --bundle B ID` of /bin/true", {name: name for name in runtimes},
+                            lambda name, i: run_ms(runtimes[name], work / f"{name}-root", bundle,
+                                                   f"bench-{name}-{i}"), args)
 
 
 if __name__ == "__main__":

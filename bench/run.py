@@ -103,6 +103,46 @@ def ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}×" if a is not None and b else "–"
 
 
+def side_by_side_args(description: str) -> argparse.Namespace:
+    """The flags of a benchmark that alternates runtimes: --rounds, --warmup, --json."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--rounds", type=int, default=10, help="timed runs per runtime (median taken)")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed runs per runtime first")
+    ap.add_argument("--json", metavar="FILE", help="also write every sample as JSON")
+    return ap.parse_args()
+
+
+def side_by_side(title: str, labels: dict[str, str], once, args: argparse.Namespace) -> int:
+    """Time `once(name, i)` (ms; raises Failed) for each runtime of `labels` in turn, round
+    after round, so all see the same machine; print the medians and ringfence/runc.
+    Returns 1 if a runtime failed."""
+    samples: dict[str, list[float]] = {name: [] for name in labels}
+    errors: dict[str, str] = {}
+    for i in range(args.warmup + args.rounds):
+        for name in labels:
+            if name in errors:
+                continue
+            try:
+                ms = once(name, i)
+            except Failed as e:
+                errors[name] = str(e)
+                print(f"# {name}: FAILED: {e}", file=sys.stderr)
+                continue
+            if i >= args.warmup:
+                samples[name].append(ms)
+    med = {name: statistics.median(v) if v and name not in errors else None for name, v in samples.items()}
+    print(f"\n{title} — medians of {args.rounds} runs (after {args.warmup} warm-up)\n")
+    print("| runtime | median | min | max |")
+    print("|---|---|---|---|")
+    for name, values in samples.items():
+        low, high = (fmt(min(values), "ms"), fmt(max(values), "ms")) if med[name] else ("–", "–")
+        print(f"| {labels[name]} | {fmt(med[name], 'ms')} | {low} | {high} |")
+    print(f"\nringfence/runc: {ratio(med['ringfence'], med['runc'])}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"samples": samples, "errors": errors}, indent=2))
+    return 1 if errors else 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reps", type=int, default=7, help="repetitions per measurement (median taken)")
