@@ -353,19 +353,12 @@ class TaskService:
         return shim_pb2.DeleteResponse(pid=p.pid, exit_status=p.exit_status, exited_at=exited_at)
 
     async def _delete_container(self, c: Container) -> None:
-        if c.gofer_pid:  # a pod member's gofer ends when its init does
-            for _ in range(200):
-                if not c.gofer_pid:
-                    break
-                await asyncio.sleep(0.01)
-            else:
-                os.kill(c.gofer_pid, signal.SIGKILL)
+        # A pod member's gofer ends when its init does; a sandbox of its own is ended here.
+        if c.gofer_pid and not await _until(lambda: not c.gofer_pid, 2.0):
+            os.kill(c.gofer_pid, signal.SIGKILL)
         if c.sandbox is not None and c.sandbox.alive:
             c.sandbox.destroy()
-            for _ in range(200):
-                if not c.sandbox.alive:
-                    break
-                await asyncio.sleep(0.01)
+            await _until(lambda: not c.sandbox.alive, 2.0)
         self._release(c)
         del self.containers[c.id]
 
@@ -516,6 +509,14 @@ class TaskService:
             await self._delete_container(c)
         self._on_shutdown()
         return Empty()
+
+
+async def _until(done, timeout: float) -> bool:
+    """Wait (polling; the reaper runs meanwhile) until done() or `timeout` seconds; done()."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not done() and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.01)
+    return done()
 
 
 def _unlink(path: str) -> None:

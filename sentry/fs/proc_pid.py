@@ -7,7 +7,6 @@ times from the host's CPU clocks of the stub threads.
 """
 from __future__ import annotations
 
-import time
 
 from ..abi.fs import O_CLOEXEC, major, minor
 from ..abi.mm import PAGE_SIZE
@@ -39,18 +38,9 @@ def state(tg, thread) -> str:
     return "T" if tg.stop_signal else thread.state.value
 
 
-def cpu_ticks(clock: int) -> int:
-    """A host CPU-time clock (see clock_getcpuclockid) in clock ticks; 0 if it is gone."""
-    try:
-        return time.clock_gettime_ns(clock) * CLK_TCK // 1_000_000_000
-    except OSError:
-        return 0
-
-
 def process_cpu_ticks(tg, task) -> int:
-    """The CPU time of the process (all its threads) in clock ticks."""
-    mm = live_mm(tg, task)
-    return 0 if mm is None else cpu_ticks((~mm.space.pid << 3) | 2)
+    """The CPU time of the process (all its threads) in clock ticks (0 once it is a zombie)."""
+    return 0 if live_mm(tg, task) is None else tg.cpu_ns() * CLK_TCK // 1_000_000_000
 
 
 def _thread_cpu_ticks(tg, thread) -> int:

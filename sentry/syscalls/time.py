@@ -143,10 +143,9 @@ MAX_TIMERS = 4096
 def _process_cpu_seconds(tg):
     """A reader of `tg`'s CPU time (all its threads; its stub changes at execve)."""
     def cpu_now() -> float:
-        task = next(iter(tg.tasks.values()), None)
-        if task is None:
+        if not tg.tasks:
             raise ProcessLookupError(tg.pid)
-        return host.clock_gettime_ns((~task.host_pid << 3) | 2) / _NS
+        return tg.cpu_ns() / _NS
     return cpu_now
 
 
