@@ -133,6 +133,7 @@ def _reset_inherited(config: SentryConfig, keep: set[int]) -> None:
     for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_DFL if sig != signal.SIGPIPE else signal.SIG_IGN)
     from ringfence import log as logs
+    from ringfence.runtime.daemon import close_fds_except
 
     # The sentry's log gets an fd of its own: the one it was written to (or
     # stderr), so that neither closing fds nor replacing stdio moves it.
@@ -148,14 +149,7 @@ def _reset_inherited(config: SentryConfig, keep: set[int]) -> None:
         for target, fd in enumerate(moved):
             os.dup2(fd, target)
             os.close(fd)
-    keep.update((0, 1, 2))
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+    close_fds_except(keep | {0, 1, 2})
 
 
 def _confine_namespaces(ready_w: int, go_r: int) -> None:

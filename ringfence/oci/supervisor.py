@@ -37,7 +37,7 @@ import time
 import structlog
 
 from ringfence import log as logs
-from ringfence.runtime.daemon import exited_children
+from ringfence.runtime.daemon import close_fds_except, exited_children
 
 from . import console
 from .state import (CONTROL_SOCK, LOG, SUPERVISOR_SOCK, Container, StateError, connect_unix,
@@ -500,11 +500,7 @@ def spawn(container: Container, spec, rootfs: str, opts: Options) -> dict:
 def _close_inherited(keep: int = -1) -> None:
     """Close every fd but stdio and `keep`: a supervisor holds none of its
     caller's files (not its pipes, nor the container lock create holds)."""
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd > 2 and fd != keep:
-            with contextlib.suppress(OSError):
-                os.close(fd)
+    close_fds_except({0, 1, 2, keep})
 
 
 def _supervise(container: Container, spec, rootfs: str, opts: Options, ready_w: int) -> int:

@@ -1,5 +1,5 @@
-"""What the runtime's long-lived processes (shim, supervisor, exec waiter) do
-as host processes: leave their caller's session and stdio, reap children."""
+"""What the runtime's forked processes (shim, supervisor, exec waiter, sentry) do as
+host processes: leave their caller's session, stdio and fds, reap children."""
 from __future__ import annotations
 
 import os
@@ -14,6 +14,17 @@ def detach() -> None:
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     os.close(null)
+
+
+def close_fds_except(keep) -> None:
+    """Close every open fd not in `keep` (what a forked child must not hold of its parent's)."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # (the listing's own fd, already gone)
 
 
 def exited_children() -> Iterator[tuple[int, int]]:
