@@ -162,6 +162,7 @@ class FakeTask:
         self.tg.tasks[pid] = self
         kernel.groups.append(self.tg)
         self.mm, self.fs, self.fdtable = FakeMM(), fsctx, fdtable
+        self.host_pid = 0  # CPU clocks of pid 0: the test process's own
         self.signals = []
         self.state, self.sigmask, self.pending, self.sched = TaskState.RUNNING, 0, [], SchedAttrs()
 
