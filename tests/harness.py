@@ -101,6 +101,39 @@ def find_busybox() -> Path:
     return cached
 
 
+# ------------------------------------------------------------- Debian rootfs
+
+# What the Debian workload tests run (issue 5): debootstrap's minbase plus these.
+DEBIAN_PACKAGES = ("python3", "sqlite3", "gcc", "libc6-dev", "make", "tar", "gzip", "perl",
+                   "bsdutils", "findutils")
+DEBIAN_SUITE = "bookworm"
+
+
+def debian_rootfs() -> Path:
+    """A Debian bookworm rootfs (debootstrap minbase + DEBIAN_PACKAGES), built
+    once into the cache (its name says what it holds) under a lock, so that
+    concurrent test runs build it once."""
+    import fcntl
+    import hashlib
+
+    digest = hashlib.sha256(" ".join((DEBIAN_SUITE, *DEBIAN_PACKAGES)).encode()).hexdigest()[:12]
+    final = cache_dir() / f"debian-{DEBIAN_SUITE}-{digest}"
+    with open(cache_dir() / ".debian.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (final / "usr" / "bin" / "python3").exists():
+            return final
+        stage = Path(tempfile.mkdtemp(prefix=".debian-stage.", dir=cache_dir()))
+        try:
+            _checked(["debootstrap", "--variant=minbase", f"--include={','.join(DEBIAN_PACKAGES)}",
+                      DEBIAN_SUITE, str(stage), "http://deb.debian.org/debian"],
+                     what="debootstrap of the Debian test rootfs (is debootstrap installed?)", timeout=1200)
+            shutil.rmtree(final, ignore_errors=True)
+            os.rename(stage, final)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+    return final
+
+
 # ----------------------------------------------------------------- C programs
 
 
@@ -132,10 +165,10 @@ def c_programs() -> list[str]:
     return sorted(p.stem for p in C_DIR.glob("*.c"))
 
 
-def _checked(argv: list[str], what: str, **kw) -> None:
+def _checked(argv: list[str], what: str, timeout: float = 300, **kw) -> None:
     try:
         proc = subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL,
-                              timeout=300, **kw)
+                              timeout=timeout, **kw)
     except (OSError, subprocess.TimeoutExpired) as e:
         raise HarnessError(f"{what}: {e}") from e
     if proc.returncode != 0:
