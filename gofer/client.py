@@ -89,9 +89,9 @@ class GoferClient:
         """Attributes of the file system holding `handle`."""
         return self._call(Op.STATFS, handle)[0]
 
-    def close(self, handle: int) -> None:
-        """Release `handle`."""
-        self._call(Op.CLOSE, handle)
+    def close(self, *handles: int) -> None:
+        """Release `handles` (one message for all)."""
+        self._call(Op.CLOSE, list(handles))
 
     def create(self, parent: int, name: bytes, flags: int, mode: int, uid: int = NO_ID,
                gid: int = NO_ID) -> tuple[int, Stat, int]:

@@ -263,7 +263,8 @@ SPEC = {
     # cookie 0: from the start; the reply's cookie continues; no entries: the end
     Op.GETDENTS: Spec(dict(handle=_HANDLE, cookie=_U64), dict(cookie=_U64, entries=_DIRENTS)),
     Op.STATFS: Spec(dict(handle=_HANDLE), dict(statfs=_STATFS)),
-    Op.CLOSE: Spec(dict(handle=_HANDLE), {}),
+    # every handle released; one unknown or listed twice: EBADF/EINVAL and none released
+    Op.CLOSE: Spec(dict(handles=_List(_HANDLE)), {}),
     # O_CREAT|O_EXCL added to flags; the reply carries the opened fd
     Op.CREATE: Spec(dict(**_ENTRY, flags=_U32, mode=_U32, uid=_U32, gid=_U32), _NODE, fds=1,
                     writes=True),

@@ -157,7 +157,7 @@ class _Server:
     def release_all(self) -> None:
         """Close every handle."""
         for handle in list(self._handles):
-            self._close(handle)
+            self._drop(handle)
 
     def _node(self, handle: int) -> _Node:
         try:
@@ -253,7 +253,7 @@ class _Server:
             return (handle, st, *donated)
         except BaseException:
             if handle is not None:
-                self._close(handle)
+                self._drop(handle)
             for fd in donated:
                 os.close(fd)
             with contextlib.suppress(OSError):
@@ -323,11 +323,18 @@ class _Server:
     def _statfs(self, handle: int):
         return (StatFS(*_linux.fstatfs(self._node(handle).fd)),)
 
-    def _close(self, handle: int):
-        node = self._node(handle)
-        del self._handles[handle]
-        self._release(node)
+    def _close(self, handles: list[int]):
+        for handle in handles:
+            self._node(handle)  # EBADF before anything is released
+        if len(set(handles)) != len(handles):
+            raise OSError(errno.EINVAL, "a handle listed twice")
+        for handle in handles:
+            self._drop(handle)
         return ()
+
+    def _drop(self, handle: int) -> None:
+        """Forget `handle` and release its node."""
+        self._release(self._handles.pop(handle))
 
     def _create(self, parent: int, name: bytes, flags: int, mode: int, uid: int, gid: int):
         if flags & ~_CREATE_FLAGS:

@@ -878,6 +878,18 @@ def test_many_handles_and_no_leak(gofer):
     assert _fd_count(gofer.pid) == base
 
 
+def test_close_releases_many_handles_in_one_message_or_none(gofer):
+    base = _fd_count(gofer.pid)
+    d = gofer.walk(b"dir")
+    handles = [gofer.client.walk(d, b"sub.txt")[0] for _ in range(100)]
+    assert _errno(gofer.client.close, *handles, 2**64 - 1) == errno.EBADF
+    assert _errno(gofer.client.close, handles[0], handles[0]) == errno.EINVAL
+    assert _fd_count(gofer.pid) == base + 101  # nothing was released
+    gofer.client.close(*handles, d)
+    assert _fd_count(gofer.pid) == base
+    gofer.client.close()  # an empty list is a no-op
+
+
 # --- hostile input -----------------------------------------------------------------------------
 
 def _hdr(length: int, req_id: int, op: int) -> bytes:
@@ -1035,6 +1047,9 @@ def _hostile_value(rng, field, codec, handles, outside: bytes):
     """A value for request field `field`: mostly plausible, often hostile."""
     if codec is protocol._HANDLE:
         return rng.choice(handles) if rng.random() < 0.9 else rng.choice([0, 2**64 - 1])
+    if field == "handles":  # CLOSE: a few, now and then the same one twice or a bogus one
+        return [_hostile_value(rng, "handle", protocol._HANDLE, handles, outside)
+                for _ in range(rng.choice([0, 1, 1, 1, 1, 1, 2, 3]))]
     if codec is protocol._NAME:
         return rng.choice([b"hello.txt", b"dir", b"fifo", b"hostdir", b"hostrel", b"dangling",
                            b"escape", b"sub.txt", b"n1", b"n2", b"n3", b"n4", b"..", b".",
@@ -1064,7 +1079,11 @@ def test_fuzz_well_formed_requests(either, tree):
     before, outside = _snapshot(tree), _snapshot(outside_path)
     rng = random.Random(4321)
     handles, answered = [either.root_handle], set()
-    for i in range(3000):
+    writes = {op for op, spec in protocol.SPEC.items() if spec.writes}
+    wanted = set(protocol.SPEC) - writes if either.readonly else set(protocol.SPEC)
+    for i in range(20000):  # at least 3000 requests, more until every opcode was answered once
+        if i >= 3000 and answered >= wanted:
+            break
         op = rng.choice(list(protocol.SPEC))
         args = [_hostile_value(rng, field, codec, handles, os.fsencode(outside_path))
                 for field, codec in protocol.SPEC[op].request.items()]
@@ -1077,10 +1096,10 @@ def test_fuzz_well_formed_requests(either, tree):
             if "handle" in protocol.SPEC[op].reply:
                 handles.append(struct.unpack_from("<Q", body)[0])
             elif op == Op.CLOSE:
-                handles.remove(args[0])
+                for handle in args[0]:
+                    handles.remove(handle)
         if not handles or not rng.randrange(100):
             handles.append(either.client.attach()[0])
-    writes = {op for op, spec in protocol.SPEC.items() if spec.writes}
     if either.readonly:
         assert not answered & writes and _snapshot(tree) == before
     else:
