@@ -21,6 +21,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--debug-log", default=None, help="file to write debug logs to (implies --debug)")
     p.add_argument("--strace", action="store_true", help="print every syscall of the sandboxed program")
     p.add_argument("--strace-syscalls", default="", help="comma-separated syscalls to trace (default all)")
+    p.add_argument("--overlay", action="store_true",
+                   help="keep containers' root file systems read-only under an in-memory writable layer")
     p.add_argument("--platform", default="ptrace", choices=("ptrace",), help="how syscalls are caught")
     p.add_argument("--systemd-cgroup", action="store_true",
                    help="cgroupsPath is slice:prefix:name (mapped to its cgroupfs path; systemd is not called)")

@@ -64,6 +64,14 @@ class SentryConfig:
     container: bool = False
     # The program's (uid, gid, additional gids); None: root.
     user: tuple[int, int, tuple[int, ...]] | None = None
+    # With `user`: its capability sets (effective, permitted, inheritable, bounding, ambient
+    # masks; None: root's, dropped for another user), as the program has them before it is executed.
+    caps: tuple[int, int, int, int, int] | None = None
+    # The program's resource limits (RLIMIT_* -> (soft, hard)); the others are the sentry's own.
+    rlimits: dict[int, tuple[int, int]] = field(default_factory=dict)
+    no_new_privs: bool = False
+    # The container's seccomp filter (sentry.kernel.seccomp.Filter; None: none).
+    seccomp: object | None = None
     # The container's memory limit in bytes (None: none): /proc/meminfo and sysinfo show it.
     memory_limit: int | None = None
     # A pipe's read end: init is not spawned before a byte arrives on it (the
@@ -211,7 +219,7 @@ def _sentry_main(config: SentryConfig, gofer_sock, ready_w: int, go_r: int) -> i
     from .kernel.errors import SysError
     from .kernel.kernel import Kernel
     from .strace import Strace
-    from .fs.host import set_console
+    from .fs.host import host_terminal
     from .vfs import std_files
 
     if config.control_sock is not None:
@@ -225,18 +233,23 @@ def _sentry_main(config: SentryConfig, gofer_sock, ready_w: int, go_r: int) -> i
     kernel.memory_limit = config.memory_limit
     _chroot_empty()
     seccomp.confine_sentry()
-    if os.isatty(0):
-        set_console(0)
-    sandbox = Container(kernel, "", gofer_sock, std_files(), config.fs)
-    set_console(None)  # the console is the first container's only
+    sandbox = Container(kernel, "", gofer_sock, [], config.fs)
+    # A terminal on stdin is init's: a container's is /dev/pts/0, `ringfence do`'s (the caller's own) /dev/console.
+    uid, gid = config.user[:2] if config.user else (0, 0)
+    terminal = host_terminal(sandbox, 0, uid, gid, console=True, named=config.container) if os.isatty(0) else None
+    sandbox.install_stdio(std_files(terminal=terminal))
+    kernel.install_seccomp(sandbox, config.seccomp)
     control = ControlServer(kernel, sandbox, config.control_sock) if config.control_sock is not None else None
     kernel.forward_host_signals((signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                                  signal.SIGUSR1, signal.SIGUSR2))
     if config.start_fd is not None and os.read(config.start_fd, 1) != b"s":
         return 125
     try:
-        creds = Credentials.of_user(*config.user) if config.user else None
-        kernel.init = sandbox.start(config.argv, config.envp, config.cwd, creds)
+        creds = Credentials.of_user(*config.user, caps=config.caps) if config.user else None
+        kernel.init = sandbox.start(config.argv, config.envp, config.cwd, creds, rlimits=config.rlimits,
+                                    no_new_privs=config.no_new_privs)
+        if terminal is not None:
+            terminal.attach(kernel.init)
     except (SysError, OSError) as err:
         print(f"ringfence: {config.argv[0].decode(errors='replace')}: {os.strerror(err.errno)}",
               file=sys.stderr)

@@ -15,7 +15,9 @@ each with its own root over its own gofer (kernel/container.py).  Exec, Signal,
 Wait, Processes, Pause and Resume act within the container they name; exec ids
 are per container.  Pause freezes the container (Kernel.freeze: invisible to its
 programs, as Linux's cgroup freezer) and is answered once none of its tasks
-runs; Resume thaws it.
+runs; Resume thaws it.  A container's processes (its init and what Exec starts) run as their
+OCI process says (user, capabilities, rlimits, noNewPrivileges), filtered by the container's
+seccomp profile (kernel/seccomp.py).
 
 Anyone who can connect may drive the sandbox: the socket's file permissions
 are the guard (the sentry, in its own user namespace, cannot tell host users
@@ -41,14 +43,17 @@ from ringfence.proto.sentry.v1 import control_pb2 as pb
 from ringfence.shim.ttrpc import frame as fr
 from ringfence.shim.ttrpc.codes import Code
 from ringfence.shim.ttrpc.errors import OversizedMessageError, TtrpcError, status_of
+from ringfence.runtime.spec import SpecError, parse_process
 from ringfence.shim.ttrpc.messages import error_response, ok_response, parse_request
 
 from .abi import errno as E
 from .abi.signal import NSIG, SI_USER
+from .fs.host import host_terminal
 from .fs.proc_pid import cmdline
 from .kernel.container import Container, ExecutableNotFound
 from .kernel.creds import Credentials
 from .kernel.errors import SysError
+from .kernel.seccomp import SeccompError, compile_profile
 from .kernel.siginfo import kill_info
 from .kernel.signals import FROM_RUNTIME
 from .vfs import FDTable, File, std_files
@@ -120,7 +125,7 @@ class _Member:
 
     def __init__(self, box: Container, process=None):
         self.box = box
-        self.process = process  # (argv, envp, cwd, credentials) of a created sub-container
+        self.process = process  # (argv, envp, cwd, spawn keywords) of a created sub-container
         self.init: _Watched | None = None
         self.execs: dict[str, _Watched] = {}  # kept after they exit
 
@@ -247,6 +252,7 @@ class ControlServer:
             raise TtrpcError(Code.INVALID_ARGUMENT, f"a gofer socket (fd role {GOFER_ROLE!r}) is required")
         process = _parse_process(_spec_process(req.spec_json))
         plan = _mount_plan(req.spec_json)
+        seccomp = _seccomp(req.spec_json)
         fds = call.take_fds(req.fd_roles, (*STDIO_ROLES, GOFER_ROLE))
         # (proto 0 given: the sentry may not getsockopt; a non-socket fails the build with ENOTSOCK)
         gofer = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, 0, fds.pop(GOFER_ROLE))
@@ -254,6 +260,7 @@ class ControlServer:
             box = Container(self.kernel, cid, gofer, _stdio_files(fds), plan)
         except (SysError, OSError) as err:
             raise _sys_failure(err, f"container {cid}: building its root over its gofer") from None
+        self.kernel.install_seccomp(box, seccomp)
         self.containers[cid] = _Member(box, process)
         log.info("control: container created", container=cid)
         return pb.CreateSubcontainerResponse()
@@ -264,9 +271,9 @@ class ControlServer:
         if member.process is None:
             raise TtrpcError(Code.FAILED_PRECONDITION, f"{_named(req.container_id)} is {member.box.state}, "
                                                        "not created")
-        (argv, envp, cwd, creds), member.process = member.process, None
+        (argv, envp, cwd, attrs), member.process = member.process, None
         try:
-            tg = member.box.start(argv, envp, cwd, creds)
+            tg = member.box.start(argv, envp, cwd, **attrs)
         except (SysError, OSError) as err:  # the container is stopped (status 127 or 126)
             member.init = _Watched(None)
             member.init.finish(member.box.exit_status)
@@ -283,9 +290,11 @@ class ControlServer:
         old = member.execs.get(req.exec_id)
         if old is not None and old.status is None:
             raise TtrpcError(Code.ALREADY_EXISTS, f"exec {req.exec_id} is running (pid {old.pid})")
-        argv, envp, cwd, creds = _parse_process(_json_object(req.process_json, "process_json"))
+        argv, envp, cwd, attrs = _parse_process(_json_object(req.process_json, "process_json"))
         fdtable = FDTable()
-        for n, file in enumerate(_stdio_files(call.take_fds(req.fd_roles, STDIO_ROLES))):
+        fds = call.take_fds(req.fd_roles, STDIO_ROLES)
+        terminal = _terminal(member.box, fds, attrs["creds"]) if req.terminal else None
+        for n, file in enumerate(_stdio_files(fds, terminal)):
             fdtable.install_at(n, file)
         try:
             try:
@@ -293,12 +302,14 @@ class ControlServer:
             except SysError as err:
                 raise _sys_failure(err, f"chdir to cwd {cwd.decode(errors='replace')!r}") from None
             try:
-                tg = member.box.spawn(argv, envp, fs, fdtable, creds)
+                tg = member.box.spawn(argv, envp, fs, fdtable, **attrs)
             except (SysError, OSError) as err:
                 raise _spawn_failure(err, argv[0]) from None
         except BaseException:
             fdtable.close_all()
             raise
+        if terminal is not None:
+            terminal.attach(tg)
         member.execs.pop(req.exec_id, None)
         record = member.execs[req.exec_id] = self.watched[tg] = _Watched(tg)
         exited = [exec_id for exec_id, r in member.execs.items() if r.status is not None]
@@ -308,7 +319,8 @@ class ControlServer:
         return pb.ExecResponse(pid=record.pid)
 
     def signal(self, req: pb.SignalRequest, call: _Call) -> Empty:
-        """Send `req.signal` to the process named, or to every process of the container (`all`)."""
+        """Send `req.signal` to the process named, or to every process of the container (`all`),
+        or to the foreground process group of the named one's controlling terminal (`foreground`)."""
         if req.signal > NSIG:
             raise TtrpcError(Code.INVALID_ARGUMENT, f"signal {req.signal} out of range")
         member = self._member(req.container_id)
@@ -319,6 +331,11 @@ class ControlServer:
             if record.status is not None:
                 raise TtrpcError(Code.NOT_FOUND, f"process {req.exec_id or req.pid or 'init'} has exited")
             targets = [record.tg]
+            if req.foreground:
+                tty = record.tg.tty
+                if tty is not None and req.signal:
+                    tty.signal_foreground(req.signal)
+                return Empty()
         if req.signal:
             for tg in targets:
                 self.kernel.signals.send_group(tg, req.signal, SI_USER, kill_info(0), FROM_RUNTIME)
@@ -462,6 +479,15 @@ def _spec_process(raw: bytes) -> dict:
     return process
 
 
+def _seccomp(raw: bytes):
+    """The compiled linux.seccomp profile of OCI spec `raw` (JSON), or None."""
+    linux = _json_object(raw, "spec_json").get("linux") or {}
+    try:
+        return compile_profile(linux.get("seccomp") if isinstance(linux, dict) else None)
+    except SeccompError as err:
+        raise TtrpcError(Code.INVALID_ARGUMENT, f"bad spec_json: {err}") from None
+
+
 def _mount_plan(raw: bytes) -> MountPlan:
     """The file systems OCI spec `raw` (JSON) asks for: its root, mounts, masked and read-only paths."""
     try:
@@ -470,22 +496,16 @@ def _mount_plan(raw: bytes) -> MountPlan:
         raise TtrpcError(Code.INVALID_ARGUMENT, f"bad spec_json: {err}") from None
 
 
-def _parse_process(process: dict) -> tuple[list[bytes], list[bytes], bytes, Credentials]:
-    """argv, envp, cwd and credentials from an OCI Process."""
+def _parse_process(process: dict) -> tuple[list[bytes], list[bytes], bytes, dict]:
+    """argv, envp, cwd and how the process is run (Container.spawn's keywords: credentials
+    with its capabilities, rlimits, no_new_privs) from an OCI Process."""
     try:
-        args, env = process.get("args"), process.get("env", [])
-        cwd, user = process.get("cwd", "/") or "/", process.get("user", {})
-        if not isinstance(args, list) or not args or not all(isinstance(a, str) for a in args):
-            raise TypeError("args must be a non-empty list of strings")
-        if not isinstance(env, list) or not all(isinstance(e, str) for e in env) or not isinstance(cwd, str):
-            raise TypeError("env must be a list of strings and cwd a string")
-        uid, gid, groups = user.get("uid", 0), user.get("gid", 0), user.get("additionalGids", [])
-        if not all(isinstance(i, int) and 0 <= i < 1 << 32 for i in (uid, gid, *groups)):
-            raise TypeError("user ids must be 32-bit unsigned integers")
-    except (ValueError, TypeError, AttributeError) as err:
-        raise TtrpcError(Code.INVALID_ARGUMENT, f"bad process: {err}") from None
-    creds = Credentials.of_user(uid, gid, groups)
-    return [os.fsencode(a) for a in args], [os.fsencode(e) for e in env], os.fsencode(cwd), creds
+        p = parse_process(process)
+    except SpecError as err:
+        raise TtrpcError(Code.INVALID_ARGUMENT, f"bad process: {str(err).replace('config.json: ', '')}") from None
+    attrs = {"creds": Credentials.of_user(p.uid, p.gid, p.additional_gids, caps=p.capabilities),
+             "rlimits": p.rlimits, "no_new_privs": p.no_new_privileges}
+    return [os.fsencode(a) for a in p.args], [os.fsencode(e) for e in p.env], os.fsencode(p.cwd), attrs
 
 
 def _split_args(data: bytes) -> list[bytes]:
@@ -493,12 +513,22 @@ def _split_args(data: bytes) -> list[bytes]:
     return data.removesuffix(b"\0").split(b"\0") if data else []
 
 
-def _stdio_files(fds: dict[str, int]) -> list[File]:
+def _stdio_files(fds: dict[str, int], terminal=None) -> list[File]:
     """Files owning the passed stdio fds by role (/dev/null for a stream without one), made
-    non-blocking: a full pipe must park the writer, not stall the sentry."""
+    non-blocking: a full pipe must park the writer, not stall the sentry; those on `terminal`
+    (a HostTerminal) are files on it."""
     for fd in fds.values():
         os.set_blocking(fd, False)
-    return std_files([fds.get(role) for role in STDIO_ROLES], owned=True)
+    return std_files([fds.get(role) for role in STDIO_ROLES], owned=True, terminal=terminal)
+
+
+def _terminal(box: Container, fds: dict[str, int], creds: Credentials):
+    """The HostTerminal a process run as `creds` gets for the host pty passed as its stdin (a
+    request with `terminal`); None if stdin is not a terminal."""
+    fd = fds.get("stdin")
+    if fd is None or not os.isatty(fd):
+        return None
+    return host_terminal(box, fd, creds.uid, creds.gid)
 
 
 def _named(cid: str) -> str:

@@ -77,10 +77,13 @@ class ControlClient:
                                  terminal=terminal, fd_roles=roles)
         return self._call("Exec", request, pb.ExecResponse, self.timeout, fds).pid
 
-    def signal(self, sig: int, pid: int = 0, exec_id: str = "", all: bool = False, container_id: str = "") -> None:
+    def signal(self, sig: int, pid: int = 0, exec_id: str = "", all: bool = False, container_id: str = "",
+               foreground: bool = False) -> None:
         """Send `sig` to exec `exec_id`'s process, else to `pid`, else to the container's init;
-        `all`: to every process of the container."""
-        request = pb.SignalRequest(container_id=container_id, signal=sig, pid=pid, exec_id=exec_id, all=all)
+        `all`: to every process of the container; `foreground`: to the foreground process group
+        of that process's controlling terminal instead."""
+        request = pb.SignalRequest(container_id=container_id, signal=sig, pid=pid, exec_id=exec_id, all=all,
+                                   foreground=foreground)
         self._call("Signal", request, None, self.timeout)
 
     def wait(self, exec_id: str = "", pid: int = 0, timeout: float | None = None,

@@ -22,6 +22,7 @@ ALLOWED = (
     "copy_file_range", "splice", "sendfile", "newfstatat", "statx", "readlinkat",
     # its own memory and threads
     "mmap", "munmap", "mprotect", "mremap", "brk", "madvise", "futex", "set_robust_list", "rseq",
+    "memfd_create",  # mapping caches (mm/cache.py): memory of its own, passed to the stubs to map
     "sched_yield", "sched_getaffinity", "sched_setaffinity", "getcpu",
     # signals and time
     "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "signalfd4", "restart_syscall",

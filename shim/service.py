@@ -22,7 +22,7 @@ from ringfence.proto.containerd.events import task_pb2 as events
 from ringfence.proto.containerd.task.v2 import shim_pb2
 from ringfence.proto.containerd.types.task import task_pb2
 from ringfence.proto import typeurl
-from ringfence.runtime import mounts
+from ringfence.runtime import hooks, mounts
 from ringfence.runtime.cgroups import Cgroup
 from ringfence.runtime.daemon import exited_children
 from ringfence.runtime.sandbox import Sandbox, SandboxError, exit_code, sentry_config, start_gofer
@@ -151,9 +151,13 @@ class TaskService:
             self._create_cgroup(c)
             if c.pod is None:
                 self._create_sandbox(c, req)
-            else:
+                await self._hooks(c, hooks.CREATE)
+            else:  # (its create hooks run before the pod's sentry builds it)
+                await self._hooks(c, hooks.CREATE, c.pod.init.pid)
                 await self._create_member(c, req)
         except BaseException:
+            if c.sandbox is not None:
+                self._abandon(c.sandbox)
             self._release(c)
             raise
         self.containers[c.id] = c
@@ -162,6 +166,24 @@ class TaskService:
             io=events.TaskIO(stdin=req.stdin, stdout=req.stdout, stderr=req.stderr,
                              terminal=req.terminal)))
         return shim_pb2.CreateTaskResponse(pid=c.init.pid)
+
+    async def _hooks(self, c: Container, kinds: tuple[str, ...], pid: int = 0) -> None:
+        """Run the spec's hooks of `kinds` (runtime/hooks.py) for `c` (its init's pid, or `pid`);
+        a failure of one that must succeed is FAILED_PRECONDITION."""
+        if not any(c.spec.hooks.get(kind) for kind in kinds):
+            return
+        state = hooks.state(c.spec.raw.get("ociVersion", ""), c.id, pid or c.init.pid, c.bundle,
+                            c.spec.annotations)
+        try:
+            await asyncio.to_thread(hooks.run, c.spec.hooks, kinds, state)
+        except hooks.HookError as err:
+            raise TtrpcError(Code.FAILED_PRECONDITION, f"{c.id}: {err}") from None
+
+    def _abandon(self, sandbox: Sandbox) -> None:
+        """End a sandbox whose container is not created after all: reaped without a trace."""
+        for pid in (sandbox.sentry_pid, sandbox.gofer_pid):
+            self._watch[pid] = lambda status: None
+        sandbox.destroy()
 
     def _pod_of(self, spec) -> Container | None:
         """The running pod sandbox container whose sentry a new container joins."""
@@ -284,12 +306,19 @@ class TaskService:
         p = c.process(req.exec_id)
         p.require(State.CREATED, action="start")
         if not req.exec_id:
+            try:
+                await self._hooks(c, hooks.START)
+            except TtrpcError:
+                if c.pod is None:
+                    c.sandbox.signal(signal.SIGKILL)  # the container stops
+                raise
             if c.pod is None:
                 c.sandbox.start()
             else:
                 await self._start_member(c)
             p.move(State.RUNNING, "start")
             self.publisher.publish("/tasks/start", events.TaskStart(container_id=c.id, pid=p.pid))
+            await self._hooks(c, hooks.POSTSTART)
             return shim_pb2.StartResponse(pid=p.pid)
         c.init.require(State.RUNNING, action="exec in")
         await self._start_exec(c, p)
@@ -361,6 +390,7 @@ class TaskService:
             await _until(lambda: not c.sandbox.alive, 2.0)
         self._release(c)
         del self.containers[c.id]
+        await self._hooks(c, hooks.POSTSTOP)
 
     async def Exec(self, req, ctx):
         c = self._container(req.id)

@@ -14,7 +14,7 @@ import pytest
 import harness
 
 # tests/c programs compared with a native run, one per syscall family.
-DIFFERENTIAL = ["fileio", "dirs", "process", "mm", "info", "signals", "threads", "timers", "futex", "stress", "vfork", "identity", "events", "anonfds", "robust", "fpstate", "execveat", "fswrite"]
+DIFFERENTIAL = ["fileio", "dirs", "process", "mm", "info", "signals", "threads", "timers", "futex", "stress", "vfork", "identity", "events", "anonfds", "robust", "fpstate", "execveat", "fswrite", "mmapshared", "inotify", "fifo", "pty", "locks", "splice"]
 # tests/c programs whose expected output is sandbox-specific (test_sandbox.py).
 SANDBOX_ONLY = ["enosys", "efault"]
 
@@ -31,6 +31,10 @@ BUSYBOX_CASES = {
     "sh-subshell-status": ["sh", "-c", "(exit 4); echo status=$?; false || echo or-branch"],
     "sh-redirect-tmp": ["sh", "-c",
                         "d=$(mktemp -d) && echo data > $d/f && cat $d/f && rm -r $d && echo cleaned"],
+    # comm is the name a program was executed by (a symlink's), not its file's
+    "comm-via-symlink": ["sh", "-c", "d=$(mktemp -d) && ln -s \"$(readlink /proc/$$/exe)\" $d/cat && "
+                         "$d/cat /proc/self/comm && $d/cat /proc/self/status | grep Name && "
+                         "$d/cat /proc/self/stat | cut -d' ' -f2; rm -r $d"],
 }
 
 

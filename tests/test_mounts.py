@@ -5,11 +5,14 @@ sentry_config, as the shim and the OCI CLI use them) over a busybox rootfs:
   read-only (root.readonly: EROFS);
 - the OCI mount list: bind mounts (rw, ro, a single file; served by the gofer, shared with
   the host), tmpfs (size=, mode=), proc, sysfs, mqueue and cgroup (not made, with a log line);
+  noexec mounts refuse execve and executable mappings;
   mount points missing from the rootfs exist in the sandbox's view only;
 - linux.maskedPaths and linux.readonlyPaths; /proc/self/mounts and mountinfo;
 - escapes: symlinks and `..` resolve inside the container's tree, never the host's;
 - a C program's file operations give the same results natively, in the rootfs and in a bind
-  mount (tests/c/fswrite.c); the host's changes to a bind mount are seen;
+  mount (tests/c/fswrite.c, and FIFOs and inotify: tests/c/fifo.c, inotify.c); the host's
+  changes to a bind mount are seen; shared file mappings
+  are coherent there and their stores reach the host file (tests/c/mmapshared.c);
 - a pod's sub-container gets its plan from its spec (its gofer started with it), or the
   in-memory layer over a gofer started without one;
 - the gofer-backed file system's caches stay coherent (rename, hard links, ESTALE).
@@ -242,6 +245,25 @@ def test_tmpfs_size_limit_and_mode(tmp_path, root):
     assert not (root / "scratch").exists()
 
 
+def test_noexec_mounts_refuse_execution(tmp_path, root):
+    """On a noexec mount (tmpfs, bind) a file can be read and mapped, not executed (execve: EACCES)
+    nor mapped executable (EPERM); mountinfo shows noexec.  The same file elsewhere runs."""
+    shutil.copy(harness.compile_c(harness.TESTS_DIR / "cmounts" / "noexec.c"), root / "noexec")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    r = _run(tmp_path, root, "cp /bin/busybox /scratch/bb && cp /bin/busybox /data/bb && /noexec /scratch/bb && "
+                             "/noexec /data/bb && /noexec /bin/busybox echo runs; /scratch/bb true; echo status=$?; "
+                             "cat /proc/self/mountinfo",
+             mounts=[{"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["noexec"]},
+                     _bind(shared, "/data", "rw", "noexec")])
+    refused = ["mmap read: ok", "mmap exec: Operation not permitted", "execve: Permission denied"]
+    lines = r.out.splitlines()
+    assert lines[:10] == refused * 2 + ["mmap read: ok", "mmap exec: ok", "runs", "status=126"], r
+    assert "Permission denied" in r.err
+    options = {f[4]: f[5] for f in (line.split() for line in lines[10:])}
+    assert options["/scratch"] == options["/data"] == "rw,noexec" and options["/"] == "rw", r.out
+
+
 def test_masked_and_readonly_paths(tmp_path, root):
     (root / "secretdir").mkdir()
     (root / "secretdir" / "key").write_text("k\n")
@@ -355,6 +377,47 @@ def test_file_operations_match_native_in_rootfs_and_bind_mount(tmp_path, root, c
     shared.mkdir()
     for where in ("/tmp", "/data"):
         r = _run(tmp_path, root, "", args=["/fswrite", where], mounts=[_bind(shared, "/data", "rw")])
+        assert (r.status, r.out) == (0, native.stdout.decode()), (where, r.err)
+    assert os.listdir(root / "tmp") == [] and os.listdir(shared) == []
+
+
+def test_shared_mappings_match_native_and_reach_the_host(tmp_path, root, cprog, run_native):
+    """tests/c/mmapshared.c on gofer-served files (the rootfs, a bind mount): coherent as natively,
+    and what the program stored through a mapping it never unmapped is in the host file after
+    it exited."""
+    prog = cprog("mmapshared")
+    native_dir = tmp_path / "native"
+    native_dir.mkdir()
+    native = run_native([prog, str(native_dir)])
+    assert native.returncode == 0 and native.stdout.decode().endswith("done\n"), native
+    kept = b"stored through a mapping".ljust(32, b"\0")
+    assert (native_dir / "kept").read_bytes() == kept
+    shutil.copy(prog, root / "mmapshared")
+    (root / "tmp").mkdir()
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    for where, host_dir in (("/tmp", root / "tmp"), ("/data", shared)):
+        r = _run(tmp_path, root, "", args=["/mmapshared", where], mounts=[_bind(shared, "/data", "rw")])
+        assert (r.status, r.out) == (0, native.stdout.decode()), (where, r.err)
+        assert os.listdir(host_dir) == ["kept"] and (host_dir / "kept").read_bytes() == kept, where
+
+
+@pytest.mark.parametrize("name", ["fifo", "inotify"])
+def test_fifos_and_inotify_match_native_on_gofer_files(name, tmp_path, root, cprog, run_native):
+    """tests/c/fifo.c and inotify.c on gofer-served directories (the rootfs, a revalidating bind
+    mount): FIFO nodes made on the host are opened as the sentry's pipes, and the sandbox's
+    changes there are reported, as natively."""
+    prog = cprog(name)
+    native_dir = tmp_path / "native"
+    native_dir.mkdir()
+    native = run_native([prog, str(native_dir)])
+    assert native.returncode == 0 and native.stdout.decode().endswith("done\n"), native
+    shutil.copy(prog, root / name)
+    (root / "tmp").mkdir()
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    for where in ("/tmp", "/data"):
+        r = _run(tmp_path, root, "", args=[f"/{name}", where], mounts=[_bind(shared, "/data", "rw")])
         assert (r.status, r.out) == (0, native.stdout.decode()), (where, r.err)
     assert os.listdir(root / "tmp") == [] and os.listdir(shared) == []
 

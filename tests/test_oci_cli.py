@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import time
+import tty
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -87,8 +88,10 @@ class Runtime:
         self.ids.append(cid)
         return cid
 
-    def bundle(self, args: list[str], terminal: bool = False, cid: str = "", **linux) -> Path:
-        """A bundle made by `ringfence spec`, its process changed to `args`."""
+    def bundle(self, args: list[str], terminal: bool = False, cid: str = "", process: dict | None = None,
+               hooks: dict | None = None, **linux) -> Path:
+        """A bundle made by `ringfence spec`, its process changed to `args` (and updated with
+        `process`), with `hooks`, its `linux` object updated with the other keywords."""
         path = self.workdir / f"bundle-{uuid.uuid4().hex[:8]}"
         path.mkdir()
         spec = harness.run([self.ringfence_bin, "spec", "--bundle", str(path)])
@@ -97,6 +100,9 @@ class Runtime:
         config["root"]["path"] = str(self.rootfs)
         config["process"]["args"] = list(args)
         config["process"]["terminal"] = terminal
+        config["process"].update(process or {})
+        if hooks is not None:
+            config["hooks"] = hooks
         config["linux"]["cgroupsPath"] = f"{CGROUP_PARENT}/{cid or path.name}"
         config["linux"].update(linux)
         (path / "config.json").write_text(json.dumps(config, indent=1))
@@ -270,6 +276,21 @@ def test_run_output_stdin_and_exit_status(rt):
     proc = rt("run", "--bundle", bundle, cid, input=b"hello\n")
     assert (proc.returncode, proc.stdout, proc.stderr) == (3, b"got hello\n", b"to-err\n"), proc
     assert rt("state", cid).returncode != 0  # run deletes the container when it exits
+
+
+def test_overlay_keeps_the_rootfs_unchanged(rf):
+    """`--overlay`: the container writes to its root (a writable spec root), reads its writes back,
+    and the host's rootfs is left as it was."""
+    cid = rf.new_id("ovl")
+    bundle = rf.bundle(["sh", "-c", "echo new > /etc/added && cat /etc/added && rm /etc/passwd && "
+                        "ls /etc"], cid=cid)
+    config = json.loads((bundle / "config.json").read_text())
+    config["root"]["readonly"] = False
+    (bundle / "config.json").write_text(json.dumps(config))
+    before = sorted(p.name for p in (rf.rootfs / "etc").iterdir())
+    proc = rf("--overlay", "run", "--bundle", bundle, cid)
+    assert (proc.returncode, proc.stdout) == (0, b"new\nadded\ngroup\n"), proc.stderr
+    assert sorted(p.name for p in (rf.rootfs / "etc").iterdir()) == before == ["group", "passwd"]
 
 
 def test_run_detached_then_wait_and_delete(rf):
@@ -671,12 +692,72 @@ def test_console_socket_receives_the_pty_master(rt):
     assert refused.returncode != 0 and b"console socket" in refused.stderr
 
 
-def test_run_with_a_terminal_relays_it(rf):
-    cid = rf.new_id("fgtty")
-    bundle = rf.bundle(["sh", "-c", "tty; echo done"], terminal=True, cid=cid)
-    code, out = harness.run_in_pty([rf.binary, "--root", str(rf.root), "run", "--bundle", str(bundle), cid],
+def _in_pty(argv: list, ready: bytes, typed: bytes) -> tuple[int, bytes]:
+    """Run argv on a new raw pty; once it has written `ready`, type `typed` at it.  Its exit
+    status and everything it wrote."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    try:
+        proc = subprocess.Popen(list(map(str, argv)), stdin=slave, stdout=slave, stderr=slave,
+                                start_new_session=True)
+    finally:
+        os.close(slave)
+    try:
+        out = _read_until(master, ready, timeout=harness.TIMEOUT)
+        if ready in out:
+            os.write(master, typed)
+        out += _read_until(master, b"\0never", timeout=harness.TIMEOUT)  # to the end
+        try:
+            return proc.wait(harness.TIMEOUT), out
+        except subprocess.TimeoutExpired:
+            harness.kill_group(proc.pid)
+            proc.wait()
+            raise TimeoutError(f"{argv}: output {out!r}") from None
+    finally:
+        os.close(master)
+
+
+# What a process learns of the terminal it was given: its name (ttyname), the link in /proc,
+# that /dev/tty (its controlling terminal) is it, that it leads its session in the foreground.
+_TTY_PROBE = ("tty; readlink /proc/self/fd/0; echo via-dev-tty > /dev/tty; "
+              "ls -l $(tty) | tr -s ' ' | cut -d' ' -f1,5,6; "
+              "set -- $(cut -d' ' -f5-8 /proc/self/stat); "  # this shell's pgrp, session, tty_nr, tpgid
+              "[ $1 = $2 ] && [ $1 = $4 ] && [ $3 != 0 ] && echo leads-fg; echo done")
+_PTS_LINES = re.compile(rb"^(/dev/pts/(\d+))\r\n\1\r\nvia-dev-tty\r\ncrw--w---- 136, \2\r\n"
+                        rb"leads-fg\r\ndone\r\n", re.M)
+
+
+def test_run_with_a_terminal_relays_it(rt):
+    """Init's terminal is /dev/pts/0 (with /dev/console on it), its controlling terminal."""
+    cid = rt.new_id("fgtty")
+    bundle = rt.bundle(["sh", "-c", "ls -l /dev/console | tr -s ' ' | cut -d' ' -f5,6; " + _TTY_PROBE],
+                       terminal=True, cid=cid)
+    code, out = harness.run_in_pty([rt.binary, "--root", str(rt.root), "run", "--bundle", str(bundle), cid],
                                    rows=24, cols=80)
-    assert code == 0 and b"/dev/console" in out and b"done" in out, out
+    assert code == 0, out
+    assert out.startswith(b"136, 0\r\n") and _PTS_LINES.search(out).group(1) == b"/dev/pts/0", out
+
+
+def test_interrupt_typed_at_init_terminal_reaches_its_foreground(rt):
+    """^C typed at init's terminal interrupts its foreground group: cat, and the shell."""
+    cid = rt.new_id("intr")
+    bundle = rt.bundle(["sh", "-c", "echo ready; cat; echo not-here"], terminal=True, cid=cid)
+    code, out = _in_pty([rt.binary, "--root", rt.root, "run", "--bundle", bundle, cid], b"ready", b"\x03")
+    assert code == 128 + signal.SIGINT and b"^C" in out and b"not-here" not in out, out
+
+
+def test_exec_with_a_terminal_names_it(rt):
+    """`exec -t`: the process gets a /dev/pts/N of its own as its controlling terminal, and ^C
+    typed at it interrupts its foreground process group."""
+    cid, _ = _create(rt, ["sleep", "60"])
+    rt("start", cid, check=True)
+    _wait_status(rt, cid, "running")
+    code, out = harness.run_in_pty([rt.binary, "--root", str(rt.root), "exec", "-t", cid, "sh", "-c", _TTY_PROBE],
+                                   rows=24, cols=80)
+    assert code == 0 and _PTS_LINES.search(out), out
+    code, out = _in_pty([rt.binary, "--root", rt.root, "exec", "-t", cid, "sh", "-c", "echo ready; exec cat"],
+                        b"ready", b"\x03")
+    assert code == 128 + signal.SIGINT and b"^C" in out, out
 
 
 # -- flags, logs -----------------------------------------------------------------------------
@@ -795,3 +876,288 @@ def test_containerd_runc_shim_drives_it(which, ringfence_bin):
         c.ctr("container", "delete", f"bg-{which}", check=True)
         left = c.wait_clean()
         assert not left, "left behind:\n" + "\n".join(left)
+
+
+# -- the spec's process settings, seccomp, hooks, namespaces ----------------------------------
+
+def _status_fields(text: str) -> dict[str, str]:
+    return dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
+
+
+def test_process_rlimits_capabilities_and_no_new_privileges(rt):
+    """process.rlimits, .capabilities and .noNewPrivileges are what the program has."""
+    caps = ["CAP_CHOWN", "CAP_KILL"]
+    cid = rt.new_id("proc")
+    bundle = rt.bundle(["sh", "-c", "ulimit -n; ulimit -Hn; grep 'open files' /proc/self/limits; "
+                                    "grep -E '^(Cap|NoNewPrivs)' /proc/self/status"], cid=cid,
+                       process={"rlimits": [{"type": "RLIMIT_NOFILE", "soft": 200, "hard": 300}],
+                                "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+                                "noNewPrivileges": True})
+    proc = rt("run", "--bundle", bundle, cid)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.decode().splitlines()
+    assert lines[:2] == ["200", "300"] and lines[2].split()[3:5] == ["200", "300"], lines
+    fields = _status_fields(proc.stdout.decode())
+    assert {k: int(v, 16) for k, v in fields.items() if k.startswith("Cap")} == {
+        "CapInh": 0, "CapPrm": 0x21, "CapEff": 0x21, "CapBnd": 0x21, "CapAmb": 0}, fields
+    assert fields["NoNewPrivs"] == "1"
+
+
+@pytest.mark.parametrize("process, message", [
+    ({"rlimits": [{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}]}, b"unknown resource limit 'RLIMIT_BOGUS'"),
+    ({"rlimits": [{"type": "RLIMIT_NOFILE", "soft": 9, "hard": 1}]}, b"soft limit of RLIMIT_NOFILE is above"),
+    ({"capabilities": {"bounding": ["CAP_BOGUS"]}}, b"unknown capability 'CAP_BOGUS'"),
+])
+def test_bad_process_settings_are_spec_errors(rf, process, message):
+    cid = rf.new_id("badproc")
+    bundle = rf.bundle(["true"], cid=cid, process=process)
+    proc = rf("create", "--bundle", bundle, cid, detached=True)
+    assert proc.returncode != 0 and message in proc.stderr, proc.stderr
+    assert not (rf.root / cid).exists()
+
+
+DENY_MKDIR = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+              "syscalls": [{"names": ["mkdir", "mkdirat", "no_such_syscall"], "action": "SCMP_ACT_ERRNO",
+                            "errnoRet": 1},
+                           {"names": ["kill"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13,
+                            "args": [{"index": 1, "value": 10, "op": "SCMP_CMP_EQ"}]}]}
+
+
+def test_seccomp_profile_filters_init_and_exec(rt):
+    """A profile failing mkdir with EPERM (and kill with SIGUSR1 with EACCES) applies to init
+    and to the processes exec starts."""
+    script = "mkdir /tmp/a; echo mkdir=$?; kill -USR1 $$; echo usr1=$?; kill -0 $$; echo zero=$?"
+    cid = rt.new_id("seccomp")
+    bundle = rt.bundle(["sh", "-c", script], cid=cid, seccomp=DENY_MKDIR)
+    proc = rt("run", "--bundle", bundle, cid)
+    assert proc.stdout == b"mkdir=1\nusr1=1\nzero=0\n", proc
+    assert b"Operation not permitted" in proc.stderr and b"Permission denied" in proc.stderr, proc.stderr
+    cid, _ = _create(rt, ["sleep", "30"], seccomp=DENY_MKDIR)
+    rt("start", cid, check=True)
+    _wait_status(rt, cid, "running")
+    ex = rt("exec", cid, "sh", "-c", "mkdir /tmp/b; echo mkdir=$?")
+    assert ex.stdout == b"mkdir=1\n" and b"Operation not permitted" in ex.stderr, ex
+
+
+@pytest.mark.parametrize("action", ["SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP"])
+def test_seccomp_kills_on_getppid(rt, action):
+    """busybox sh calls getppid as it starts ($PPID): killed by SIGSYS before any output."""
+    cid = rt.new_id("kill")
+    bundle = rt.bundle(["sh", "-c", "echo alive"], cid=cid, seccomp={
+        "defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getppid"], "action": action}]})
+    proc = rt("run", "--bundle", bundle, cid)
+    assert (proc.returncode, proc.stdout) == (128 + signal.SIGSYS, b""), proc
+
+
+@pytest.mark.parametrize("profile, message", [
+    ({"defaultAction": "SCMP_ACT_BOGUS"}, b"unknown action 'SCMP_ACT_BOGUS'"),
+    ({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_VAX"]}, b"unknown architecture"),
+    ({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO",
+                                                       "args": [{"index": 6, "value": 0, "op": "SCMP_CMP_EQ"}]}]},
+     b"index 6"),
+    ({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOTIFY"}]},
+     b"not supported"),
+])
+def test_bad_seccomp_profiles_are_spec_errors(rf, profile, message):
+    cid = rf.new_id("badsec")
+    bundle = rf.bundle(["true"], cid=cid, seccomp=profile)
+    proc = rf("create", "--bundle", bundle, cid, detached=True)
+    assert proc.returncode != 0 and message in proc.stderr, proc.stderr
+
+
+def test_seccomp_rules_decide_as_libseccomp_does():
+    """The compiled filter: argument comparisons (each op), several conditions on one argument
+    are alternatives, the most restrictive matching rule wins, rules with the default action
+    are dropped, unknown names are ignored."""
+    from ringfence.sentry.abi.sysno import NUMBERS
+    from ringfence.sentry.kernel.seccomp import compile_profile
+
+    def rule(names, action, *args, errno=None):
+        entry = {"names": names, "action": action, "args": [
+            {"index": i, "value": v, "valueTwo": v2, "op": op} for i, op, v, v2 in args]}
+        return {**entry, "errnoRet": errno} if errno is not None else entry
+
+    filt = compile_profile({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38, "syscalls": [
+        rule(["getpid", "not_a_syscall"], "SCMP_ACT_ALLOW"),
+        rule(["read"], "SCMP_ACT_ALLOW", (0, "SCMP_CMP_LT", 3, 0)),
+        rule(["read"], "SCMP_ACT_ERRNO", (0, "SCMP_CMP_EQ", 1, 0), errno=9),
+        rule(["write"], "SCMP_ACT_ALLOW", (1, "SCMP_CMP_MASKED_EQ", 0xF0, 0x10)),
+        rule(["close"], "SCMP_ACT_ALLOW", (0, "SCMP_CMP_EQ", 5, 0), (0, "SCMP_CMP_GE", 100, 0)),
+        rule(["dup"], "SCMP_ACT_ALLOW", (0, "SCMP_CMP_GT", 1, 0), (1, "SCMP_CMP_LE", 2, 0)),
+        rule(["dup2"], "SCMP_ACT_ALLOW", (0, "SCMP_CMP_NE", 7, 0)),
+        rule(["dup3"], "SCMP_ACT_ALLOW", (0, "SCMP_CMP_EQ", 4, 0)),
+        rule(["dup3"], "SCMP_ACT_ERRNO", (1, "SCMP_CMP_EQ", 5, 0), errno=38),  # the default action: dropped
+    ]})
+
+    def outcome(name, *args):
+        action = filt.decide(NUMBERS[name], (*args, *[0] * (6 - len(args))))
+        return "allow" if action is None else (action.kind, action.data)
+
+    assert outcome("getpid") == "allow" and outcome("getuid") == ("SCMP_ACT_ERRNO", 38)
+    assert outcome("read", 0) == "allow" and outcome("read", 1) == ("SCMP_ACT_ERRNO", 9)
+    assert outcome("read", 3) == ("SCMP_ACT_ERRNO", 38)
+    assert outcome("write", 1, 0x1214) == "allow" and outcome("write", 1, 0x1224) == ("SCMP_ACT_ERRNO", 38)
+    assert [outcome("close", fd) for fd in (5, 6, 100)] == ["allow", ("SCMP_ACT_ERRNO", 38), "allow"]
+    assert outcome("dup", 2, 2) == "allow" and outcome("dup", 1, 2) != "allow" and outcome("dup", 2, 3) != "allow"
+    assert outcome("dup2", 6) == "allow" and outcome("dup2", 7) != "allow"
+    assert outcome("dup2", 1 << 64 | 7) != "allow"  # arguments are 64-bit registers
+    assert NUMBERS["getpid"] not in filt.filtered() and NUMBERS["read"] in filt.filtered()
+    assert outcome("dup3", 4, 5) == "allow" and outcome("dup3", 3, 5) == ("SCMP_ACT_ERRNO", 38)
+    allow_all = compile_profile({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [rule(["mkdir"], "SCMP_ACT_ERRNO")]})
+    assert allow_all.filtered() == {NUMBERS["mkdir"]}
+    assert (allow_all.decide(NUMBERS["mkdir"], (0,) * 6).kind, allow_all.decide(NUMBERS["mkdir"], (0,) * 6).data) \
+        == ("SCMP_ACT_ERRNO", 1)  # EPERM unless errnoRet says
+
+
+def _hook_script(workdir: Path) -> Path:
+    script = workdir / "hook.sh"
+    script.write_text("#!/bin/sh\n[ -n \"$FAIL\" ] && { echo hook says no >&2; exit 3; }\ncat > \"$1\"\n")
+    script.chmod(0o755)
+    return script
+
+
+def test_hooks_get_the_state_and_poststop_runs_at_delete(rt):
+    """prestart and createRuntime at create, poststart at start (state JSON on stdin, with the
+    kind's status), poststop at delete."""
+    script = _hook_script(rt.workdir)
+    out = rt.workdir / "hooks"
+    out.mkdir()
+    hooks = {kind: [{"path": str(script), "args": ["hook", str(out / kind)], "timeout": 10}]
+             for kind in ("prestart", "createRuntime", "poststart", "poststop")}
+    cid, bundle = _create(rt, ["sleep", "30"], hooks=hooks)
+    pid = rt.state(cid)["pid"]
+    for kind in ("prestart", "createRuntime"):
+        state = json.loads((out / kind).read_text())
+        assert (state["id"], state["status"], state["pid"], state["bundle"]) == (cid, "creating", pid, str(bundle))
+    if rt.name == "ringfence":  # (runc 1.1 runs poststart hooks at create, against the spec)
+        assert not (out / "poststart").exists()
+    rt("start", cid, check=True)
+    state = json.loads((out / "poststart").read_text())
+    assert (state["id"], state["status"]) == (cid, "running" if rt.name == "ringfence" else "created")
+    rt("kill", cid, "KILL", check=True)
+    _wait_status(rt, cid, "stopped")
+    assert not (out / "poststop").exists()
+    rt("delete", cid, check=True)
+    state = json.loads((out / "poststop").read_text())
+    assert (state["id"], state["status"]) == (cid, "stopped")
+
+
+def test_failing_prestart_hook_fails_create_cleanly(rt):
+    script = _hook_script(rt.workdir)
+    cid = rt.new_id("hookfail")
+    bundle = rt.bundle(["true"], cid=cid, hooks={"prestart": [{"path": str(script), "args": ["hook", "/dev/null"],
+                                                               "env": ["FAIL=1"]}]})
+    proc = rt("create", "--bundle", bundle, cid, detached=True)
+    assert proc.returncode != 0, proc
+    if rt.name == "ringfence":
+        assert b"prestart hook #0" in proc.stderr and b"hook says no" in proc.stderr, proc.stderr
+    assert rt("state", cid).returncode != 0  # nothing left (teardown checks processes and cgroups)
+
+
+def test_namespaces_of_the_spec(rf):
+    """pid/ipc/uts/mount are the sentry's own; a path to join must exist; a user namespace's
+    mappings are accepted; unknown types are spec errors; hostname is the sandbox's nodename."""
+    ns = [{"type": "pid"}, {"type": "ipc", "path": "/proc/self/ns/ipc"}, {"type": "uts"}, {"type": "mount"},
+          {"type": "user"}]
+    mapping = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    cid = rf.new_id("ns")
+    bundle = rf.bundle(["sh", "-c", "id -u; hostname; uname -n"], cid=cid, namespaces=ns, uidMappings=mapping,
+                       gidMappings=mapping)
+    config = json.loads((bundle / "config.json").read_text())
+    config["hostname"] = "boxname"
+    (bundle / "config.json").write_text(json.dumps(config))
+    proc = rf("run", "--bundle", bundle, cid)
+    assert (proc.returncode, proc.stdout) == (0, b"0\nboxname\nboxname\n"), proc
+    for namespaces, message in (([{"type": "ipc", "path": "/nonexistent/ipc"}], b"ipc namespace /nonexistent/ipc"),
+                                ([{"type": "bogus"}], b"unknown namespace type 'bogus'"),
+                                ([{"type": "pid"}, {"type": "pid"}], b"listed twice")):
+        cid = rf.new_id("badns")
+        bundle = rf.bundle(["true"], cid=cid, namespaces=namespaces)
+        refused = rf("create", "--bundle", bundle, cid, detached=True)
+        assert refused.returncode != 0 and message in refused.stderr, refused.stderr
+        assert not (rf.root / cid).exists()
+
+
+def test_ps_lists_the_sandbox_pids(rf):
+    cid, _ = _create(rf, ["sh", "-c", "sleep 30 & wait"])
+    rf("start", cid, check=True)
+    _wait_status(rf, cid, "running")
+    deadline = time.monotonic() + 20
+    while len(pids := json.loads(rf("ps", "--format", "json", cid, check=True).stdout)) < 2:
+        assert time.monotonic() < deadline, pids
+        time.sleep(0.05)
+    assert pids[0] == 1 and len(pids) == 2 and pids[1] < 100, pids  # the sandbox's own numbering
+    table = rf("ps", cid, check=True).stdout.decode().splitlines()
+    assert table[0].split() == ["UID", "PID", "PPID", "STAT", "STIME", "CMD"]
+    assert [row.split()[1:3] for row in table[1:]] == [["1", "0"], [str(pids[1]), "1"]], table
+    assert table[2].split()[5:] == ["sleep", "30"], table
+
+
+def test_systemd_cgroup_puts_the_sandbox_in_the_scope(rf):
+    """--systemd-cgroup: slice:prefix:name is the cgroupfs path systemd would make
+    (a-b.slice nests in a.slice), created directly (no systemd here)."""
+    cid = rf.new_id("sd")
+    bundle = rf.bundle(["sleep", "30"], cid=cid)
+    config = json.loads((bundle / "config.json").read_text())
+    config["linux"]["cgroupsPath"] = f"rftest-sd.slice:rft:{cid}"
+    (bundle / "config.json").write_text(json.dumps(config))
+    slices = [Path("/sys/fs/cgroup", c, "rftest.slice") for c in ("memory", "pids", "freezer", "cpu")]
+    try:
+        rf("--systemd-cgroup", "create", "--bundle", bundle, cid, check=True, detached=True)
+        rf.remember(cid)
+        scope = Path("/sys/fs/cgroup/pids/rftest.slice/rftest-sd.slice", f"rft-{cid}.scope")
+        sentry = json.loads((rf.root / cid / "state.json").read_text())["sentry_pid"]
+        assert str(sentry) in (scope / "cgroup.procs").read_text().split()
+        rf("delete", "--force", cid, check=True)
+        assert not scope.exists()
+    finally:
+        for top in slices:
+            for d in (top / "rftest-sd.slice", top):
+                with contextlib.suppress(OSError):
+                    d.rmdir()
+
+
+def test_exec_process_settings(rt):
+    """An exec'd process gets its own process.rlimits, capabilities and noNewPrivileges."""
+    cid, _ = _create(rt, ["sleep", "30"])
+    rt("start", cid, check=True)
+    _wait_status(rt, cid, "running")
+    process = rt.workdir / "process.json"
+    process.write_text(json.dumps({
+        "args": ["sh", "-c", "grep 'core file' /proc/self/limits; grep -E '^(CapEff|CapBnd|NoNewPrivs)' "
+                 "/proc/self/status"], "cwd": "/",
+        "env": ["PATH=/bin"], "rlimits": [{"type": "RLIMIT_CORE", "soft": 4096, "hard": 8192}],
+        "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]},
+        "noNewPrivileges": True}))
+    ex = rt("exec", "--process", process, cid)
+    assert ex.returncode == 0, ex.stderr
+    lines = ex.stdout.decode().splitlines()
+    fields = _status_fields(ex.stdout.decode())
+    # (not RLIMIT_NOFILE: runc 1.1's exec gets the soft limit raised to the hard one by Go's runtime)
+    assert (lines[0].split()[4:6], int(fields["CapEff"], 16), int(fields["CapBnd"], 16), fields["NoNewPrivs"]) == \
+        (["4096", "8192"], 1 << 5, 1 << 5, "1"), lines
+
+
+def test_hook_runner(tmp_path):
+    """hooks.run: only the hook's env, its timeout, and which kinds' failures are fatal."""
+    from ringfence.runtime import hooks
+    from ringfence.runtime.spec import Hook
+
+    out = tmp_path / "env"
+    env_hook = Hook("/bin/sh", ["sh", "-c", f"env > {out}; cat >> {out}"], ["ONLY=this"])
+    hooks.run({"createRuntime": [env_hook]}, hooks.CREATE, hooks.state("1.0.2", "x", 7, "/b", {}))
+    lines = out.read_text().splitlines()
+    assert "ONLY=this" in lines and not any(line.startswith("HOME=") for line in lines), lines
+    assert json.loads(lines[-1]) == {"ociVersion": "1.0.2", "id": "x", "pid": 7, "bundle": "/b",
+                                     "annotations": {}, "status": "creating"}
+    slow = Hook("/bin/sleep", ["sleep", "30"], timeout=1)
+    started = time.monotonic()
+    with pytest.raises(hooks.HookError, match="startContainer hook #0 .*timed out"):
+        hooks.run({"startContainer": [slow]}, hooks.START, {})
+    assert time.monotonic() - started < 10
+    failing = Hook("/bin/false")
+    hooks.run({"poststart": [failing], "poststop": [failing]}, hooks.POSTSTART + hooks.POSTSTOP, {})  # logged
+    with pytest.raises(hooks.HookError, match="prestart hook #1 .*exit status 1"):
+        hooks.run({"prestart": [Hook("/bin/true"), failing]}, hooks.CREATE, {})
+    with pytest.raises(hooks.HookError, match="No such file"):
+        hooks.run({"createContainer": [Hook("/nonexistent/hook")]}, hooks.CREATE, {})

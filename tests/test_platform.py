@@ -1,6 +1,7 @@
 """The ptrace platform on its own: clean stubs, injected syscalls, memory copies."""
 import os
 import re
+import socket
 
 import pytest
 
@@ -25,13 +26,19 @@ def _maps(pid):
         return [line.split() for line in f]
 
 
-def test_master_stub_holds_only_the_stub_page_and_no_fds(platform):
+def _channel_only(pid, platform) -> bool:
+    """Whether stub `pid` holds no fd but the channel's end (fd 0)."""
+    channel = os.fstat(platform._channel.stub_end.fileno()).st_ino
+    return os.listdir(f"/proc/{pid}/fd") == ["0"] and os.readlink(f"/proc/{pid}/fd/0") == f"socket:[{channel}]"
+
+
+def test_master_stub_holds_only_the_stub_page_and_the_channel(platform):
     pid = platform.master.pid
     maps = [m for m in _maps(pid) if m[-1] != "[vsyscall]"]
     assert len(maps) == 1
     start = int(maps[0][0].split("-")[0], 16)
     assert start == platform.stub_page and maps[0][1] == "r-xp"
-    assert os.listdir(f"/proc/{pid}/fd") == []
+    assert _channel_only(pid, platform)
     status = open(f"/proc/{pid}/status").read()
     assert re.search(rf"TracerPid:\s+{os.getpid()}\b", status)
 
@@ -70,3 +77,33 @@ def test_failed_host_syscall_returns_errno(platform):
     ret = space.syscall(tid, MMAP, 0, 4096, PROT_RW, 0x20, -1, 0)  # anonymous, neither private nor shared
     assert ret == -22
     platform.kill_process(space.pid)
+
+
+def test_memory_file_mapped_through_the_channel(platform):
+    """map_file maps a sentry memfd shared into a stub (and its fork) without leaving its fd there."""
+    space, tid = platform.new_address_space()
+    addr = space.syscall(tid, MMAP, 0, 8192, PROT_RW, MAP_PRIVATE_ANON, -1, 0)
+    memfd = os.memfd_create("test-cache")
+    try:
+        os.pwrite(memfd, b"from the sentry", 4096)
+        assert space.map_file(tid, addr, 8192, PROT_RW, memfd, 0) == addr
+        assert space.read(addr + 4096, 15) == b"from the sentry"
+        space.write(addr + 10, b"from the stub")
+        assert os.pread(memfd, 13, 10) == b"from the stub"
+        child, _ = platform.fork_address_space(tid)
+        child.write(addr + 30, b"child")
+        assert os.pread(memfd, 5, 30) == b"child"
+        assert _channel_only(space.pid, platform) and _channel_only(child.pid, platform)
+        assert space.map_file(tid, addr, 4096, PROT_RW, memfd, 1) == -22  # unaligned offset
+        for stub in (child, space):
+            platform.kill_process(stub.pid)
+            os.waitpid(stub.pid, 0)
+        with pytest.raises((OSError, SysError)):
+            space.map_file(tid, addr, 4096, PROT_RW, memfd, 0)
+        socket.send_fds(platform._channel.sentry_end, [b"m"], [memfd])  # as if a stub had not taken it
+        platform._channel.drain()
+        with pytest.raises(BlockingIOError):  # nothing waits in the channel for the next stub
+            platform._channel.stub_end.recv(1, socket.MSG_DONTWAIT)
+        assert _channel_only(platform.master.pid, platform)
+    finally:
+        os.close(memfd)

@@ -76,6 +76,8 @@ def test_enosys(cprog, run_sandboxed):
         "kexec_file_load: -1 ENOSYS",
         "kexec_file_load: -1 ENOSYS",
         "swapoff: -1 ENOSYS",
+        "mq_open: -1 ENOSYS",
+        "mq_open: -1 ENOSYS",
         "syscall 1000: -1 ENOSYS",
         "alive",
     ], explain(proc)
@@ -86,9 +88,11 @@ def test_unsupported_syscall_is_logged_once(cprog, run_sandboxed, tmp_path):
     proc = run_sandboxed([cprog("enosys")], global_flags=["--log", str(log)], quiet=False)
     assert proc.returncode == 0, explain(proc)
     assert log.is_file(), "--log FILE must create the log file"
-    mentions = [line for line in log.read_text(errors="replace").splitlines()
-                if "kexec_file_load" in line]
+    text = log.read_text(errors="replace").splitlines()
+    mentions = [line for line in text if "kexec_file_load" in line]
     assert len(mentions) == 1, f"expected one log line naming kexec_file_load, got {mentions}"
+    mq = [line for line in text if "mq_open" in line]
+    assert len(mq) == 1 and "POSIX message queues are refused" in mq[0], mq
 
 
 def test_efault_and_the_sentry_survives(cprog, run_sandboxed):

@@ -33,7 +33,8 @@ from ringfence.sentry.kernel.task import RLIM_INFINITY, TaskState, ThreadGroup
 from ringfence.sentry.mm.mm import ImageLayout, MemoryManager
 from ringfence.sentry.mm.vma import VmaList
 from ringfence.sentry.kernel.waitqueue import Block
-from ringfence.sentry.syscalls import fs
+from ringfence.sentry.abi.sysno import NUMBERS
+from ringfence.sentry.syscalls.table import TABLE
 from ringfence.sentry.vfs import build_sandbox_fs, open_path, std_files
 from ringfence.sentry.vfs.walk import Walker
 
@@ -84,8 +85,9 @@ class FakeGofer:
             return [Dirent(e.inode(), statmod.S_IFMT(e.stat(follow_symlinks=False).st_mode) >> 12, os.fsencode(e.name))
                     for e in it]
 
-    def close(self, handle):
-        del self.paths[handle]
+    def close(self, *handles):
+        for handle in handles:
+            del self.paths[handle]
 
 
 class FakeMM:
@@ -174,9 +176,9 @@ class FakeTask:
 
 
 def sc(t, name, *args):
-    """Run handler `name` with raw (unsigned) arguments: its result, -errno, or a Block."""
+    """Run syscall `name`'s handler with raw (unsigned) arguments: its result, -errno, or a Block."""
     try:
-        return getattr(fs, name)(t, *(a & MASK64 for a in args))
+        return TABLE[NUMBERS[name]].handler(t, *(a & MASK64 for a in args))
     except SysError as err:
         return -err.errno
 

@@ -18,13 +18,18 @@ import sys
 import threading
 import time
 
+import structlog
+
+from ringfence.runtime import hooks
 from ringfence.runtime.daemon import detach
-from ringfence.runtime.spec import SpecError, load, parse_process, rootfs_of
+from ringfence.runtime.spec import SpecError, load, parse_hooks, parse_process, rootfs_of
 
 from . import console
 from .state import (CONTROL_SOCK, OCI_VERSION, Container, NotFound, StateError, Store, connect_unix,
                     now_rfc3339, open_cgroup, owner_name, process_start_time, write_json)
 from .supervisor import FORWARD, Options, SupervisorGone, _close_inherited, request
+
+log = structlog.get_logger("ringfence.oci")
 
 STOP_TIMEOUT = 10.0
 DEFAULT_CGROUP_PARENT = "/ringfence"
@@ -136,14 +141,16 @@ def _prepare(args, detach: bool) -> _Prepared:
     opts = Options(console_socket=os.path.abspath(console_socket) if console_socket else "",
                    log_path=args.debug_log or args.log, debug=args.debug or bool(args.debug_log),
                    log_format=args.log_format, strace=args.strace, strace_syscalls=args.strace_syscalls,
-                   platform=args.platform, cgroup_path=cgroup or default_cgroup_path(c.id))
+                   platform=args.platform, cgroup_path=cgroup or default_cgroup_path(c.id), bundle=bundle,
+                   overlay=args.overlay)
     return _Prepared(c, bundle, spec, rootfs, opts)
 
 
 def _state_record(p: _Prepared, info: dict) -> dict:
     return {"ociVersion": p.spec.raw.get("ociVersion") or OCI_VERSION, "id": p.c.id, "bundle": p.bundle,
             "rootfs": p.rootfs, "created": now_rfc3339(), "annotations": p.spec.annotations,
-            "cgroup": p.opts.cgroup_path, "terminal": p.spec.process.terminal, **info}
+            "cgroup": p.opts.cgroup_path, "terminal": p.spec.process.terminal,
+            "hooks": p.spec.raw.get("hooks"), **info}
 
 
 # -- create, start, run --------------------------------------------------------------
@@ -229,7 +236,7 @@ def _run_foreground(args) -> int:
         raise
     finally:
         os.close(lock)
-    relay = console.Relay(sup.master) if sup.master is not None else None
+    relay = console.Relay(sup.master, on_signal=_foreground_signaller(p.c)) if sup.master is not None else None
     try:
         code = sup.serve(relay)
     finally:
@@ -329,7 +336,7 @@ def _stop(c: Container, state: dict) -> None:
 
 def _cleanup(c: Container, state: dict) -> None:
     """Remove what a stopped container holds: its cgroup (ending any process
-    still in it) and its state directory."""
+    still in it) and its state directory; then run its poststop hooks."""
     path = state.get("cgroup")
     if path:
         try:
@@ -355,6 +362,20 @@ def _cleanup(c: Container, state: dict) -> None:
             if path == default_cgroup_path(c.id):
                 _remove_empty_parents(cgroup)
     c.remove()
+    if state.get("hooks"):
+        _poststop(c, state)
+
+
+def _poststop(c: Container, state: dict) -> None:
+    """Run the poststop hooks recorded at create (their failures are logged)."""
+    try:
+        recorded = parse_hooks(state["hooks"])
+    except SpecError as err:
+        log.warning("poststop hooks not run", id=c.id, error=str(err))
+        return
+    hooks.run(recorded, hooks.POSTSTOP, hooks.state(state.get("ociVersion") or OCI_VERSION, c.id,
+                                                    state.get("pid", 0), state.get("bundle", ""),
+                                                    state.get("annotations") or {}))
 
 
 def default_cgroup_path(cid: str) -> str:
@@ -519,8 +540,18 @@ def _exec_waiter(c: Container, exec_id: str, master: int | None) -> int:
         os._exit(code)
 
 
+def _foreground_signaller(c: Container, exec_id: str = ""):
+    """Signals typed at the terminal of exec `exec_id`'s process (else init's) go to its foreground group."""
+    from ringfence.sentry.control_client import ControlError
+
+    def send(sig: int) -> None:
+        with contextlib.suppress(ControlError, OSError):
+            _control(c, timeout=5).signal(sig, exec_id=exec_id, foreground=True)
+    return send
+
+
 def _exec_foreground(c: Container, exec_id: str, master: int | None) -> int:
-    relay = console.Relay(master) if master is not None else None
+    relay = console.Relay(master, on_signal=_foreground_signaller(c, exec_id)) if master is not None else None
     try:
         return _wait_exec(c, exec_id, relay)
     finally:

@@ -57,13 +57,33 @@ def send_master(console_socket: str, master: int) -> None:
             raise StateError(f"sending the console to {console_socket}: {err.strerror}") from None
 
 
+def typed_signals(master: int, data: bytes) -> list[int]:
+    """The signals that `data`, typed at the pty of `master`, asks its foreground process
+    group to get (ISIG: the VINTR, VQUIT and VSUSP characters).  The pty's own line
+    discipline echoes them and flushes the input, but it signals nobody: the container's
+    processes are the sandbox's, and the sentry delivers them (its Signal's `foreground`).
+    A character quoted by VLNEXT counts too (a known difference)."""
+    try:
+        attrs = termios.tcgetattr(master)
+    except termios.error:
+        return []
+    if not attrs[3] & termios.ISIG:
+        return []
+    cc = attrs[6]
+    chars = {cc[index]: sig for index, sig in ((termios.VINTR, signal.SIGINT), (termios.VQUIT, signal.SIGQUIT),
+                                               (termios.VSUSP, signal.SIGTSTP)) if cc[index] != b"\0"}
+    return [chars[c] for c in (data[i:i + 1] for i in range(len(data))) if c in chars]
+
+
 class Relay:
     """Copies our stdin to a pty master and the master to our stdout, for a
     foreground container with a terminal; our own terminal (if stdin is one)
-    is raw meanwhile and its size follows ours (SIGWINCH)."""
+    is raw meanwhile and its size follows ours (SIGWINCH).  `on_signal(sig)` is
+    called for each signal character typed (see typed_signals)."""
 
-    def __init__(self, master: int, stdin: int = 0, stdout: int = 1):
+    def __init__(self, master: int, stdin: int = 0, stdout: int = 1, on_signal=None):
         self.master = master
+        self.on_signal = on_signal
         self.stdin: int | None = stdin
         self.stdout = stdout
         self._saved = None
@@ -103,7 +123,10 @@ class Relay:
         if not data:
             self.stdin = None  # stdin ended: the container's terminal stays open
             return True
+        signals = typed_signals(self.master, data) if self.on_signal is not None else []
         _write_master(self.master, data)
+        for sig in signals:
+            self.on_signal(sig)
         return True
 
     def drain(self) -> None:

@@ -70,6 +70,9 @@ def features() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     from ringfence.runtime.mounts import _FLAGS
+    from ringfence.runtime.spec import HOOK_KINDS, NAMESPACE_TYPES
+    from ringfence.sentry.abi import seccomp as scmp
+    from ringfence.sentry.abi.caps import CAP_NAMES
 
     try:
         ours = version("ringfence")
@@ -78,15 +81,19 @@ def features() -> dict:
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,
-        # config.json hooks are not run (the sandbox has no host namespaces to hook into yet)
-        "hooks": [],
+        "hooks": list(HOOK_KINDS),  # all run on the host (runtime/hooks.py)
         "mountOptions": sorted(_FLAGS),
         "linux": {
             # the sandbox always gets its own kernel: every namespace is the sentry's
-            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
-            "capabilities": [],
+            "namespaces": sorted(NAMESPACE_TYPES),
+            "capabilities": list(CAP_NAMES),
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
-            "seccomp": {"enabled": False},
+            # enforced by the sentry (sentry/kernel/seccomp.py); only x86_64 rules can match
+            "seccomp": {"enabled": True,
+                        "actions": sorted({*scmp.PRECEDENCE, *scmp.ACT_ALIASES} - {scmp.ACT_NOTIFY}),
+                        "operators": sorted([scmp.CMP_EQ, scmp.CMP_NE, scmp.CMP_LT, scmp.CMP_LE, scmp.CMP_GT,
+                                             scmp.CMP_GE, scmp.CMP_MASKED_EQ]),
+                        "archs": sorted(scmp.ARCH_NATIVE[1:] + scmp.ARCH_OTHERS)},
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
         },

@@ -8,7 +8,9 @@ process (foreground). It
 
 - makes the container's cgroup, applies the spec's limits and places the
   gofer and the sentry (and so the stubs the sentry forks) in it;
-- starts the gated sandbox and holds its start gate;
+- starts the gated sandbox and holds its start gate; runs the spec's
+  create hooks before create returns, its startContainer and poststart
+  hooks around start (ringfence/runtime/hooks.py);
 - serves requests on ``sup.sock`` in the container's state directory, one
   JSON object a line each way: ``{"op": "start"}``, ``{"op": "kill",
   "signal": N}`` (SIGKILL, or a signal the sentry forwards to init),
@@ -37,10 +39,11 @@ import time
 import structlog
 
 from ringfence import log as logs
+from ringfence.runtime import hooks
 from ringfence.runtime.daemon import close_fds_except, exited_children
 
 from . import console
-from .state import (CONTROL_SOCK, LOG, SUPERVISOR_SOCK, Container, StateError, connect_unix,
+from .state import (CONTROL_SOCK, LOG, OCI_VERSION, SUPERVISOR_SOCK, Container, StateError, connect_unix,
                     listen_unix, now_rfc3339, process_start_time)
 
 log = structlog.get_logger("ringfence.oci")
@@ -61,7 +64,9 @@ class Options:
 
     def __init__(self, *, console_socket: str = "", log_path: str | None = None, debug: bool = False,
                  log_format: str = "text", strace: bool = False, strace_syscalls: str = "",
-                 platform: str = "ptrace", cgroup_path: str = ""):
+                 platform: str = "ptrace", cgroup_path: str = "", bundle: str = "", overlay: bool = False):
+        self.bundle = bundle
+        self.overlay = overlay
         self.console_socket = console_socket
         self.log_path = log_path
         self.debug = debug
@@ -100,7 +105,7 @@ class Supervisor:
         `stdio`: the container's stdin, stdout, stderr (unless its spec asks
         for a terminal: then a pty's slave, whose master goes to the console
         socket, or is kept in `self.master` with `keep_master`)."""
-        from ringfence.runtime.sandbox import Sandbox, SandboxError, sentry_config
+        from ringfence.runtime.sandbox import Sandbox, SandboxError, mount_plan, sentry_config
 
         c = self.container
         try:
@@ -113,6 +118,7 @@ class Supervisor:
             control = listen_unix(c.path(CONTROL_SOCK))
             try:
                 config = sentry_config(self.spec, self.rootfs, stdio=stdio, platform=self.opts.platform,
+                                       fs=mount_plan(self.spec, overlay=self.opts.overlay),
                                        strace=self.opts.strace or bool(self.opts.strace_syscalls),
                                        strace_syscalls=set(filter(None, self.opts.strace_syscalls.split(",")))
                                        or None)
@@ -132,7 +138,8 @@ class Supervisor:
             self._listener = listen_unix(c.path(SUPERVISOR_SOCK))
             if self.cgroup is not None:
                 self._oom_fd = self.cgroup.oom_eventfd()
-        except SandboxError as err:
+            hooks.run(self.spec.hooks, hooks.CREATE, self._hook_state())
+        except (SandboxError, hooks.HookError) as err:
             self.teardown()
             raise SetupError(str(err)) from None
         except (OSError, ValueError, RuntimeError) as err:
@@ -196,15 +203,27 @@ class Supervisor:
 
     # -- the loop ----------------------------------------------------------------
     def start(self) -> None:
-        """Let init run (created → running)."""
+        """Let init run (created → running), with the startContainer hooks before (their
+        failure stops the container) and the poststart ones after."""
         if self.exit_status is not None:
             raise StateError("cannot start a container that has stopped")
         if self.started:
             raise StateError("cannot start an already running container")
+        try:
+            hooks.run(self.spec.hooks, hooks.START, self._hook_state())
+        except hooks.HookError as err:
+            self._deliver(signal.SIGKILL)
+            raise StateError(f"starting the container: {err}") from None
         self.sandbox.start()
         self.started = True
         self._started_at = now_rfc3339()
         self._record("running")
+        hooks.run(self.spec.hooks, hooks.POSTSTART, self._hook_state())
+
+    def _hook_state(self) -> dict:
+        """The container's state as its hooks get it (the status is the hook kind's)."""
+        return hooks.state(self.spec.raw.get("ociVersion") or OCI_VERSION, self.container.id, os.getpid(),
+                           self.opts.bundle, self.spec.annotations)
 
     def serve(self, relay: console.Relay | None = None) -> int:
         """Serve requests until the sandbox's init exits; returns its status."""
@@ -382,25 +401,22 @@ def enter_network_namespace(spec) -> None:
     /proc/PID/ns/net) then configures that namespace, never the host's."""
     import ctypes
 
-    linux = spec.raw.get("linux") or {}
-    for ns in linux.get("namespaces") or []:
-        if not isinstance(ns, dict) or ns.get("type") != "network":
-            continue
-        libc = ctypes.CDLL(None, use_errno=True)
-        path = ns.get("path")
-        if path:
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            except OSError as err:
-                raise SetupError(f"network namespace {path}: {err.strerror}") from None
-            try:
-                if libc.setns(fd, CLONE_NEWNET) != 0:
-                    raise SetupError(f"joining the network namespace {path}: {os.strerror(ctypes.get_errno())}")
-            finally:
-                os.close(fd)
-        elif libc.unshare(CLONE_NEWNET) != 0:
-            raise SetupError(f"creating a network namespace: {os.strerror(ctypes.get_errno())}")
+    if "network" not in spec.namespaces:
         return
+    libc = ctypes.CDLL(None, use_errno=True)
+    path = spec.namespaces["network"]
+    if path:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as err:
+            raise SetupError(f"network namespace {path}: {err.strerror}") from None
+        try:
+            if libc.setns(fd, CLONE_NEWNET) != 0:
+                raise SetupError(f"joining the network namespace {path}: {os.strerror(ctypes.get_errno())}")
+        finally:
+            os.close(fd)
+    elif libc.unshare(CLONE_NEWNET) != 0:
+        raise SetupError(f"creating a network namespace: {os.strerror(ctypes.get_errno())}")
 
 
 FORWARD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)

@@ -37,20 +37,36 @@ def exit_code(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
-def mount_plan(spec: Spec) -> MountPlan:
+def mount_plan(spec: Spec, overlay: bool = False) -> MountPlan:
     """How a container of `spec` gets its files: its rootfs served writable by its gofer (or
-    read-only: root.readonly), its OCI mounts, masked and read-only paths (SandboxError if the
-    spec's mount list is malformed)."""
+    read-only: root.readonly; with `overlay`, read-only under an in-memory writable layer), its
+    OCI mounts, masked and read-only paths (SandboxError if the spec's mount list is malformed)."""
     try:
-        return MountPlan.from_spec(spec.raw)
+        return MountPlan.from_spec(spec.raw, overlay)
     except MountPlanError as err:
         raise SandboxError(str(err)) from None
 
 
+def check_namespaces(spec: Spec) -> None:
+    """The spec's linux.namespaces as the sandbox takes them.  Its pid, ipc, uts, mount,
+    cgroup, time and user namespaces are always the sentry's own (a user namespace's uid/gid
+    mappings change nothing: the sandbox's ids are the sentry's, its files the gofer's); one to
+    join by `path` is not joined (logged), but the path must exist, as for runc.  The network
+    namespace is the runtime's business (the CLI's supervisor joins or makes it)."""
+    for kind, path in spec.namespaces.items():
+        if not path or kind == "network":
+            continue
+        if not os.path.exists(path):
+            raise SandboxError(f"{kind} namespace {path}: no such file")
+        log.info("namespace not joined: the sandbox has its own", type=kind, path=path)
+
+
 def sentry_config(spec: Spec, rootfs: str, **kw) -> boot.SentryConfig:
     """The sentry's configuration for the process of `spec` over `rootfs`
-    (keyword arguments pass on to SentryConfig: stdio, strace ...); its `fs` is the spec's
-    mount plan unless given."""
+    (keyword arguments pass on to SentryConfig: stdio, strace ...): its user, capabilities,
+    rlimits, noNewPrivileges and seccomp profile, its hostname (the sandbox's uname); its `fs`
+    is the spec's mount plan unless given.  SandboxError if the spec asks for what cannot be."""
+    check_namespaces(spec)
     kw.setdefault("fs", mount_plan(spec))
     proc = spec.process
     argv = list(proc.args)
@@ -63,7 +79,9 @@ def sentry_config(spec: Spec, rootfs: str, **kw) -> boot.SentryConfig:
                              cwd=os.fsencode(proc.cwd),
                              hostname=os.fsencode(spec.hostname or "ringfence"), container=True,
                              memory_limit=spec.memory_limit,
-                             user=(proc.uid, proc.gid, tuple(proc.additional_gids)), **kw)
+                             user=(proc.uid, proc.gid, tuple(proc.additional_gids)), caps=proc.capabilities,
+                             rlimits=proc.rlimits, no_new_privs=proc.no_new_privileges, seccomp=spec.seccomp,
+                             **kw)
 
 
 class Sandbox:

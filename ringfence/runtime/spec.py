@@ -9,6 +9,9 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from ringfence.sentry.abi.caps import CAP_NAMES
+from ringfence.sentry.abi.resource import RLIMIT_NAMES
+
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SANDBOX_TYPE = "io.kubernetes.cri.container-type"
 SANDBOX_ID = "io.kubernetes.cri.sandbox-id"
@@ -29,6 +32,12 @@ class Process:
     uid: int = 0
     gid: int = 0
     additional_gids: list[int] = field(default_factory=list)
+    # RLIMIT_* number -> (soft, hard): process.rlimits (the others: the sandbox's defaults).
+    rlimits: dict[int, tuple[int, int]] = field(default_factory=dict)
+    # process.capabilities as masks (effective, permitted, inheritable, bounding, ambient);
+    # None: none given (root keeps every capability, another user has none).
+    capabilities: tuple[int, int, int, int, int] | None = None
+    no_new_privileges: bool = False
 
     def env_value(self, name: str, default: str = "") -> str:
         """The value of `name` in env (the last assignment wins, as in a shell)."""
@@ -38,6 +47,16 @@ class Process:
             if sep and key == name:
                 value = val
         return value
+
+
+@dataclass
+class Hook:
+    """One OCI hook: a host program, run with the container's state on its stdin."""
+
+    path: str
+    args: list[str] = field(default_factory=list)
+    env: list[str] = field(default_factory=list)
+    timeout: int | None = None  # seconds
 
 
 @dataclass
@@ -51,6 +70,12 @@ class Spec:
     annotations: dict[str, str] = field(default_factory=dict)
     cgroups_path: str = ""
     resources: dict = field(default_factory=dict)
+    # linux.namespaces: type -> the path of one to join ("": a new one).
+    namespaces: dict[str, str] = field(default_factory=dict)
+    # linux.seccomp compiled (sentry.kernel.seccomp.Filter); None: no profile.
+    seccomp: object | None = None
+    # hooks: kind (HOOK_KINDS) -> its hooks, in order.
+    hooks: dict[str, list[Hook]] = field(default_factory=dict)
     raw: dict = field(default_factory=dict)
 
     @property
@@ -95,6 +120,50 @@ def _ints(obj: dict, key: str, where: str) -> list[int]:
     return items
 
 
+def _uint64(obj: dict, key: str, where: str) -> int:
+    value = obj.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << 64:
+        raise SpecError(f"config.json: {where}{key} must be an unsigned 64-bit integer")
+    return value
+
+
+def _rlimits(obj: dict) -> dict[int, tuple[int, int]]:
+    limits = {}
+    for n, item in enumerate(_get(obj, "rlimits", list, "process.", [])):
+        where = f"process.rlimits[{n}]."
+        if not isinstance(item, dict):
+            raise SpecError(f"config.json: {where[:-1]} must be an object")
+        kind = _get(item, "type", str, where, "")
+        if kind not in RLIMIT_NAMES:
+            raise SpecError(f"config.json: {where}type: unknown resource limit {kind!r}")
+        resource = RLIMIT_NAMES.index(kind)
+        if resource in limits:
+            raise SpecError(f"config.json: {where}type: {kind} is set twice")
+        soft, hard = _uint64(item, "soft", where), _uint64(item, "hard", where)
+        if soft > hard:
+            raise SpecError(f"config.json: {where[:-1]}: the soft limit of {kind} is above its hard limit")
+        limits[resource] = (soft, hard)
+    return limits
+
+
+CAP_SETS = ("effective", "permitted", "inheritable", "bounding", "ambient")
+
+
+def _capabilities(obj: dict) -> tuple[int, int, int, int, int] | None:
+    caps = _get(obj, "capabilities", dict, "process.", None)
+    if caps is None:
+        return None
+    masks = []
+    for name in CAP_SETS:
+        mask = 0
+        for cap in _strings(caps, name, "process.capabilities."):
+            if cap not in CAP_NAMES:
+                raise SpecError(f"config.json: process.capabilities.{name}: unknown capability {cap!r}")
+            mask |= 1 << CAP_NAMES.index(cap)
+        masks.append(mask)
+    return tuple(masks)
+
+
 def parse_process(obj) -> Process:
     """An OCI `process` object (config.json's, or an exec's) as a Process."""
     if not isinstance(obj, dict):
@@ -110,7 +179,67 @@ def parse_process(obj) -> Process:
                    terminal=_get(obj, "terminal", bool, "process.", False),
                    uid=_get(user, "uid", int, "process.user.", 0),
                    gid=_get(user, "gid", int, "process.user.", 0),
-                   additional_gids=_ints(user, "additionalGids", "process.user."))
+                   additional_gids=_ints(user, "additionalGids", "process.user."),
+                   rlimits=_rlimits(obj), capabilities=_capabilities(obj),
+                   no_new_privileges=_get(obj, "noNewPrivileges", bool, "process.", False))
+
+
+NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
+
+
+def _namespaces(linux: dict) -> dict[str, str]:
+    found = {}
+    for n, ns in enumerate(_get(linux, "namespaces", list, "linux.", [])):
+        where = f"linux.namespaces[{n}]."
+        if not isinstance(ns, dict):
+            raise SpecError(f"config.json: {where[:-1]} must be an object")
+        kind = _get(ns, "type", str, where, "")
+        if kind not in NAMESPACE_TYPES:
+            raise SpecError(f"config.json: {where}type: unknown namespace type {kind!r}")
+        if kind in found:
+            raise SpecError(f"config.json: {where}type: the {kind} namespace is listed twice")
+        found[kind] = _get(ns, "path", str, where, "")
+    for key in ("uidMappings", "gidMappings"):
+        for n, m in enumerate(_get(linux, key, list, "linux.", [])):
+            if not isinstance(m, dict):
+                raise SpecError(f"config.json: linux.{key}[{n}] must be an object")
+            for field_ in ("containerID", "hostID", "size"):
+                _uint32(m, field_, f"linux.{key}[{n}].")
+    return found
+
+
+def _uint32(obj: dict, key: str, where: str) -> int:
+    value = obj.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << 32:
+        raise SpecError(f"config.json: {where}{key} must be an unsigned 32-bit integer")
+    return value
+
+
+HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
+
+
+def parse_hooks(obj) -> dict[str, list[Hook]]:
+    """An OCI `hooks` object by kind (SpecError if malformed)."""
+    if obj is None:
+        return {}
+    if not isinstance(obj, dict):
+        raise SpecError("config.json: hooks must be an object")
+    hooks = {}
+    for kind in HOOK_KINDS:
+        items = _get(obj, kind, list, "hooks.", [])
+        for n, item in enumerate(items):
+            where = f"hooks.{kind}[{n}]."
+            if not isinstance(item, dict):
+                raise SpecError(f"config.json: {where[:-1]} must be an object")
+            path = _get(item, "path", str, where, "")
+            if not path.startswith("/"):
+                raise SpecError(f"config.json: {where}path must be an absolute path, not {path!r}")
+            timeout = _get(item, "timeout", int, where, None)
+            if timeout is not None and timeout <= 0:
+                raise SpecError(f"config.json: {where}timeout must be positive")
+            hooks.setdefault(kind, []).append(Hook(path, _strings(item, "args", where), _strings(item, "env", where),
+                                                   timeout))
+    return hooks
 
 
 def parse(data: bytes | str) -> Spec:
@@ -135,7 +264,17 @@ def parse(data: bytes | str) -> Spec:
                 annotations=annotations,
                 cgroups_path=_get(linux, "cgroupsPath", str, "linux.", ""),
                 resources=_get(linux, "resources", dict, "linux.", {}),
+                namespaces=_namespaces(linux), seccomp=_seccomp(linux), hooks=parse_hooks(raw.get("hooks")),
                 raw=raw)
+
+
+def _seccomp(linux: dict):
+    from ringfence.sentry.kernel.seccomp import SeccompError, compile_profile
+
+    try:
+        return compile_profile(linux.get("seccomp"))
+    except SeccompError as err:
+        raise SpecError(f"config.json: {err}") from None
 
 
 def load(bundle: str) -> Spec:

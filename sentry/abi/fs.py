@@ -66,6 +66,9 @@ DT_SHIFT = 12  # d_type == (mode & S_IFMT) >> DT_SHIFT
 SEEK_SET = 0
 SEEK_CUR = 1
 SEEK_END = 2
+SEEK_DATA = 3
+SEEK_HOLE = 4
+OFFSET_MAX = (1 << 63) - 1  # the largest loff_t
 
 # fcntl(2).
 F_DUPFD = 0
@@ -80,10 +83,26 @@ F_OFD_GETLK = 36
 F_OFD_SETLK = 37
 F_OFD_SETLKW = 38
 F_DUPFD_CLOEXEC = 1030
+F_SETPIPE_SZ = 1031
+F_GETPIPE_SZ = 1032
 FD_CLOEXEC = 1
 F_RDLCK = 0
 F_WRLCK = 1
 F_UNLCK = 2
+
+# flock(2).
+LOCK_SH = 1
+LOCK_EX = 2
+LOCK_NB = 4
+LOCK_UN = 8
+LOCK_MAND = 32  # ignored since Linux 5.15: such a request succeeds and does nothing
+
+# splice(2), tee(2), vmsplice(2) flags.
+SPLICE_F_MOVE = 1
+SPLICE_F_NONBLOCK = 2
+SPLICE_F_MORE = 4
+SPLICE_F_GIFT = 8
+SPLICE_F_ALL = SPLICE_F_MOVE | SPLICE_F_NONBLOCK | SPLICE_F_MORE | SPLICE_F_GIFT
 
 # renameat2(2).
 RENAME_NOREPLACE = 1
@@ -137,6 +156,7 @@ IOV_MAX = 1024
 MAX_RW_COUNT = 0x7FFFF000
 PIPE_BUF = 4096
 PIPE_DEF_SIZE = 65536
+PIPE_MAX_SIZE = 1048576  # /proc/sys/fs/pipe-max-size: the most an unprivileged F_SETPIPE_SZ may ask
 NR_OPEN_DEFAULT = 1024  # RLIMIT_NOFILE soft limit
 
 def makedev(major: int, minor: int) -> int:

@@ -35,6 +35,10 @@ MREMAP_DONTUNMAP = 4
 
 MADV_DONTNEED = 4
 
+MS_ASYNC = 1
+MS_INVALIDATE = 2
+MS_SYNC = 4
+
 # The highest user address + 1 on x86_64 with 4-level page tables.
 TASK_SIZE = 0x7FFFFFFFF000
 

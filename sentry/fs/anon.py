@@ -1,13 +1,13 @@
-"""Anonymous files: eventfd counters, epoll instances, timerfds and signalfds.
+"""Anonymous files: eventfd counters, epoll instances, timerfds and signalfds (inotify's are
+in inotify.py).
 
-Both live on one internal file system (anon_inode, as on Linux) and take part
+All live on one internal file system (anon_inode, as on Linux) and take part
 in poll/select/epoll like pipes do: `readiness()` says what is ready now and
 `wait_sources()` what to wait on until it changes.
 """
 from __future__ import annotations
 
 import struct
-import time
 
 from ..abi.errno import EAGAIN, EINVAL
 from ..abi.fs import ANON_INODE_FS_MAGIC, O_NONBLOCK, O_RDWR, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, S_IFREG
@@ -36,7 +36,8 @@ _FS = AnonFS()
 _MOUNT = internal_mount(_FS)
 
 
-def _location(t, name: bytes):
+def anon_location(t, name: bytes):
+    """The place of a new anonymous file created by `t`: anon_inode:`name`, owned by its fs ids."""
     inode = AttrInode(_FS, S_IFREG | 0o600, t.creds.fsuid, t.creds.fsgid)
     return internal_location(_MOUNT, b"anon_inode:" + name, inode)
 
@@ -48,7 +49,7 @@ class EventFile(File):
     seekable = False
 
     def __init__(self, t, initval: int, flags: int):
-        super().__init__(_location(t, b"[eventfd]"), O_RDWR | flags & O_NONBLOCK)
+        super().__init__(anon_location(t, b"[eventfd]"), O_RDWR | flags & O_NONBLOCK)
         self.count = initval
         self.semaphore = bool(flags & EFD_SEMAPHORE)
         self.rq = WaitQueue()
@@ -100,7 +101,7 @@ class EpollFile(File):
     seekable = False
 
     def __init__(self, t, flags: int):
-        super().__init__(_location(t, b"[eventpoll]"), O_RDWR)
+        super().__init__(anon_location(t, b"[eventpoll]"), O_RDWR)
         self.interest: dict[int, list] = {}  # fd -> [file, events, data]
 
     def live(self, fdtable) -> list[tuple[int, list]]:
@@ -137,7 +138,7 @@ class TimerFile(File):
     seekable = False
 
     def __init__(self, t, clock: int, flags: int):
-        super().__init__(_location(t, b"[timerfd]"), O_RDWR | flags & O_NONBLOCK)
+        super().__init__(anon_location(t, b"[timerfd]"), O_RDWR | flags & O_NONBLOCK)
         self.clock = clock
         self.ticks = 0
         self.rq = WaitQueue()
@@ -177,21 +178,18 @@ class TimerFile(File):
 
 _SIGINFO = struct.Struct("<IiiIIiIIIIiiQQQQ")  # struct signalfd_siginfo up to ssi_addr (then zeros)
 SIGNALFD_SIGINFO_SIZE = 128
-_SIGNALFD_POLL = 0.005  # how often a poll/epoll wait on a signalfd looks for new signals
 
 
 class SignalFile(File):
     """signalfd(2): read() takes pending signals of `mask` as signalfd_siginfo records."""
 
-    __slots__ = ("mask", "kernel", "q", "_poll")
+    __slots__ = ("mask", "kernel")
     seekable = False
 
     def __init__(self, t, mask: int, flags: int):
-        super().__init__(_location(t, b"[signalfd]"), O_RDWR | flags & O_NONBLOCK)
+        super().__init__(anon_location(t, b"[signalfd]"), O_RDWR | flags & O_NONBLOCK)
         self.mask = mask
         self.kernel = t.kernel
-        self.q = WaitQueue()
-        self._poll = None
 
     def read(self, t, n: int):
         if n < SIGNALFD_SIGINFO_SIZE:
@@ -220,14 +218,9 @@ class SignalFile(File):
         return POLLIN | POLLRDNORM if any((1 << (e[0] - 1)) & self.mask for e in pending) else 0
 
     def wait_sources(self, events: int) -> tuple[tuple, tuple]:
-        # Sending a signal notifies no queue: look again every few milliseconds while someone waits.
-        if self._poll is None or self._poll.cancelled:
-            self._poll = self.kernel.timers.call_at(time.monotonic() + _SIGNALFD_POLL, self._tick)
-        return (self.q,), ()
-
-    def _tick(self) -> None:
-        self._poll = None
-        self.q.notify()
+        """The polling process's queue, notified when a signal is queued for it or its threads."""
+        t = self.kernel.current
+        return ((t.tg.signal_wq,) if t is not None else ()), ()
 
 
 def _signalfd_info(sig: int, code: int, union: bytes) -> bytes:

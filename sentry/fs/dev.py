@@ -1,4 +1,5 @@
-"""/dev: the sentry's own devices (null, zero, full, random, urandom) and the devfs tree.
+"""/dev: the sentry's own devices (null, zero, full, random, urandom; tty and ptmx, see pty.py)
+and the devfs tree.
 
 Device nodes open through the device registry wherever they are (devfs,
 tmpfs, the gofer's tree), so a host device node never reaches the host.
@@ -12,6 +13,8 @@ from ..abi.fs import S_IFCHR, makedev
 from ..kernel.errors import SysError
 from ..vfs.device import register
 from ..vfs.file import File
+from .devpts import PTMX
+from .pty import CTTY  # importing pty registers the terminal devices
 from .tmpfs import TmpfsDir, TmpfsFS
 
 _READ_MAX = 1 << 20  # longest single read from an endless device
@@ -56,7 +59,7 @@ class DeviceFile(File):
         return self._sink(data)
 
 
-# name: (major, minor, source, sink); /dev/tty is a node without a device (ENXIO: no terminal).
+# name: (major, minor, source, sink)
 _DEVICES = {
     b"null": (1, 3, _empty, _discard),
     b"zero": (1, 5, _zeros, _discard),
@@ -64,7 +67,6 @@ _DEVICES = {
     b"random": (1, 8, _random, _discard),
     b"urandom": (1, 9, _random, _discard),
 }
-_TTY = (5, 0)
 NULL = makedev(1, 3)  # rdev of /dev/null
 _LINKS = {b"fd": b"/proc/self/fd", b"stdin": b"/proc/self/fd/0", b"stdout": b"/proc/self/fd/1",
           b"stderr": b"/proc/self/fd/2"}
@@ -79,19 +81,16 @@ for _major, _minor, _source, _sink in _DEVICES.values():
 
 
 def build_devfs() -> tuple[TmpfsFS, TmpfsDir]:
-    """A tmpfs holding the device nodes, the fd/stdio links, empty pts/ and
-    shm/, and the console when the sandbox has a terminal."""
+    """A tmpfs holding the device nodes, the fd/stdio links, empty pts/ (for a devpts) and
+    shm/ (a terminal adds the console: fs/host.py)."""
     fs = TmpfsFS()
     root = fs.new_root(0o755)
     for name, (major, minor, _, _) in _DEVICES.items():
         root.mknod(name, S_IFCHR | 0o666, makedev(major, minor), 0, 0)
-    root.mknod(b"tty", S_IFCHR | 0o666, makedev(*_TTY), 0, 0)
+    root.mknod(b"tty", S_IFCHR | 0o666, CTTY, 0, 0)
+    root.mknod(b"ptmx", S_IFCHR | 0o666, PTMX, 0, 0)
     for name, target in _LINKS.items():
         root.symlink(name, target, 0, 0)
     root.mkdir(b"pts", 0o755, 0, 0)
     root.mkdir(b"shm", 0o1777, 0, 0)
-    from .host import console  # (host imports this module)
-
-    if console() is not None:
-        root.link(b"console", console())
     return fs, root

@@ -43,6 +43,7 @@ from ..abi.errno import EIO, ENOENT, ENXIO, EPERM, EPROTO, EROFS, ESTALE
 from ..abi.fs import (AT_REMOVEDIR, O_ACCMODE, O_RDONLY, O_RDWR, S_IALLUGO, S_IFBLK, S_IFCHR, S_IFDIR,
                       S_IFMT, S_IFREG, S_IFSOCK, V9FS_MAGIC)
 from ..kernel.errors import SysError
+from ..mm.cache import MappingCache
 from ..vfs.device import open_device
 from ..vfs.file import DirFile, File
 from ..vfs.inode import Attr, FileSystem, Inode, StatFs
@@ -50,6 +51,7 @@ from ..vfs.inode import Attr, FileSystem, Inode, StatFs
 _CHUNK = 1 << 20
 _NS = 1_000_000_000
 MAX_HANDLES = 512
+EVICT_BATCH = 64  # handles given back to the gofer in one message once MAX_HANDLES is passed
 _MISSING = object()
 
 
@@ -85,16 +87,21 @@ def _timespec(ns: int | None) -> tuple[int, int] | None:
 
 class _Host:
     """What the names of one host file share: its attributes (on the sandbox's device), whether
-    they must be fetched again, the host fds the sandbox has open on it (fd -> writable), and
-    its open Files that have no host fd yet."""
+    they must be fetched again, the host fds the sandbox has open on it (fd -> writable), its
+    open Files that have no host fd yet, and its mapping cache while it is mapped shared."""
 
-    __slots__ = ("attr", "stale", "fds", "lazy", "__weakref__")
+    __slots__ = ("attr", "stale", "fds", "lazy", "cache", "__weakref__")
 
     def __init__(self, attr: Attr):
         self.attr = attr
         self.stale = False
         self.fds: dict[int, bool] = {}
         self.lazy: set[GoferFile] = set()
+        self.cache: weakref.ref | None = None
+
+    def cached(self) -> MappingCache | None:
+        """The mapping cache, if the file is mapped shared (its bytes are read from there)."""
+        return self.cache() if self.cache is not None else None
 
     def open_lazy(self) -> None:
         """Give every open File of the file its host fd now: its name is about to go (an open
@@ -170,14 +177,18 @@ class GoferFS(FileSystem):
         return host
 
     def used(self, node: GoferInode) -> None:
-        """`node` holds a handle and has just used it: give back the least recently used beyond the cap."""
+        """`node` holds a handle and has just used it: beyond the cap, give back the least
+        recently used (a batch of them in one message)."""
         lru = self._lru
         lru[node] = None
         lru.move_to_end(node)
-        while len(lru) > self.max_handles:
-            old, _ = lru.popitem(last=False)
-            handle, old._handle = old._handle, -1
-            self.close(handle)
+        if len(lru) > self.max_handles:
+            handles = []
+            while len(lru) > max(1, self.max_handles - EVICT_BATCH):
+                old, _ = lru.popitem(last=False)
+                handles.append(old._handle)
+                old._handle = -1
+            self.close(*handles)
 
     def forget(self, node: GoferInode) -> None:
         """`node` gives its handle back now."""
@@ -185,10 +196,10 @@ class GoferFS(FileSystem):
         self._lru.pop(node, None)
         self.close(handle)
 
-    def close(self, handle: int) -> None:
-        """Release a gofer handle (a gofer that is gone has released it already)."""
+    def close(self, *handles: int) -> None:
+        """Release gofer handles (a gofer that is gone has released them already)."""
         try:
-            self.client.close(handle)
+            self.client.close(*handles)
         except OSError:
             pass
 
@@ -225,6 +236,10 @@ class GoferInode(Inode):
     def attr(self) -> Attr:
         """The attributes (as stat())."""
         return self.stat()
+
+    def identity(self) -> object:
+        """The host file's record, which the nodes of its hard links share."""
+        return self.host
 
     # -- handles and attributes ---------------------------------------------------
     def handle(self) -> int:
@@ -293,6 +308,7 @@ class GoferInode(Inode):
         """Change attributes through the gofer; a size through an open writable host fd if there is
         one (which also serves a file that has no name any more)."""
         host = self.host
+        new_size = size
         if size is not None:
             fd = host.writable_fd()
             if fd >= 0:
@@ -302,11 +318,13 @@ class GoferInode(Inode):
                     raise _sys(err) from None
                 host.stale = True
                 size = None
-        if (mode, uid, gid, size, atime_ns, mtime_ns) == (None,) * 6:
-            return
-        st = self._call(lambda h: self.fs.client.setattr(
-            h, mode=mode, uid=uid, gid=gid, size=size, atime=_timespec(atime_ns), mtime=_timespec(mtime_ns)))
-        host.attr, host.stale = self.fs.attr(st), False
+        if (mode, uid, gid, size, atime_ns, mtime_ns) != (None,) * 6:
+            st = self._call(lambda h: self.fs.client.setattr(
+                h, mode=mode, uid=uid, gid=gid, size=size, atime=_timespec(atime_ns), mtime=_timespec(mtime_ns)))
+            host.attr, host.stale = self.fs.attr(st), False
+        cache = host.cached()
+        if new_size is not None and cache is not None:
+            cache.resize(new_size)
 
     # -- files ---------------------------------------------------------------------
     def open(self, t, loc, flags: int):
@@ -543,21 +561,66 @@ class GoferFile(File):
         """Current size."""
         return self.stat().st_size
 
+    def lock_key(self):
+        """The host file's shared record: opens through any of its names share its locks."""
+        return self.node.host
+
+    def data_offset(self, offset: int, hole: bool) -> int:
+        """SEEK_DATA/SEEK_HOLE as the host file system answers them on the donated fd."""
+        try:
+            return os.lseek(self.host_fd(), offset, os.SEEK_HOLE if hole else os.SEEK_DATA)
+        except OSError as err:
+            raise _sys(err) from None
+
+    def mapping_cache(self) -> MappingCache:
+        """The file's mapping cache (for a shared mapping), filled from the host file if the file
+        has none yet; a File open for writing gives it the fd to write back through."""
+        host = self.node.host
+        cache = host.cached()
+        try:
+            if cache is None:
+                cache = MappingCache("9p")
+                cache.fill(self.host_fd())
+                host.cache = weakref.ref(cache)
+            if self.writable:
+                cache.set_writeback(self.host_fd())
+        except OSError as err:
+            raise _sys(err) from None
+        return cache
+
     def pread(self, n: int, offset: int) -> bytes:
-        """Read through the donated host fd."""
+        """Read through the donated host fd (from the mapping cache while there is one)."""
+        cache = self.node.host.cached()
+        if cache is not None:
+            return cache.pread(n, offset)
         return _pread(self.host_fd(), n, offset)
 
     def pwrite(self, data: bytes, offset: int) -> int:
-        """Write through the donated host fd (the file's attributes are then stale)."""
+        """Write through the donated host fd, and the mapping cache if there is one (the file's
+        attributes are then stale)."""
         try:
             n = os.pwrite(self.host_fd(), data, offset)
         except OSError as err:
             raise _sys(err) from None
-        self.node.host.stale = True
+        host = self.node.host
+        host.stale = True
+        cache = host.cached()
+        if cache is not None:
+            cache.pwrite(data[:n], offset)
         return n
 
+    def _write_back(self) -> None:
+        """Write back the stores made through shared mappings, if the file is mapped."""
+        cache = self.node.host.cached()
+        if cache is not None:
+            try:
+                cache.sync()
+            except OSError as err:
+                raise _sys(err) from None
+
     def fsync(self, t) -> None:
-        """Flush to the host's disk."""
+        """Flush to the host's disk (with what shared mappings stored)."""
+        self._write_back()
         fd = self._fd
         if fd < 0:
             self.node.fsync()
@@ -574,6 +637,10 @@ class GoferFile(File):
         host.lazy.discard(self)
         if fd < 0:
             return
+        try:
+            self._write_back()
+        except SysError:
+            pass  # close reports no writeback error
         self._fd = -1
         host.fds.pop(fd, None)
         if host.stale:

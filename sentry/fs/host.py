@@ -4,6 +4,17 @@ donates), as files of the sandbox.
 Reads never block the sentry: the fd is polled first and the task parks on
 it when it is not ready.  Writes are plain write loops.  fstat shows the fd's
 type and permissions only; ioctls are limited to read-only terminal queries.
+
+A host pty the runtime made for a process (a container's init with `process.terminal`, an
+`exec -t`) is a HostTerminal: named /dev/pts/N in the container's devpts (init's is /dev/pts/0
+and /dev/console is a bind of it, as runc makes them), the process's controlling terminal, its
+session's leader in the foreground.  The host pty's line discipline does the terminal's work
+(echo, line editing, termios, which are passed through); the sentry keeps the sessions:
+TIOCSCTTY, TIOC[GS]PGRP, TIOCGSID, /dev/tty, and signals the foreground group when the runtime
+reports a signal character typed (control.py) or a window size is set.  Without a devpts on
+/dev/pts, an init's terminal is /dev/console and an exec'd one has no name (`host:[N]`).
+`ringfence do`'s terminal (the caller's own) is always /dev/console.  The name lasts while a
+file is open on the terminal or a session has it.
 """
 from __future__ import annotations
 
@@ -12,23 +23,33 @@ import os
 import select
 import signal
 
-from ..abi.errno import EAGAIN, EINVAL, ENOTTY, EPIPE
-from ..abi.fs import (ANON_INODE_FS_MAGIC, INT, O_ACCMODE, O_APPEND, O_NONBLOCK, O_RDWR, POLLERR, POLLHUP, POLLIN,
-                      POLLOUT, S_IALLUGO, S_IFCHR, S_IFMT, S_IFREG, makedev)
-from ..abi.ioctl import FIONREAD, INT_SIZE, TCGETS, TERMIOS_SIZE, TIOCGPGRP, TIOCGWINSZ, WINSIZE_SIZE
+from ..abi.errno import EAGAIN, EINVAL, EIO, ENOTTY, EPIPE
+from ..abi.fs import (AT_FDCWD, ANON_INODE_FS_MAGIC, INT, O_ACCMODE, O_APPEND, O_NONBLOCK, O_RDWR, POLLERR,
+                      POLLHUP, POLLIN, POLLOUT, S_IALLUGO, S_IFCHR, S_IFMT, S_IFREG, makedev)
+from ..abi.ioctl import (FIONREAD, INT_SIZE, TCFLSH, TCGETS, TCSBRK, TCSBRKP, TCSETS, TCSETSF, TCSETSW, TCXONC,
+                         TERMIOS_SIZE, TIOCGPGRP, TIOCGWINSZ, TIOCOUTQ, TIOCSWINSZ, WINSIZE_SIZE)
+from ..abi.signal import SIGWINCH
+from ..abi.termios import TCIFLUSH, TCIOFLUSH, TCOFLUSH, TCOOFF, TCION
 from ..kernel.errors import SysError
 from ..kernel.waitqueue import Block
-from ..vfs.dentry import internal_location, internal_mount
+from ..vfs.dentry import Location, internal_location, internal_mount
 from ..vfs.device import open_device
 from ..vfs.file import File
 from ..vfs.inode import Attr, AttrInode, FileSystem
+from ..vfs.walk import Walker
 from .dev import NULL  # importing dev registers the devices
+from .devpts import DevptsRoot, replica_location
+from .pty import Controlling, SessionIoctls
+from .tmpfs import TmpfsDir
 
 _SIGPIPE = int(signal.SIGPIPE)
 _READ_MAX = 1 << 20
 _READABLE = POLLIN | POLLHUP | POLLERR
 # ioctls passed through to the host fd: request -> size of the result it writes.
 _QUERIES = {TCGETS: TERMIOS_SIZE, TIOCGWINSZ: WINSIZE_SIZE, FIONREAD: INT_SIZE}
+_TERMINAL_QUERIES = {**_QUERIES, TIOCOUTQ: INT_SIZE}
+CONSOLE = makedev(5, 1)  # as Linux numbers /dev/console
+CONSOLE_PATH = b"/dev/console"
 
 
 class HostFS(FileSystem):
@@ -136,57 +157,199 @@ class HostFile(File):
 
     def ioctl(self, t, cmd: int, arg: int) -> int:
         """TCGETS, TIOCGWINSZ and FIONREAD from the host fd; TIOCGPGRP answers the caller's group."""
-        size = _QUERIES.get(cmd)
-        if size is not None:
-            try:
-                result = fcntl.ioctl(self.fd, cmd, bytes(size))
-            except OSError as err:
-                raise SysError(err.errno) from None
-            t.mm.write(arg, result)
+        if self._query(t, cmd, arg, _QUERIES):
             return 0
         if cmd == TIOCGPGRP and self._tty:
             t.mm.write(arg, INT.pack(t.tg.pgid))
             return 0
         raise SysError(ENOTTY)
 
+    def _query(self, t, cmd: int, arg: int, queries: dict) -> bool:
+        """Pass read-only request `cmd` to the host fd if it is one of `queries`."""
+        size = queries.get(cmd)
+        if size is None:
+            return False
+        t.mm.write(arg, _host_ioctl(self.fd, cmd, bytes(size)))
+        return True
+
+
+def _host_ioctl(fd: int, cmd: int, arg):
+    try:
+        return fcntl.ioctl(fd, cmd, arg)
+    except OSError as err:
+        raise SysError(err.errno) from None
+
 
 def _host_file(fd: int, flags: int, owned: bool) -> HostFile:
     return HostFile(internal_location(_MOUNT, b"host:[%d]" % fd, HostInode(fd, owned)), flags, fd)
 
 
-# The sandbox's terminal (see set_console), or None.
-_console: HostInode | None = None
-CONSOLE_PATH = b"/dev/console"
+class HostTerminal(Controlling):
+    """A host pty as a terminal of the sandbox (see the module docstring)."""
+
+    __slots__ = ("fd", "pts", "name", "files")
+
+    def __init__(self, fd: int, pts: Location | None, uid: int, gid: int, console: bool):
+        """On host fd `fd` (the terminal's own from now on): replica N of the devpts at `pts`,
+        owned by `uid`/`gid`; without `pts` /dev/console (`console`) or nameless."""
+        super().__init__()
+        self.fd = fd
+        self.files = 0
+        self.pts = pts
+        if pts is not None:
+            self.inode = pts.inode.fs.add(self, uid, gid)
+            return
+        self.inode = TerminalInode(self)
+        self.name = CONSOLE_PATH if console else b"host:[%d]" % fd
+        if console:
+            self.inode.rdev = CONSOLE
+
+    def location(self) -> Location:
+        """Where the terminal's files are (the name /proc/PID/fd shows)."""
+        if self.pts is not None:
+            return replica_location(self.pts, self.inode)
+        return internal_location(_MOUNT, self.name, self.inode)
+
+    def open_replica(self, t, loc: Location, flags: int) -> HostTerminalFile:
+        """A file on the terminal at `loc` (EIO once it is gone); without O_NOCTTY a session
+        leader with no controlling terminal acquires it."""
+        if self.fd < 0:
+            raise SysError(EIO)
+        f = HostTerminalFile(loc, flags, self)
+        self.acquire_on_open(t.tg, flags, f.readable)
+        return f
+
+    def detach(self) -> None:
+        """The session loses the terminal (which goes if no file is open on it)."""
+        super().detach()
+        self._close_if_unused()
+
+    def file_closed(self) -> None:
+        """One file fewer on it."""
+        self.files -= 1
+        self._close_if_unused()
+
+    def _close_if_unused(self) -> None:
+        if self.files or self.sid is not None or self.fd < 0:
+            return
+        if self.pts is not None:
+            fs = self.pts.inode.fs
+            fs.hide(self.inode.number)
+            fs.release(self.inode.number)
+        os.close(self.fd)
+        self.fd = -1
 
 
-def set_console(fd: int | None) -> None:
-    """Make host terminal `fd` the console (None: no console) of the
-    container built next: /dev/console in its devfs, and the file of each of
-    its stdio fds on that terminal, so that ttyname() finds its name as on Linux."""
-    global _console
-    _console = None if fd is None else HostInode(fd)
-    if _console is not None:
-        _console.rdev = makedev(5, 1)  # as Linux numbers /dev/console
+class TerminalInode(HostInode):
+    """A HostTerminal without a devpts name: /dev/console, or nameless."""
+
+    __slots__ = ("terminal",)
+
+    def __init__(self, terminal: HostTerminal):
+        super().__init__(terminal.fd)
+        self.terminal = terminal
+
+    def open(self, t, loc, flags: int):
+        """A file on the terminal."""
+        return self.terminal.open_replica(t, loc, flags)
 
 
-def console() -> HostInode | None:
-    """The console's inode (None: the sandbox has no terminal)."""
-    return _console
+class HostTerminalFile(SessionIoctls, HostFile):
+    """An open HostTerminal: reads, writes and termios on the host pty, sessions the sentry's."""
+
+    __slots__ = ("term",)
+
+    def __init__(self, loc: Location, flags: int, term: HostTerminal):
+        super().__init__(loc, flags, term.fd)
+        self.term = term
+        term.files += 1
+
+    def release(self) -> None:
+        """One file fewer on the terminal."""
+        self.term.file_closed()
+
+    def read(self, t, n: int):
+        """As HostFile's; EIO once the host side hung up."""
+        try:
+            return super().read(t, n)
+        except OSError as err:
+            raise SysError(err.errno) from None
+
+    def write(self, t, data: bytes):
+        """As HostFile's; EIO once the host side hung up."""
+        try:
+            return super().write(t, data)
+        except OSError as err:
+            raise SysError(err.errno) from None
+
+    def ioctl(self, t, cmd: int, arg: int) -> int:
+        """Termios and window size on the host pty (TCSETSW without waiting: output is with the
+        host already), a changed size signalling the foreground group; the session ioctls."""
+        fd = self.fd
+        if self._query(t, cmd, arg, _TERMINAL_QUERIES):
+            return 0
+        if cmd in (TCSETS, TCSETSW, TCSETSF):
+            raw = t.mm.read(arg, TERMIOS_SIZE)
+            if cmd == TCSETSF:
+                _host_ioctl(fd, TCFLSH, TCIFLUSH)
+            _host_ioctl(fd, TCSETS, raw)
+        elif cmd == TIOCSWINSZ:
+            size = t.mm.read(arg, WINSIZE_SIZE)
+            if size != _host_ioctl(fd, TIOCGWINSZ, bytes(WINSIZE_SIZE)):
+                _host_ioctl(fd, TIOCSWINSZ, size)
+                self.term.signal_foreground(SIGWINCH)
+        elif cmd == TCFLSH:
+            if arg not in (TCIFLUSH, TCOFLUSH, TCIOFLUSH):
+                raise SysError(EINVAL)
+            _host_ioctl(fd, TCFLSH, arg)
+        elif cmd == TCXONC:
+            if not TCOOFF <= arg <= TCION:
+                raise SysError(EINVAL)
+            _host_ioctl(fd, TCXONC, arg)
+        elif cmd not in (TCSBRK, TCSBRKP):  # (tcdrain: nothing waits in the sentry)
+            return self._session_ioctl(t, cmd, arg)
+        return 0
 
 
-def _on_console(fd: int) -> bool:
-    return (_console is not None and os.isatty(fd)
-            and os.fstat(fd).st_rdev == os.fstat(_console.fd).st_rdev)
+def host_terminal(box, fd: int, uid: int = 0, gid: int = 0, console: bool = False,
+                  named: bool = True) -> HostTerminal:
+    """A HostTerminal on a copy of host pty `fd` for a process of container `box` run as
+    `uid`/`gid`, named in the devpts on the container's /dev/pts if `named` and it has one;
+    `console`: the container's init's, then also /dev/console (a bind of its replica, or the
+    terminal itself without a devpts)."""
+    walker = Walker(None, box.context(b"/"))
+    pts = _find(walker, b"/dev/pts") if named else None
+    term = HostTerminal(os.dup(fd), pts if pts is not None and isinstance(pts.inode, DevptsRoot) else None,
+                        uid, gid, console)
+    dev = _find(walker, b"/dev")
+    if console and dev is not None and isinstance(dev.inode, TmpfsDir):
+        if term.pts is None:
+            dev.inode.link(b"console", term.inode)
+        else:
+            dev.inode.create(b"console", S_IFREG | 0o600, 0, 0)
+            at = walker.resolve(AT_FDCWD, CONSOLE_PATH)
+            replica = term.location()
+            m = replica.mount
+            at.mount.ns.mount(at, m.fs, term.inode, m.source, m.flags, m.data, root_dentry=replica.dentry)
+    return term
 
 
-def std_files(host_fds=(0, 1, 2), owned: bool = False) -> list[File]:
+def _find(walker: Walker, path: bytes) -> Location | None:
+    try:
+        return walker.resolve(AT_FDCWD, path)
+    except SysError:
+        return None
+
+
+def std_files(host_fds=(0, 1, 2), owned: bool = False, terminal: HostTerminal | None = None) -> list[File]:
     """Files wrapping the sentry's inherited fds (its stdio), one per fd, with the fds' access modes.
 
     A host fd that is None or not open becomes /dev/null, as runtimes give a container without
-    that stream; one on the console is /dev/console.  `owned`: the files own the fds (donated
-    ones) and close them when released.
+    that stream; one on `terminal`'s host pty a file on it.  `owned`: the files own the fds
+    (donated ones) and close them when released.
     """
     files = []
+    rdev = os.fstat(terminal.fd).st_rdev if terminal is not None else None
     for fd in host_fds:
         try:
             flags = fcntl.fcntl(fd, fcntl.F_GETFL) & (O_ACCMODE | O_APPEND)
@@ -194,8 +357,10 @@ def std_files(host_fds=(0, 1, 2), owned: bool = False) -> list[File]:
             null = AttrInode(_FS, S_IFCHR | 0o666, rdev=NULL)
             files.append(open_device(None, internal_location(_MOUNT, b"/dev/null", null), O_RDWR, NULL))
             continue
-        if not owned and _on_console(fd):
-            files.append(HostFile(internal_location(_MOUNT, CONSOLE_PATH, _console), flags, fd))
+        if rdev is not None and os.isatty(fd) and os.fstat(fd).st_rdev == rdev:
+            files.append(HostTerminalFile(terminal.location(), flags, terminal))
+            if owned:
+                os.close(fd)
             continue
         files.append(_host_file(fd, flags, owned))
     return files

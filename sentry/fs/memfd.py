@@ -1,13 +1,15 @@
 """memfd_create(2): anonymous tmpfs files, and their seals (F_ADD_SEALS/F_GET_SEALS).
 
 A memfd is a regular tmpfs file with no name in the tree: /proc/self/fd shows
-"/memfd:NAME (deleted)" as on Linux.  Seals forbid shrinking, growing or
-writing from then on (F_SEAL_WRITE does not check for existing writable shared
-mappings, which Linux refuses with EBUSY).
+"/memfd:NAME (deleted)" as on Linux.  Its shared mappings map its bytes (the
+tmpfs file's mapping cache), so they are coherent with write() and read().
+Seals forbid shrinking, growing or writing from then on; F_SEAL_WRITE is
+refused (EBUSY) while a shared mapping that may be written exists, a write seal
+forbids new writable shared mappings (EPERM).
 """
 from __future__ import annotations
 
-from ..abi.errno import EINVAL, EPERM
+from ..abi.errno import EBUSY, EINVAL, EPERM
 from ..abi.fs import O_LARGEFILE, O_RDWR
 from ..kernel.errors import SysError
 from ..vfs.dentry import internal_location, internal_mount
@@ -28,6 +30,7 @@ F_SEAL_GROW = 0x4
 F_SEAL_WRITE = 0x8
 F_SEAL_FUTURE_WRITE = 0x10
 F_SEAL_EXEC = 0x20
+_WRITE_SEALS = F_SEAL_WRITE | F_SEAL_FUTURE_WRITE
 _SEALS = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE | F_SEAL_EXEC
 
 _FS = TmpfsFS()
@@ -46,6 +49,12 @@ class MemfdInode(TmpfsFile):
     def open(self, t, loc, flags: int):
         return MemfdOpenFile(loc, flags, self)
 
+    def mapping_cache(self):
+        """The tmpfs file's mapping cache, told whether the seals forbid writing."""
+        cache = super().mapping_cache()
+        cache.sealed = bool(self.seals & _WRITE_SEALS)
+        return cache
+
     def resize(self, size: int) -> None:
         if size < self.size and self.seals & F_SEAL_SHRINK or size > self.size and self.seals & F_SEAL_GROW:
             raise SysError(EPERM)
@@ -59,7 +68,7 @@ class MemfdOpenFile(TmpfsOpenFile):
 
     def pwrite(self, data: bytes, offset: int) -> int:
         node = self.node
-        if node.seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE) and data:
+        if node.seals & _WRITE_SEALS and data:
             raise SysError(EPERM)
         if node.seals & F_SEAL_GROW and offset + len(data) > node.size:
             if offset >= node.size:
@@ -98,5 +107,10 @@ def seals_fcntl(f, cmd: int, arg: int) -> int:
         raise SysError(EPERM)
     if node.seals & F_SEAL_SEAL:
         raise SysError(EPERM)
+    cache = node.cached()
+    if arg & F_SEAL_WRITE and cache is not None and any(v.maywrite for v in cache.users):
+        raise SysError(EBUSY)  # a shared mapping that is or may become writable
     node.seals |= arg
+    if cache is not None:
+        cache.sealed = bool(node.seals & _WRITE_SEALS)
     return 0

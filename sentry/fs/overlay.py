@@ -172,6 +172,11 @@ class OverlayInode(Inode):
         self._make_room(name)
         return OverlayInode(self.fs, self, name, self.upper.symlink(name, target, uid, gid), None)
 
+    def mknod(self, name: bytes, mode: int, rdev: int, uid: int, gid: int) -> Inode:
+        """A new FIFO, socket or device node in the upper layer."""
+        self._make_room(name)
+        return OverlayInode(self.fs, self, name, self.upper.mknod(name, mode, rdev, uid, gid), None)
+
     def link(self, name: bytes, inode: OverlayInode) -> None:
         """Copy `inode` up and link its upper inode."""
         inode.copy_up()

@@ -1,4 +1,4 @@
-"""Pipes: a 64 KiB in-sentry buffer between reader and writer files.
+"""Pipes: an in-sentry buffer between reader and writer files (64 KiB; F_SETPIPE_SZ resizes it).
 
 Writes of at most PIPE_BUF bytes are atomic; larger blocking writes are
 split, the rest written as room appears (the retry continues the same write).
@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import signal
 
-from ..abi.errno import EAGAIN, EPIPE
-from ..abi.fs import (INT, O_NONBLOCK, O_RDONLY, O_WRONLY, PIPE_BUF, PIPE_DEF_SIZE, PIPEFS_MAGIC, POLLERR, POLLHUP,
-                      POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, S_IFIFO)
+from ..abi.caps import CAP_SYS_RESOURCE
+from ..abi.errno import EAGAIN, EBADF, EBUSY, EINVAL, EPERM, EPIPE
+from ..abi.fs import (F_GETPIPE_SZ, INT, O_NONBLOCK, O_RDONLY, O_WRONLY, PIPE_BUF, PIPE_DEF_SIZE, PIPE_MAX_SIZE,
+                      PIPEFS_MAGIC, POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, S_IFIFO)
 from ..abi.ioctl import FIONREAD
+from ..abi.mm import PAGE_SIZE
 from ..kernel.errors import SysError
 from ..kernel.waitqueue import Block, WaitQueue
 from ..vfs.dentry import internal_location, internal_mount
@@ -46,6 +48,42 @@ class Pipe:
         self.rq = WaitQueue()  # readers waiting for data or end-of-file
         self.wq = WaitQueue()  # writers waiting for room or a broken pipe
 
+    def room(self) -> int:
+        """Bytes that fit before the pipe is full."""
+        return self.capacity - len(self.buf)
+
+    def page_room(self) -> int:
+        """Bytes of the pages no content uses: where a splice from a file puts its pages."""
+        return self.capacity - (len(self.buf) + PAGE_SIZE - 1) // PAGE_SIZE * PAGE_SIZE
+
+    def take(self, n: int) -> bytes:
+        """Remove and return up to `n` bytes from the head, waking writers."""
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        if self.wq:
+            self.wq.notify()
+        return data
+
+    def put(self, data: bytes) -> None:
+        """Append `data` (which fits), waking readers."""
+        self.buf += data
+        if self.rq:
+            self.rq.notify()
+
+    def resize(self, size: int, privileged: bool) -> int:
+        """F_SETPIPE_SZ: the capacity rounded up to a power-of-two number of pages; EPERM beyond
+        PIPE_MAX_SIZE unless `privileged`, EBUSY below the pages the content holds."""
+        if size > 1 << 31:
+            raise SysError(EINVAL)
+        size = max(PAGE_SIZE, 1 << (size - 1).bit_length())
+        if size > self.capacity and size > PIPE_MAX_SIZE and not privileged:
+            raise SysError(EPERM)
+        if size < self.capacity - self.page_room():
+            raise SysError(EBUSY)
+        self.capacity = size
+        self.wq.notify()
+        return size
+
 
 class PipeInode(AttrInode):
     """The inode of a pipe (reopening /proc/self/fd/N of a pipe opens another end)."""
@@ -59,6 +97,22 @@ class PipeInode(AttrInode):
     def open(self, t, loc, flags: int):
         """Another end of the same pipe."""
         return PipeFile(loc, flags, self.pipe)
+
+
+def broken_pipe(t) -> SysError:
+    """A write found no reader: SIGPIPE to the writer, and the EPIPE error to fail with."""
+    t.send_signal(_SIGPIPE)
+    return SysError(EPIPE)
+
+
+def pipe_fcntl(t, f, cmd: int, arg: int) -> int:
+    """F_SETPIPE_SZ (above pipe-max-size needs CAP_SYS_RESOURCE) and F_GETPIPE_SZ; EBADF on
+    anything but a pipe."""
+    if not isinstance(f, PipeFile):
+        raise SysError(EBADF)
+    if cmd == F_GETPIPE_SZ:
+        return f.pipe.capacity
+    return f.pipe.resize(arg & 0xFFFFFFFF, t.creds.capable(CAP_SYS_RESOURCE))
 
 
 def new_pipe(t, flags: int) -> tuple[PipeFile, PipeFile]:
@@ -98,11 +152,7 @@ class PipeFile(File):
         pipe = self.pipe
         buf = pipe.buf
         if buf and n:
-            data = bytes(buf[:n])
-            del buf[:n]
-            if pipe.wq:
-                pipe.wq.notify()
-            return data
+            return pipe.take(n)
         if not pipe.writers or not n:
             return b""
         if self.flags & O_NONBLOCK:
@@ -120,21 +170,17 @@ class PipeFile(File):
     def _write(self, t, data: bytes, done: int):
         pipe = self.pipe
         if not pipe.readers:
-            t.send_signal(_SIGPIPE)
+            err = broken_pipe(t)
             if done:
                 return done
-            raise SysError(EPIPE)
-        room = pipe.capacity - len(pipe.buf)
+            raise err
+        room = pipe.room()
         if len(data) - done <= room:
-            pipe.buf += data[done:] if done else data
-            if pipe.rq:
-                pipe.rq.notify()
+            pipe.put(data[done:] if done else data)
             return len(data)
         if room and (done or len(data) > PIPE_BUF):
-            pipe.buf += data[done:done + room]
+            pipe.put(data[done:done + room])
             done += room
-            if pipe.rq:
-                pipe.rq.notify()
         if self.flags & O_NONBLOCK:
             if done:
                 return done

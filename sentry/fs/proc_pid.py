@@ -101,8 +101,10 @@ def stat(tg, task, thread) -> bytes:
     # The obsolete signal fields show only signals 1-31, the thread's own pending ones.
     signals = [m & _OLD_SIGSET for m in (_sigmask(task.pending), task.sigmask, ignored, caught)]
     exit_code = tg.exit_status if tg.exit_status is not None else 0
+    tty = tg.tty  # the controlling terminal: its device, and its foreground group
+    tty_nr, tpgid = (tty.inode.rdev, tty.pgrp or -1) if tty is not None else (0, -1)
     fields = [
-        tg.ppid, tg.pgid, tg.sid, 0, -1, PF_RANDOMIZE,  # ppid pgrp session tty_nr tpgid flags
+        tg.ppid, tg.pgid, tg.sid, tty_nr, tpgid, PF_RANDOMIZE,  # ppid pgrp session tty_nr tpgid flags
         0, 0, 0, 0, cpu, 0, 0, 0,  # minflt cminflt majflt cmajflt utime stime cutime cstime
         _priority(task.sched), task.sched.nice, len(tg.tasks), 0,  # priority nice num_threads itrealvalue
         _since_boot_ticks(k, started),  # starttime

@@ -1,9 +1,8 @@
-"""sys and devpts as a container's mounts see them: small fixed trees in the sentry's memory.
+"""sys as a container's mounts see it: a small fixed tree in the sentry's memory.
 
 sysfs holds what tools read to count and describe CPUs (/sys/devices/system/cpu/{online,
 possible,present,kernel_max,cpuN/}) and an empty /sys/fs/cgroup (tools look for it; no cgroup
 controller is served).  Nothing in it is the host's: the CPU count is the sandbox's.
-devpts is an empty directory (the sandbox's terminals are its console).
 """
 from __future__ import annotations
 
@@ -12,7 +11,6 @@ from ..kernel.schedattrs import online_cpus
 from .tmpfs import TmpfsDir, TmpfsFS
 
 SYSFS_MAGIC = 0x62656572
-DEVPTS_SUPER_MAGIC = 0x1CD1
 KERNEL_MAX_CPUS = 8192
 
 
@@ -21,13 +19,6 @@ class SysFS(TmpfsFS):
 
     name = "sysfs"
     magic = SYSFS_MAGIC
-
-
-class DevptsFS(TmpfsFS):
-    """An (empty) devpts instance."""
-
-    name = "devpts"
-    magic = DEVPTS_SUPER_MAGIC
 
 
 def _dir(parent: TmpfsDir, path: bytes) -> TmpfsDir:
@@ -57,9 +48,3 @@ def build_sysfs() -> tuple[SysFS, TmpfsDir]:
     for path in (b"fs/cgroup", b"kernel", b"class", b"bus", b"block", b"dev/block", b"dev/char", b"module"):
         _dir(root, path)
     return fs, root
-
-
-def build_devpts(mode: int = 0o755) -> tuple[DevptsFS, TmpfsDir]:
-    """A fresh, empty devpts."""
-    fs = DevptsFS()
-    return fs, fs.new_root(mode)

@@ -2,17 +2,25 @@
 
 An instance may have a size limit (the `size=` of a tmpfs mount): the pages its regular files
 hold are counted, a write that does not fit is cut short, or fails with ENOSPC if nothing fits.
+While a regular file has shared mappings its bytes live in its mapping cache (mm/cache.py), which
+the mappings map: reads and writes go there, and the bytes come back when the last mapping goes.
 """
 from __future__ import annotations
 
+import re
 import time
+import weakref
 
 from ..abi.errno import EEXIST, ENOENT, ENOSPC, ENOTEMPTY, ENXIO
 from ..abi.fs import DT_SHIFT, S_IFCHR, S_IFDIR, S_IFLNK, S_IFREG, TMPFS_MAGIC
 from ..kernel.errors import SysError
+from ..mm.cache import MappingCache
 from ..vfs.device import open_device
 from ..vfs.file import DirFile, File
 from ..vfs.inode import BLOCK_SIZE, AttrInode, FileSystem, Inode, StatFs
+
+
+_NONZERO = re.compile(rb"[^\0]")
 
 
 def _pages(size: int) -> int:
@@ -161,14 +169,40 @@ def _drop_link(inode: Inode) -> None:
 
 
 class TmpfsFile(AttrInode):
-    """A regular file: its bytes in a bytearray."""
+    """A regular file: its bytes in a bytearray, or in its mapping cache while it has one."""
 
-    __slots__ = ("data",)
+    __slots__ = ("data", "_cache")
 
     def __init__(self, fs: FileSystem, mode: int, uid: int, gid: int, data: bytes = b""):
         super().__init__(fs, S_IFREG | mode, uid, gid)
         self.data = bytearray(data)
         self.size = len(data)
+        self._cache: weakref.ref | None = None
+
+    def cached(self) -> MappingCache | None:
+        """The mapping cache holding the bytes, if the file is mapped shared."""
+        return self._cache() if self._cache is not None else None
+
+    def mapping_cache(self) -> MappingCache:
+        """The mapping cache, made now (the bytes move there) if the file has none."""
+        cache = self.cached()
+        if cache is None:
+            cache = MappingCache("tmpfs", self._uncache)
+            cache.pwrite(self.data, 0)
+            cache.resize(self.size)
+            self.data = bytearray()
+            self._cache = weakref.ref(cache)
+        return cache
+
+    def contents(self) -> bytes | bytearray:
+        """All the bytes (from the mapping cache while there is one)."""
+        cache = self.cached()
+        return self.data if cache is None else cache.pread(self.size, 0)
+
+    def _uncache(self, data: bytes) -> None:
+        """The last mapping went: the bytes are the file's own again."""
+        self.data = bytearray(data)
+        self._cache = None
 
     def open(self, t, loc, flags: int):
         """Open for reading and writing the bytes."""
@@ -193,7 +227,10 @@ class TmpfsFile(AttrInode):
     def resize(self, size: int) -> None:
         """Truncate or zero-extend."""
         self._charge(size)
-        if size < len(self.data):
+        cache = self.cached()
+        if cache is not None:
+            cache.resize(size)
+        elif size < len(self.data):
             del self.data[size:]
         else:
             self.data += bytes(size - len(self.data))
@@ -214,8 +251,35 @@ class TmpfsOpenFile(File):
         """Current length."""
         return self.node.size
 
+    def lock_key(self):
+        """The file's node (an overlay's upper file included), which every open of it shares."""
+        return self.node
+
+    def data_offset(self, offset: int, hole: bool) -> int:
+        """SEEK_DATA/SEEK_HOLE by pages, as Linux's tmpfs: a page holding only zeros counts as a
+        hole (pages are not allocated on their own here: a written page of zeros is one too)."""
+        data, size = self.node.contents(), self.node.size
+        if not 0 <= offset < size:
+            raise SysError(ENXIO)
+        page = offset - offset % BLOCK_SIZE
+        if not hole:
+            found = _NONZERO.search(data, page, size)
+            if found is None:
+                raise SysError(ENXIO)
+            return max(offset, found.start() - found.start() % BLOCK_SIZE)
+        while page < size and _NONZERO.search(data, page, min(page + BLOCK_SIZE, size)):
+            page += BLOCK_SIZE
+        return max(offset, min(page, size))
+
+    def mapping_cache(self) -> MappingCache:
+        """The file's mapping cache (for a shared mapping)."""
+        return self.node.mapping_cache()
+
     def pread(self, n: int, offset: int) -> bytes:
         """Bytes at `offset`."""
+        cache = self.node.cached()
+        if cache is not None:
+            return cache.pread(n, offset)
         return bytes(memoryview(self.node.data)[offset:offset + n])
 
     def pwrite(self, data: bytes, offset: int) -> int:
@@ -229,11 +293,16 @@ class TmpfsOpenFile(File):
                     node.fs.uncharge(fits, node.size)
                     raise SysError(ENOSPC)
                 data = data[:fits - offset]
-        buf = node.data
-        if offset > len(buf):
-            buf += bytes(offset - len(buf))
-        buf[offset:offset + len(data)] = data
-        node.size = len(buf)
+        cache = node.cached()
+        if cache is not None:
+            cache.pwrite(data, offset)
+            node.size = cache.size
+        else:
+            buf = node.data
+            if offset > len(buf):
+                buf += bytes(offset - len(buf))
+            buf[offset:offset + len(data)] = data
+            node.size = len(buf)
         node.mtime_ns = node.ctime_ns = time.time_ns()
         return len(data)
 

@@ -65,6 +65,7 @@ class Container:
         self.init = None  # its init process, once started
         self.exit_status: int | None = None  # init's wait status once the container has stopped
         self.frozen = False  # paused: no task of it runs (Kernel.freeze, Kernel.thaw)
+        self.seccomp = None  # the filter of its processes' syscalls (Kernel.install_seccomp)
         # Blocked tasks of a frozen container whose wait ended (a wake-up, a signal): their
         # syscalls are re-run once it thaws.  A dict, as an ordered set.
         self.thaw_wakes: dict = {}
@@ -79,6 +80,10 @@ class Container:
                 file.unref()
             raise
         self.root = self._init_fs.root  # the container's root (init may chroot away from it)
+        self.install_stdio(stdio)
+
+    def install_stdio(self, stdio: list) -> None:
+        """Make Files `stdio` its init's fds 0, 1, 2... (before it starts)."""
         for fd, file in enumerate(stdio):
             self._init_files.install_at(fd, file)
 
@@ -98,24 +103,24 @@ class Container:
         return fs
 
     def spawn(self, argv: list[bytes], envp: list[bytes], fs: FSContext, fdtable,
-              creds: Credentials | None = None):
-        """Start `argv` as a new process of the container (see Kernel.spawn): argv[0] is looked
-        up in the PATH of `envp` within `fs`.  SysError (ExecutableNotFound: not in the PATH)
-        or OSError if it cannot be run."""
+              creds: Credentials | None = None, **attrs):
+        """Start `argv` as a new process of the container (see Kernel.spawn, which takes `attrs`:
+        rlimits, no_new_privs): argv[0] is looked up in the PATH of `envp` within `fs`.
+        SysError (ExecutableNotFound: not in the PATH) or OSError if it cannot be run."""
         path = find_executable(fs, argv[0], env_path(envp))
-        return self.kernel.spawn(self, path, argv, envp, fs, fdtable, creds)
+        return self.kernel.spawn(self, path, argv, envp, fs, fdtable, creds, **attrs)
 
-    def start(self, argv: list[bytes], envp: list[bytes], cwd: bytes, creds: Credentials | None = None):
-        """Spawn the container's init, working in `cwd` (in / if the root lacks it); returns it.
-        If it cannot be run, the container stops with status 127 (not found) or 126, as a
-        shell's, and the SysError or OSError is raised."""
+    def start(self, argv: list[bytes], envp: list[bytes], cwd: bytes, creds: Credentials | None = None, **attrs):
+        """Spawn the container's init (as `spawn`), working in `cwd` (in / if the root lacks it);
+        returns it.  If it cannot be run, the container stops with status 127 (not found) or
+        126, as a shell's, and the SysError or OSError is raised."""
         try:
             self._init_fs.chdir_path(cwd)
         except (SysError, OSError):
             log.warning("working directory not in the container's root, using /", container=self.id,
                         cwd=cwd.decode(errors="replace"))
         try:
-            self.init = self.spawn(argv, envp, self._init_fs, self._init_files, creds)
+            self.init = self.spawn(argv, envp, self._init_fs, self._init_files, creds, **attrs)
         except (SysError, OSError) as err:
             self.end((127 if err.errno in (ENOENT, ENOTDIR) else 126) << 8)
             raise

@@ -36,10 +36,19 @@ class Credentials:
     securebits: int = 0
 
     @classmethod
-    def of_user(cls, uid: int, gid: int, groups=()) -> "Credentials":
-        """A container process's credentials: an OCI process.user (root's capabilities are
-        dropped as Linux does when uid changes from 0)."""
-        return cls().with_gids(gid, gid, gid).with_groups(groups).with_uids(uid, uid, uid)
+    def of_user(cls, uid: int, gid: int, groups=(), caps: tuple[int, int, int, int, int] | None = None
+                ) -> "Credentials":
+        """A container process's credentials: an OCI process.user, and its process.capabilities
+        as masks (effective, permitted, inheritable, bounding, ambient) set once the ids are, as
+        runc does (ambient keeps only what is both permitted and inheritable).  Without `caps`,
+        root's capabilities are dropped as Linux does when uid changes from 0."""
+        creds = cls().with_gids(gid, gid, gid).with_groups(groups).with_uids(uid, uid, uid)
+        if caps is None:
+            return creds
+        effective, permitted, inheritable, bounding, ambient = caps
+        return dataclasses.replace(creds, cap_effective=effective, cap_permitted=permitted,
+                                   cap_inheritable=inheritable, cap_bounding=bounding,
+                                   cap_ambient=ambient & permitted & inheritable)
 
     def copy(self) -> "Credentials":
         """An equal, independent Credentials (for a new task)."""

@@ -6,11 +6,15 @@ from .waitqueue import WaitQueue
 
 def futex_key(mm, addr: int, private: bool) -> tuple[int, int]:
     """Where waiters on `addr` meet: per address space, except a non-private
-    futex in shared memory, which processes forked after the mapping share at
-    the same address."""
+    futex in shared memory: in a shared file mapping, the file's mapping cache
+    and the offset in the file (every process mapping the file meets there);
+    in shared anonymous memory, which processes forked after the mapping
+    share at the same address, the address."""
     if not private:
         vma = mm.vmas.find(addr)
         if vma is not None and vma.shared:
+            if vma.cache is not None:
+                return (id(vma.cache), vma.offset + addr - vma.start)
             return (0, addr)
     return (id(mm), addr)
 

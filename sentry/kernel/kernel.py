@@ -29,8 +29,9 @@ from ..abi.signal import (
     CLD_CONTINUED, CLD_EXITED, CLD_KILLED, CLD_STOPPED, SA_NOCLDSTOP, SA_NOCLDWAIT, SI_USER, SIG_IGN, SIGCHLD,
     SIGCONT, SIGKILL, SIGSTOP, bit,
 )
-from .siginfo import child_info, kill_info
+from .siginfo import child_info, fault_info, kill_info
 from ..syscalls.table import TABLE
+from . import seccomp
 from .creds import Credentials
 from .errors import SysError
 from .futex import Futexes, futex_key
@@ -101,12 +102,32 @@ class Kernel:
         self.memory_limit: int | None = None  # the container's, in bytes (see memory())
         self.external_signals: list[int] = []
         self._enosys_logged: set[int] = set()
-        self.handlers = [None] * (sysno.MAX_NR + 1)
-        for nr, row in TABLE.items():
-            handler = row.handler or self._unsupported(nr, quiet=bool(row.note))
-            self.handlers[nr] = strace.wrap(row, handler) if strace and strace.wants(row.name) else handler
+        self._strace = strace
+        self._guarded: set[int] = set()  # numbers whose handler is behind a seccomp filter
+        self.handlers = [self._handler(nr) for nr in range(sysno.MAX_NR + 1)]
         self._stop_fd = platform.stop_notifier()
         self._signal_fd = -1
+
+    def _handler(self, nr: int, filtered: bool = False):
+        """What serves syscall `nr`: its table handler (ENOSYS if none), behind the containers'
+        seccomp filters if `filtered`, traced if --strace asks for it."""
+        row = TABLE.get(nr)
+        handler = row.handler if row is not None and row.handler else \
+            self._unsupported(nr, quiet=row is not None and row.quiet)
+        if filtered:
+            handler = seccomp.guard(nr, handler)
+        strace = self._strace
+        return strace.wrap(row, handler) if row is not None and strace and strace.wants(row.name) else handler
+
+    def install_seccomp(self, container, filt) -> None:
+        """Filter the syscalls of every process of `container` through `filt` (a compiled
+        kernel.seccomp.Filter; None: no filter).  Only the handlers of numbers some filter does
+        not simply allow are guarded; the others keep the unfiltered path."""
+        container.seccomp = filt
+        if filt is not None:
+            for nr in filt.filtered() - self._guarded:
+                self._guarded.add(nr)
+                self.handlers[nr] = self._handler(nr, filtered=True)
 
     def forward_host_signals(self, signals) -> None:
         """Deliver these signals, when the sentry receives them, to the sandbox's init."""
@@ -188,16 +209,21 @@ class Kernel:
         self.by_host[host_tid] = t
 
     def spawn(self, container, path: bytes, argv: list[bytes], envp: list[bytes], fs, fdtable,
-              creds: Credentials | None = None) -> ThreadGroup:
+              creds: Credentials | None = None, rlimits: dict[int, tuple[int, int]] | None = None,
+              no_new_privs: bool = False) -> ThreadGroup:
         """Start a process of `container` running `path` in a new session, with no parent: a
         container's init, or a process the control service executes (the kernel reaps it itself
-        when it exits)."""
+        when it exits).  It is executed as by execve with credentials `creds` (root's by
+        default), its resource limits `rlimits` (the others: the sandbox's defaults) and
+        no_new_privs as given."""
         from ..loader import exec as loader
 
         pid = self.new_pid()
         tg = ThreadGroup(self, pid, None, container)
-        fdtable.set_limit(min(self.default_rlimits[RLIMIT_NOFILE][0], 1 << 20))
-        t = Task(self, pid, tg, 0, None, fs, fdtable, creds or Credentials())
+        tg.rlimits = dict(rlimits or {})
+        tg.no_new_privs = int(no_new_privs)
+        fdtable.set_limit(min(tg.rlimit(RLIMIT_NOFILE)[0], 1 << 20))
+        t = Task(self, pid, tg, 0, None, fs, fdtable, (creds or Credentials()).after_exec())
         image = loader.load(self, t, path, argv, envp)
         t.host_tid = t.host_pid = image.host_tid
         t.mm = image.mm
@@ -274,14 +300,16 @@ class Kernel:
         return init.exit_status
 
     def _unsupported(self, nr: int, quiet: bool = False):
-        """The handler of an unimplemented syscall: ENOSYS, logged once per number
-        (at debug level when the table documents why, e.g. rseq: libc copes)."""
+        """The handler of an unimplemented syscall: ENOSYS, logged once per number with the
+        table's note (at debug level for the `quiet` rows, e.g. rseq: libc copes)."""
         emit = log.debug if quiet else log.warning
+        row = TABLE.get(nr)
+        why = {"note": row.note} if row is not None and row.note else {}
 
         def enosys(t, *_):
             if nr not in self._enosys_logged:
                 self._enosys_logged.add(nr)
-                emit("unsupported syscall", nr=nr, name=sysno.NAMES.get(nr, f"syscall_{nr}"))
+                emit("unsupported syscall", nr=nr, name=sysno.NAMES.get(nr, f"syscall_{nr}"), **why)
             return -E.ENOSYS
         return enosys
 
@@ -377,7 +405,9 @@ class Kernel:
             # is only seen once it resumes): it must not sleep through it, as on Linux.
             self.interrupt(t)
 
-    def _unpark(self, t: Task) -> Block | None:
+    def _unpark(self, t: Task, rerun: bool = False) -> Block | None:
+        """End `t`'s wait: for a re-run of its syscall if `rerun`, else for good (the Block's
+        cancel runs)."""
         t.sigwait_mask = 0
         block, t.block = t.block, None
         if block is not None:
@@ -386,6 +416,8 @@ class Kernel:
             self.host_waits.pop(t, None)
             self.timers.cancel(t.block_timer)
             t.block_timer = None
+            if not rerun and block.cancel is not None:
+                block.cancel()
         t.waker = None
         return block
 
@@ -508,7 +540,7 @@ class Kernel:
         if t.tg.container.frozen:
             self._defer_wake(t)
             return
-        block = self._unpark(t)
+        block = self._unpark(t, rerun=True)
         t.state = TaskState.RUNNING
         self.current = t
         handler, args = t.syscall
@@ -576,7 +608,7 @@ class Kernel:
         if status >> 16 == 0 and sig != SIGSTOP:
             signo, code, addr = self.platform.siginfo(t.host_tid)
             if code > 0 and signo == sig:  # a fault of the program: a forced signal
-                self.signals.force(t, sig, code, addr)
+                self.signals.force(t, sig, code, fault_info(addr))
         self._finish(t, None)
 
     # -- exit ------------------------------------------------------------------
@@ -664,6 +696,10 @@ class Kernel:
                 t.fdtable.close_all()
         for pid in host_pids:
             self.platform.kill_process(pid)
+        for mm in {t.mm for t in tg.tasks.values() if t.mm.space.pid == t.host_pid}:
+            mm.release()  # its mappings went with its memory (a vfork child's memory is its parent's)
+        if tg.tty is not None and tg.pid == tg.sid:
+            tg.tty.leader_exited(tg)
         tg.cancel_timers(posix_only=False)
         tg.exit_status = status
         if self.on_exit is not None:

@@ -10,6 +10,7 @@ _HEAD = struct.Struct("<iii4x")  # si_signo, si_errno, si_code
 _KILL = struct.Struct("<iI")  # si_pid, si_uid
 _CHILD = struct.Struct("<iIi4xqq")  # si_pid, si_uid, si_status, si_utime, si_stime
 _FAULT = struct.Struct("<Q")  # si_addr
+_SYS = struct.Struct("<QiI")  # si_call_addr, si_syscall, si_arch
 _TIMER = struct.Struct("<ii")  # si_tid, si_overrun; si_value follows
 _RT = struct.Struct("<iIQ")  # si_pid, si_uid, si_value
 
@@ -27,6 +28,11 @@ def child_info(pid: int, status: int, uid: int = 0) -> bytes:
 def fault_info(addr: int) -> bytes:
     """SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP from a fault."""
     return _FAULT.pack(addr)
+
+
+def sys_info(call_addr: int, nr: int, arch: int) -> bytes:
+    """SIGSYS from a seccomp trap: the address after the syscall, its number and audit arch."""
+    return _SYS.pack(call_addr, nr, arch)
 
 
 def timer_info(timer_id: int, overrun: int, value: int) -> bytes:

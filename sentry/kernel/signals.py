@@ -16,7 +16,6 @@ from ..abi.signal import (
     UNBLOCKABLE, bit, default_action,
 )
 from . import siginfo
-from .siginfo import fault_info
 from .waitqueue import NORESUME
 
 _SIGCONTEXT = struct.Struct("<18Q4H4QQ8Q")  # 256 bytes
@@ -100,6 +99,8 @@ class Signals:
         if sig < SIGRTMIN and any(entry[0] == sig for entry in queue):
             return  # standard signals do not queue twice
         queue.append((sig, code, union))
+        if tg.signal_wq:
+            tg.signal_wq.notify()  # signalfds polled by its threads
         if waited:
             self.kernel.wake(target)
         elif not blocked and target is not self.kernel.current:
@@ -110,13 +111,14 @@ class Signals:
         for queue in [tg.pending] + [t.pending for t in tg.tasks.values()]:
             queue[:] = [e for e in queue if not bit(e[0]) & mask]
 
-    def force(self, t, sig: int, code: int, addr: int) -> None:
-        """A synchronous fault: unblock `sig` (default action if it was blocked or ignored)."""
+    def force(self, t, sig: int, code: int, info: bytes) -> None:
+        """A synchronous fault (or a seccomp trap): unblock `sig` (default action if it was
+        blocked or ignored); `info` is its siginfo union (siginfo.fault_info, sys_info)."""
         act = t.tg.actions[sig]
         if t.sigmask & bit(sig) or act.handler == SIG_IGN:
             act.handler = SIG_DFL
             t.sigmask &= ~bit(sig)
-        t.pending.insert(0, (sig, code, fault_info(addr)))
+        t.pending.insert(0, (sig, code, info))
 
     def dequeue(self, t, mask: int):
         """Take `t`'s first pending signal (thread's, then process's) in `mask`."""

@@ -48,6 +48,7 @@ class ThreadGroup:
         self.tasks: dict[int, Task] = {}
         self.pgid = pid
         self.sid = pid
+        self.tty = None  # the controlling terminal (fs.pty.Terminal): fork copies it, setsid drops it
         self.comm = b""
         self.exe = b""
         self.actions = [SigAction() for _ in range(NSIG + 1)]
@@ -56,6 +57,7 @@ class ThreadGroup:
         self.stop_signal = 0  # the signal that stopped the process, while it is stopped
         self.wait_report: int | None = None  # a stop or continue wait4 has yet to report
         self.child_exit = WaitQueue()
+        self.signal_wq = WaitQueue()  # notified when a signal is queued for the process or a thread of it
         self.rlimits: dict[int, tuple[int, int]] = {}
         self.itimers: dict[int, SignalTimer] = {}  # setitimer's, by ITIMER_*
         self.posix_timers: dict[int, object] = {}  # timer_create's, by timer id
@@ -91,9 +93,10 @@ class ThreadGroup:
         return self.rlimits.get(resource) or self.kernel.default_rlimits[resource]
 
     def take_image(self, image) -> None:
-        """Name the process after a freshly loaded program (execve, init)."""
+        """Name the process after a freshly loaded program (execve, init): comm is the last
+        component of the path it was executed by (a symlink's name, a script's), as Linux's."""
         self.exe = image.exe
-        self.comm = image.exe.rsplit(b"/", 1)[-1][:15]
+        self.comm = image.filename.rsplit(b"/", 1)[-1][:15]
 
     @property
     def ppid(self) -> int:

@@ -52,9 +52,12 @@ class Block:
                  SA_RESTART (read, write, wait4...) or fails it with EINTR.
     interruptible: False for waits only SIGKILL ends (vfork's parent):
                  other signals stay pending until it completes.
+    cancel:      what to run (no arguments) if the wait ends without a re-run
+                 (a signal interrupts it, the task exits): undo what the
+                 handler did before blocking (a FIFO open's waiting end).
     """
 
-    __slots__ = ("queues", "deadline", "host_fds", "retry", "restartable", "interruptible")
+    __slots__ = ("queues", "deadline", "host_fds", "retry", "restartable", "interruptible", "cancel")
 
     def __init__(
         self,
@@ -64,6 +67,7 @@ class Block:
         retry: Callable[[], object] | None = None,
         restartable: bool = True,
         interruptible: bool = True,
+        cancel: Callable[[], object] | None = None,
     ):
         self.queues = queues
         self.deadline = deadline
@@ -71,6 +75,7 @@ class Block:
         self.retry = retry
         self.restartable = restartable
         self.interruptible = interruptible
+        self.cancel = cancel
 
 
 # A handler's answer meaning "the task's registers are already set (execve,

@@ -1,11 +1,9 @@
 """execve's loader: from a path to a fresh address space ready to run."""
 from __future__ import annotations
 
-import stat as statmod
 from dataclasses import dataclass
 
 from ..abi.errno import EACCES, ELOOP, ENOEXEC
-from ..abi.fs import ST_NOEXEC
 from ..abi.resource import RLIM_INFINITY, RLIMIT_STACK
 from ..abi.mm import MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, MAP_STACK, PROT_READ, PROT_WRITE, page_up
 from ..kernel.errors import SysError
@@ -28,8 +26,9 @@ class Image:
     host_tid: int
     entry: int
     sp: int
-    exe: bytes
+    exe: bytes  # the file run (/proc/PID/exe): the interpreter of a script
     argv: list[bytes]
+    filename: bytes = b""  # the path execve was given: comm is its last component
 
 
 def _open_exec(t, path: bytes, dirfd: int = AT_FDCWD, nofollow: bool = False):
@@ -38,9 +37,8 @@ def _open_exec(t, path: bytes, dirfd: int = AT_FDCWD, nofollow: bool = False):
     The caller owns the returned File's reference and must unref() it."""
     from ..vfs import open_path
 
-    file = open_path(t, dirfd, path, O_RDONLY | (O_NOFOLLOW if nofollow else 0))
-    st = file.stat()
-    if not statmod.S_ISREG(st.st_mode) or not st.st_mode & 0o111 or file.loc.mount.flags & ST_NOEXEC:
+    file = open_path(t, dirfd, path, O_RDONLY | (O_NOFOLLOW if nofollow else 0), for_exec=True)
+    if not file.stat().st_mode & 0o111:
         file.unref()
         raise SysError(EACCES)
     return file
@@ -61,6 +59,7 @@ def load(kernel, t, path: bytes, argv: list[bytes], envp: list[bytes], dirfd: in
          nofollow: bool = False) -> Image:
     """Open `path` for `t`, follow `#!` lines, and load the ELF into a new address space."""
     files = []  # every File opened here, released at the end: the image holds copies
+    filename = path
     try:
         for _ in range(_MAX_INTERP_DEPTH):
             file = _open_exec(t, path, dirfd, nofollow)
@@ -80,7 +79,9 @@ def load(kernel, t, path: bytes, argv: list[bytes], envp: list[bytes], dirfd: in
             interp = (interp_file, elf.parse(interp_file))
         soft = t.tg.rlimit(RLIMIT_STACK)[0]
         stack_size = STACK_SIZE if soft == RLIM_INFINITY else max(page_up(min(soft, MAX_STACK_SIZE)), 1 << 17)
-        return _load_image(kernel, file, info, interp, path, argv, envp, stack_size)
+        image = _load_image(kernel, file, info, interp, path, argv, envp, stack_size)
+        image.filename = filename
+        return image
     finally:
         for f in files:
             f.unref()

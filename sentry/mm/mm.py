@@ -3,19 +3,22 @@
 The host stub process holds the real pages; every change to the layout is
 done by running mmap/munmap/mprotect/mremap inside the stub (see the
 platform).  This module decides what is allowed (the stub page is never
-touched, file contents are copied in, host fds never reach the stub) and
-keeps the sandbox's view of the layout (`vmas`, see vma.py) in step.
+touched, host files never reach the stub) and keeps the sandbox's view of
+the layout (`vmas`, see vma.py) in step.  Private file mappings hold a copy
+of the file's bytes; shared ones map the file's mapping cache (cache.py), a
+memory file of the sentry's that the platform maps into the stub.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from ..abi import sysno
-from ..abi.errno import EINVAL, ENOMEM
+from ..abi.errno import EACCES, EINVAL, ENOMEM, EPERM
 from ..abi.mm import (
     MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGETLB, MAP_NORESERVE,
     MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE, MAP_STACK, MAP_TYPE, PAGE_SIZE, PROT_ALL,
-    PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE, MREMAP_DONTUNMAP, MREMAP_FIXED, TASK_SIZE, page_down, page_up,
+    PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE, MREMAP_DONTUNMAP, MREMAP_FIXED, MS_ASYNC, MS_INVALIDATE, MS_SYNC,
+    TASK_SIZE, page_down, page_up,
 )
 from ..kernel.errors import SysError
 from .vma import HEAP, SHARED_ANON_NAME, STACK, Vma, VmaList
@@ -144,13 +147,24 @@ class MemoryManager:
             raise SysError(EINVAL)
 
     def _host(self, tid: int, nr: int, *args: int) -> int:
-        ret = self.space.syscall(tid, nr, *args)
+        return self._check(self.space.syscall(tid, nr, *args))
+
+    @staticmethod
+    def _check(ret: int) -> int:
+        """A raw host syscall result: SysError if it is an error."""
         if -4096 < ret < 0:
             raise SysError(-ret)
         return ret
 
+    def release(self) -> None:
+        """The address space is gone (its process exited or executed): forget its mappings, so
+        the mapping caches they held retire once no other process maps them."""
+        self.vmas = VmaList()
+
     def mmap(self, tid: int, addr: int, length: int, prot: int, flags: int, file=None, offset: int = 0) -> int:
-        """Map `length` bytes; `file` (a File with pread) has its bytes copied in."""
+        """Map `length` bytes of anonymous memory or of `file` (a File with pread): a shared
+        mapping of a file that can have a mapping cache (`mapping_cache()`) maps the file's
+        cache, any other file mapping gets a copy of the file's bytes."""
         if length == 0 or prot & ~PROT_ALL or flags & MAP_HUGETLB:
             raise SysError(EINVAL)
         length = page_up(length)
@@ -175,19 +189,30 @@ class MemoryManager:
             return start
         if offset % PAGE_SIZE:
             raise SysError(EINVAL)
-        # A file mapping: anonymous memory holding a copy of the file's bytes.
-        # MAP_SHARED stays shared with the processes forked after it (POSIX
-        # semaphores in /dev/shm), but is not kept coherent with the file.
+        cache = file.mapping_cache() if shared and hasattr(file, "mapping_cache") else None
+        if cache is not None and cache.sealed and prot & PROT_WRITE:
+            raise SysError(EPERM)
+        # Anonymous memory first: the kernel picks the address (and honours
+        # MAP_FIXED_NOREPLACE); then the file's bytes are copied in or its
+        # cache is mapped over it.  A shared mapping of a file without a cache
+        # stays shared with the processes forked after it, not with the file.
         start = self._host(tid, _NR_MMAP, addr, length, PROT_READ | PROT_WRITE, host_flags | MAP_ANONYMOUS, -1, 0)
         try:
-            self.copy_in(file, start, offset, length)
-            if prot != PROT_READ | PROT_WRITE:
-                self._host(tid, _NR_MPROTECT, start, length, prot)
+            if cache is not None:
+                self._check(self.space.map_file(tid, start, length, prot, cache.fd, offset))
+            else:
+                self.copy_in(file, start, offset, length)
+                if prot != PROT_READ | PROT_WRITE:
+                    self._host(tid, _NR_MPROTECT, start, length, prot)
         except BaseException:
             self._host(tid, _NR_MUNMAP, start, length)
             self.vmas.unmap(start, start + length)  # MAP_FIXED already replaced what was there
             raise
-        self.vmas.map(Vma(start, start + length, prot, shared, *_file_identity(file, offset), stack=stack))
+        maywrite = cache is not None and file.writable and not cache.sealed
+        if maywrite and prot & PROT_WRITE:
+            cache.dirty = True
+        self.vmas.map(Vma(start, start + length, prot, shared, *_file_identity(file, offset), stack=stack,
+                          cache=cache, maywrite=maywrite))
         return start
 
     def back_with_file(self, start: int, end: int, file, offset: int) -> None:
@@ -247,13 +272,41 @@ class MemoryManager:
         return ret
 
     def mprotect(self, tid: int, addr: int, length: int, prot: int) -> int:
+        """Change the protection; EACCES making writable a shared mapping of a file that was not
+        open for writing (or is sealed)."""
         if addr % PAGE_SIZE or prot & ~PROT_ALL:
             raise SysError(EINVAL)
         length = page_up(length)
         self._check_range(addr, length)
+        cached = [v for v in self.vmas.overlapping(addr, addr + length) if v.cache is not None]
+        if prot & PROT_WRITE and any(not v.maywrite for v in cached):
+            raise SysError(EACCES)
         ret = self._host(tid, _NR_MPROTECT, addr, length, prot)
         self.vmas.protect(addr, addr + length, prot)
+        if prot & PROT_WRITE:
+            for v in cached:
+                v.cache.dirty = True
         return ret
+
+    def msync(self, addr: int, length: int, flags: int) -> int:
+        """Write back what stores through the shared file mappings in the range changed (with
+        MS_ASYNC too, at once); ENOMEM if part of the range is not mapped."""
+        if flags & ~(MS_ASYNC | MS_INVALIDATE | MS_SYNC) or addr % PAGE_SIZE or (
+                flags & MS_ASYNC and flags & MS_SYNC):
+            raise SysError(EINVAL)
+        end = addr + page_up(length)
+        if end < addr or end > TASK_SIZE:
+            raise SysError(ENOMEM)
+        covered = addr
+        for v in self.vmas.overlapping(addr, end):
+            if v.start > covered:
+                break
+            covered = v.end
+            if v.cache is not None and flags & (MS_ASYNC | MS_SYNC):
+                v.cache.sync()
+        if covered < end:
+            raise SysError(ENOMEM)
+        return 0
 
     def madvise(self, tid: int, addr: int, length: int, advice: int) -> int:
         if addr % PAGE_SIZE or advice not in _ADVICE:

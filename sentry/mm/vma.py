@@ -24,15 +24,22 @@ class Vma:
     file and the file's `dev` (never 0) and `ino`; anonymous ones have offset, dev and ino 0
     and the name "" (or [heap], [stack], /dev/zero (deleted)).  `stack` marks
     stacks (the initial one, MAP_STACK and MAP_GROWSDOWN mappings), whose
-    pages appear only as they are touched.
+    pages appear only as they are touched.  A shared mapping of a file maps
+    the file's mapping `cache` (mm/cache.py), which it keeps alive;
+    `maywrite` says whether it may be made writable (the file was open for
+    writing and is not sealed).
     """
 
-    __slots__ = ("start", "end", "prot", "shared", "offset", "name", "dev", "ino", "stack")
+    __slots__ = ("start", "end", "prot", "shared", "offset", "name", "dev", "ino", "stack", "cache", "maywrite",
+                 "__weakref__")
 
     def __init__(self, start: int, end: int, prot: int, shared: bool, name: bytes = b"", offset: int = 0,
-                 dev: int = 0, ino: int = 0, stack: bool = False):
+                 dev: int = 0, ino: int = 0, stack: bool = False, cache=None, maywrite: bool = False):
         self.start, self.end, self.prot, self.shared = start, end, prot, shared
         self.name, self.offset, self.dev, self.ino, self.stack = name, offset, dev, ino, stack
+        self.cache, self.maywrite = cache, maywrite
+        if cache is not None:
+            cache.users.add(self)
 
     @property
     def size(self) -> int:
@@ -47,7 +54,8 @@ class Vma:
     def moved(self, at: int, start: int, end: int) -> Vma:
         """A mapping like this one over [start, end), starting with what this one shows at `at`."""
         offset = self.offset + (at - self.start) if self.is_file else 0
-        return Vma(start, end, self.prot, self.shared, self.name, offset, self.dev, self.ino, self.stack)
+        return Vma(start, end, self.prot, self.shared, self.name, offset, self.dev, self.ino, self.stack,
+                   self.cache, self.maywrite)
 
     def piece(self, start: int, end: int) -> Vma:
         """A copy restricted to [start, end) (inside this one)."""
@@ -57,7 +65,8 @@ class Vma:
         """Whether this mapping extends `prev` seamlessly (Linux would merge the two)."""
         return (prev.end == self.start and prev.prot == self.prot and prev.shared == self.shared
                 and prev.name == self.name and prev.dev == self.dev and prev.ino == self.ino
-                and prev.stack == self.stack and (not self.is_file or prev.offset + prev.size == self.offset))
+                and prev.stack == self.stack and prev.cache is self.cache and prev.maywrite == self.maywrite
+                and (not self.is_file or prev.offset + prev.size == self.offset))
 
     def perms(self) -> bytes:
         """The rwxp/s column of /proc/PID/maps."""
@@ -94,6 +103,17 @@ class VmaList:
         if i >= 0 and addr < self._vmas[i].end:
             return self._vmas[i]
         return None
+
+    def overlapping(self, lo: int, hi: int) -> list[Vma]:
+        """The mappings that overlap [lo, hi), in address order."""
+        vmas = self._vmas
+        i = max(bisect.bisect_right(self._starts, lo) - 1, 0)
+        out = []
+        while i < len(vmas) and vmas[i].start < hi:
+            if vmas[i].end > lo:
+                out.append(vmas[i])
+            i += 1
+        return out
 
     # -- changes -------------------------------------------------------------
     def _split(self, addr: int) -> int:

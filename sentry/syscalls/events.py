@@ -1,16 +1,21 @@
-"""Event-notification syscalls: eventfd, epoll, timerfd and signalfd; and memfd_create."""
+"""Event-notification syscalls: eventfd, epoll, timerfd, signalfd and inotify; and memfd_create."""
 from __future__ import annotations
 
 import struct
 import time
 
-from ..abi.errno import EEXIST, EINVAL, ENAMETOOLONG, ENOENT, EPERM
-from ..abi.fs import O_CLOEXEC, O_NONBLOCK, POLLERR, POLLHUP
+from ..abi.errno import EACCES, EEXIST, EINVAL, ENAMETOOLONG, ENOENT, ENOTDIR, EPERM
+from ..abi.fs import AT_FDCWD, O_CLOEXEC, O_NONBLOCK, PATH_MAX, POLLERR, POLLHUP, R_OK, S_IFDIR
+from ..abi.inotify import (ALL_INOTIFY_BITS, IN_CLOEXEC, IN_DONT_FOLLOW, IN_MASK_ADD, IN_MASK_CREATE, IN_NONBLOCK,
+                           IN_ONLYDIR)
 from ..abi.signal import UNBLOCKABLE
 from ..fs.anon import EFD_SEMAPHORE, EpollFile, EventFile, SignalFile, TimerFile
+from ..fs.inotify import InotifyFile
 from ..fs.memfd import MFD_CLOEXEC, MFD_NAME_MAX, memfd_file
 from ..kernel.errors import SysError
 from ..kernel.waitqueue import Block
+from ..vfs.perm import may_access
+from ..vfs.walk import Walker
 from .args import s32, u32
 from .time import (CLOCK_BOOTTIME, CLOCK_BOOTTIME_ALARM, CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_REALTIME_ALARM,
                    _itimerspec, _now_ns, read_timespec)
@@ -184,6 +189,43 @@ def signalfd(t, fd, mask, size, *_):
 
 def signalfd4(t, fd, mask, size, flags, *_):
     return _signalfd(t, fd, mask, size, s32(flags))
+
+
+# -- inotify ---------------------------------------------------------------------
+def _inotify_init(t, flags: int) -> int:
+    if flags & ~(IN_NONBLOCK | IN_CLOEXEC):
+        raise SysError(EINVAL)
+    return t.fdtable.install(InotifyFile(t, flags), cloexec=bool(flags & IN_CLOEXEC))
+
+
+def inotify_init(t, *_):
+    """inotify_init(2): a new inotify instance."""
+    return _inotify_init(t, 0)
+
+
+def inotify_init1(t, flags, *_):
+    """inotify_init1(2) with IN_NONBLOCK and IN_CLOEXEC."""
+    return _inotify_init(t, s32(flags))
+
+
+def inotify_add_watch(t, fd, path, mask, *_):
+    """inotify_add_watch(2): watch the file at `path` (it must be readable); the watch descriptor."""
+    mask = u32(mask)
+    if mask & IN_MASK_ADD and mask & IN_MASK_CREATE or not mask & ALL_INOTIFY_BITS:
+        raise SysError(EINVAL)
+    group = _file_of(t, fd, InotifyFile)
+    loc = Walker(t).resolve(AT_FDCWD, t.mm.read_cstr(path, PATH_MAX), follow=not mask & IN_DONT_FOLLOW)
+    if mask & IN_ONLYDIR and loc.inode.kind != S_IFDIR:
+        raise SysError(ENOTDIR)
+    if not may_access(t.creds, loc.inode.stat(), R_OK):
+        raise SysError(EACCES)
+    return group.add_watch(loc.inode, mask)
+
+
+def inotify_rm_watch(t, fd, wd, *_):
+    """inotify_rm_watch(2): end watch `wd` (IN_IGNORED is queued)."""
+    _file_of(t, fd, InotifyFile).rm_watch(s32(wd))
+    return 0
 
 
 # -- memfd -----------------------------------------------------------------------

@@ -9,23 +9,24 @@ from __future__ import annotations
 
 import time
 
-from ..abi.errno import (E2BIG, EACCES, EAGAIN, EBADF, EFAULT, EINVAL, ENOENT, ENOTDIR, EPERM, ERANGE,
+from ..abi.errno import (E2BIG, EACCES, EBADF, EFAULT, EINVAL, ENOENT, ENOTDIR, EPERM, ERANGE,
                          ESPIPE)
 from ..abi.fs import (AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMOVEDIR, AT_STATX_SYNC_TYPE,
                       AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_GETFL, F_GETLK,
-                      F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW, F_RDLCK, F_SETFD, F_SETFL, F_SETLK, F_SETLKW, F_UNLCK,
-                      F_WRLCK, FD_CLOEXEC, FLOCK, INT_PAIR, IOV_MAX, LOFF, MAX_RW_COUNT, O_APPEND, O_CLOEXEC,
-                      O_CREAT, O_NONBLOCK, O_PATH, O_SETFL_MASK, O_TRUNC, O_WRONLY, PATH_MAX, POLLERR, POLLFD,
-                      POLLHUP, POLLNVAL, POLLOUT, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, S_IFDIR,
-                      S_IFREG, SEEK_END, SELECT_EX, SELECT_IN, SELECT_OUT, STATX__RESERVED, TIMESPEC, UTIME_NOW,
-                      UTIME_OMIT, X_OK)
+                      F_GETPIPE_SZ, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW, F_RDLCK, F_SETFD, F_SETFL, F_SETLK,
+                      F_SETLKW, F_SETPIPE_SZ, F_UNLCK, F_WRLCK, FD_CLOEXEC, FLOCK, INT_PAIR, IOV_MAX, LOCK_EX,
+                      LOCK_MAND, LOCK_NB, LOCK_SH, LOCK_UN, MAX_RW_COUNT, O_APPEND, O_CLOEXEC, O_CREAT,
+                      O_NONBLOCK, O_PATH, O_SETFL_MASK, O_TRUNC, O_WRONLY, OFFSET_MAX, PATH_MAX, POLLERR, POLLFD,
+                      POLLHUP, POLLNVAL, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, S_IFDIR,
+                      S_IFREG, SEEK_CUR, SEEK_END, SEEK_SET, SELECT_EX, SELECT_IN, SELECT_OUT, STATX__RESERVED,
+                      TIMESPEC, UTIME_NOW, UTIME_OMIT, X_OK)
 from ..abi.ioctl import FIOCLEX, FIONBIO, FIONCLEX
 from ..abi.mm import TASK_SIZE
 from ..fs.memfd import F_ADD_SEALS, F_GET_SEALS, seals_fcntl
-from ..fs.pipe import new_pipe
+from ..fs.pipe import new_pipe, pipe_fcntl
 from ..kernel.errors import SysError
 from ..kernel.waitqueue import Block
-from ..vfs import encode, ops
+from ..vfs import encode, fsnotify, lock, ops
 from ..vfs.dentry import Location
 from ..vfs.file import File
 from ..vfs.perm import may_access
@@ -33,7 +34,6 @@ from ..vfs.walk import Walker, path_of
 from .args import s32, s64, u32
 
 _NS = 1_000_000_000
-_SENDFILE_CHUNK = 1 << 20
 _STAT_AT_FLAGS = AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT
 
 
@@ -107,26 +107,31 @@ def _store(t, f: File, addr: int, data):
     return len(data)
 
 
-def _write_pending(t, f: File, data: bytes):
-    """Write data already taken from somewhere else: if the write must wait, the retry writes the
-    same data again rather than re-running the whole syscall."""
-    res = f.write(t, data)
-    if res.__class__ is Block and res.retry is None:
-        res.retry = lambda: _write_pending(t, f, data)
-    return res
+def _accessed(f: File, result):
+    """A read's result, reported to inotify (IN_ACCESS) when it returned data."""
+    if result.__class__ is int and result > 0:
+        fsnotify.accessed(f)
+    return result
+
+
+def _modified(f: File, result):
+    """A write's result, reported to inotify (IN_MODIFY) when it wrote something."""
+    if result.__class__ is int and result > 0:
+        fsnotify.modified(f)
+    return result
 
 
 # -- read and write ------------------------------------------------------------
 def read(t, fd, buf, count, *_):
     """read(2) at the file offset; a pipe or host fd with nothing to read blocks."""
     f = _readable(t, fd)
-    return _store(t, f, buf, f.read(t, _count(count, buf)))
+    return _accessed(f, _store(t, f, buf, f.read(t, _count(count, buf))))
 
 
 def write(t, fd, buf, count, *_):
     """write(2); a full pipe blocks (PIPE_BUF writes are atomic)."""
     f = _writable(t, fd)
-    return f.write(t, t.mm.read(buf, _count(count, buf)))
+    return _modified(f, f.write(t, t.mm.read(buf, _count(count, buf))))
 
 
 def pread64(t, fd, buf, count, offset, *_):
@@ -135,7 +140,7 @@ def pread64(t, fd, buf, count, offset, *_):
     offset = _offset(offset)
     data = f.pread(_count(count, buf), offset)
     t.mm.write(buf, data)
-    return len(data)
+    return _accessed(f, len(data))
 
 
 def pwrite64(t, fd, buf, count, offset, *_):
@@ -145,7 +150,7 @@ def pwrite64(t, fd, buf, count, offset, *_):
     if not f.seekable:
         raise SysError(ESPIPE)
     data = t.mm.read(buf, _count(count, buf))
-    return f.pwrite(data, f.size() if f.flags & O_APPEND else offset)
+    return _modified(f, f.pwrite(data, f.size() if f.flags & O_APPEND else offset))
 
 
 def _iovecs(t, iov: int, iovcnt: int) -> list[tuple[int, int]]:
@@ -173,7 +178,7 @@ def readv(t, fd, iov, iovcnt, *_):
         f.unread(data[done:])
         if not done:
             raise
-    return done
+    return _accessed(f, done)
 
 
 def writev(t, fd, iov, iovcnt, *_):
@@ -183,38 +188,11 @@ def writev(t, fd, iov, iovcnt, *_):
     for base, length in _iovecs(t, iov, iovcnt):
         parts.append(t.mm.read(base, min(length, left)))
         left -= len(parts[-1])
-    return f.write(t, b"".join(parts))
-
-
-def sendfile(t, out_fd, in_fd, offset_ptr, count, *_):
-    """sendfile(2) by reading and writing, at most 1 MiB per call."""
-    src = _readable(t, in_fd)
-    dst = _writable(t, out_fd)
-    if dst.flags & O_APPEND:
-        raise SysError(EINVAL)
-    if count >> 63:
-        raise SysError(EINVAL)
-    n = min(count, _SENDFILE_CHUNK)
-    if not dst.readiness() & POLLOUT:
-        if dst.flags & O_NONBLOCK:
-            raise SysError(EAGAIN)
-        queues, host_fds = _waits([(dst, POLLOUT)])
-        return Block(queues, host_fds=host_fds)
-    if offset_ptr:
-        offset = LOFF.unpack(t.mm.read(offset_ptr, LOFF.size))[0]
-        if offset < 0:
-            raise SysError(EINVAL)
-        data = src.pread(n, offset)
-        t.mm.write(offset_ptr, LOFF.pack(offset + len(data)))
-    else:
-        data = src.read(t, n)
-        if data.__class__ is Block:
-            return data
-    return _write_pending(t, dst, data) if data else 0
+    return _modified(f, f.write(t, b"".join(parts)))
 
 
 def lseek(t, fd, offset, whence, *_):
-    """lseek(2) with SEEK_SET, SEEK_CUR, SEEK_END."""
+    """lseek(2) with SEEK_SET, SEEK_CUR, SEEK_END, SEEK_DATA and SEEK_HOLE."""
     return _file(t, fd).seek(s64(offset), u32(whence))
 
 
@@ -231,12 +209,22 @@ def getdents64(t, fd, dirp, count, *_):
     except SysError:
         f.offset = offset
         raise
+    fsnotify.accessed(f)
     return len(data)
 
 
 # -- descriptors ---------------------------------------------------------------
 def _open(t, dirfd: int, addr: int, flags: int, mode: int) -> int:
-    f = ops.open_file(t, dirfd, _path(t, addr), flags, mode)
+    return _install(t, ops.open_file(t, dirfd, _path(t, addr), flags, mode), flags)
+
+
+def _install(t, f, flags: int):
+    """Give opened file `f` its fd; a Block (a FIFO waiting for its other end) installs the file
+    its retry returns."""
+    if f.__class__ is Block:
+        retry = f.retry
+        f.retry = lambda: _install(t, retry(), flags)
+        return f
     return t.fdtable.install(f, bool(flags & O_CLOEXEC))
 
 
@@ -320,23 +308,61 @@ def pipe2(t, fds, flags, *_):
 
 
 def _lock(t, f: File, cmd: int, arg: int) -> int:
-    """Record locks: there are never any (GETLK answers F_UNLCK); setting one succeeds."""
+    """Record locks, POSIX (owned by the fd table) and OFD (owned by the open file), held in the
+    sentry (vfs/lock.py); F_GETLK reports the sandbox pid of a POSIX lock's process, -1 for OFD."""
     if f.flags & O_PATH:
         raise SysError(EBADF)
     ltype, whence, start, length, pid = FLOCK.unpack(t.mm.read(arg, FLOCK.size))
     getlk = cmd in (F_GETLK, F_OFD_GETLK)
-    if ltype not in ((F_RDLCK, F_WRLCK) if getlk else (F_RDLCK, F_WRLCK, F_UNLCK)) or whence > SEEK_END \
-            or cmd in (F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW) and pid:
+    ofd = cmd in (F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW)
+    if getlk and ltype not in (F_RDLCK, F_WRLCK):
         raise SysError(EINVAL)
-    if getlk:
-        t.mm.write(arg, FLOCK.pack(F_UNLCK, whence, start, length, pid))
-    elif ltype == F_RDLCK and not f.readable or ltype == F_WRLCK and not f.writable:
+    if whence == SEEK_SET:
+        base = 0
+    elif whence == SEEK_CUR:
+        base = f.offset
+    elif whence == SEEK_END:
+        base = f.size()
+    else:
+        raise SysError(EINVAL)
+    first, last = lock.lock_range(base, start, length)
+    if ltype not in (F_RDLCK, F_WRLCK, F_UNLCK):
+        raise SysError(EINVAL)
+    if not getlk and (ltype == F_RDLCK and not f.readable or ltype == F_WRLCK and not f.writable):
         raise SysError(EBADF)
+    if ofd and pid:
+        raise SysError(EINVAL)
+    owner = f if ofd else t.fdtable
+    if not getlk:
+        return lock.set_record(f.lock_key(), ltype, first, last, owner, t.tg.pid, ofd, cmd in (F_SETLKW, F_OFD_SETLKW))
+    held = lock.conflicting(f.lock_key(), ltype, first, last, owner)
+    if held is None:
+        t.mm.write(arg, FLOCK.pack(F_UNLCK, whence, start, length, pid))
+    else:
+        t.mm.write(arg, FLOCK.pack(held.type, SEEK_SET, held.start,
+                                   0 if held.end == OFFSET_MAX else held.end - held.start + 1,
+                                   -1 if held.ofd else held.pid))
     return 0
 
 
+_FLOCK_TYPES = {LOCK_SH: F_RDLCK, LOCK_EX: F_WRLCK, LOCK_UN: F_UNLCK}
+
+
+def flock(t, fd, operation, *_):
+    """flock(2): LOCK_SH, LOCK_EX, LOCK_UN, with LOCK_NB; held in the sentry, owned by the open file."""
+    op = u32(operation)
+    if op & LOCK_MAND:
+        return 0
+    ltype = _FLOCK_TYPES.get(op & ~LOCK_NB)
+    if ltype is None:
+        raise SysError(EINVAL)
+    f = _file(t, fd)
+    return lock.flock(f.lock_key(), f, ltype, not op & LOCK_NB)
+
+
 def fcntl(t, fd, cmd, arg, *_):
-    """fcntl(2): F_DUPFD(_CLOEXEC), F_GETFD/SETFD, F_GETFL/SETFL, record locks (never held), memfd seals."""
+    """fcntl(2): F_DUPFD(_CLOEXEC), F_GETFD/SETFD, F_GETFL/SETFL, record and OFD locks, pipe sizes, memfd
+    seals."""
     fd, cmd = s32(fd), s32(cmd)
     fdt = t.fdtable
     f = fdt.get(fd)
@@ -360,6 +386,8 @@ def fcntl(t, fd, cmd, arg, *_):
         return _lock(t, f, cmd, arg)
     if cmd in (F_ADD_SEALS, F_GET_SEALS):
         return seals_fcntl(f, cmd, arg)
+    if cmd in (F_SETPIPE_SZ, F_GETPIPE_SZ):
+        return pipe_fcntl(t, f, cmd, arg)
     raise SysError(EINVAL)
 
 
@@ -538,6 +566,7 @@ def ftruncate(t, fd, length, *_):
     if length < 0 or not f.writable or f.loc.inode.kind != S_IFREG:
         raise SysError(EINVAL)
     f.loc.inode.setattr(size=length)
+    fsnotify.modified(f)
     return 0
 
 
@@ -588,6 +617,18 @@ def mkdir(t, path, mode, *_):
 def mkdirat(t, dirfd, path, mode, *_):
     """mkdirat(2)."""
     ops.mkdir(t, s32(dirfd), _path(t, path), u32(mode))
+    return 0
+
+
+def mknod(t, path, mode, dev, *_):
+    """mknod(2)."""
+    ops.mknod(t, AT_FDCWD, _path(t, path), u32(mode), u32(dev))
+    return 0
+
+
+def mknodat(t, dirfd, path, mode, dev, *_):
+    """mknodat(2): regular files, FIFOs, sockets; device nodes with CAP_MKNOD."""
+    ops.mknod(t, s32(dirfd), _path(t, path), u32(mode), u32(dev))
     return 0
 
 

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from ..abi import errno as E
-from ..abi.fs import O_ACCMODE, O_PATH, O_WRONLY
-from ..abi.mm import MAP_ANONYMOUS, page_up
+from ..abi.fs import O_ACCMODE, O_PATH, O_WRONLY, ST_NOEXEC
+from ..abi.mm import MAP_ANONYMOUS, MAP_SHARED, MAP_SHARED_VALIDATE, MAP_TYPE, PROT_EXEC, PROT_WRITE, page_up
 from ..abi.resource import RLIMIT_AS
 from ..kernel.errors import SysError
 from .args import s32
@@ -27,6 +27,10 @@ def mmap(t, addr, length, prot, flags, fd, offset, *_):
             raise SysError(E.ENODEV)
         if (file.flags & O_ACCMODE) == O_WRONLY:
             raise SysError(E.EACCES)
+        if flags & MAP_TYPE in (MAP_SHARED, MAP_SHARED_VALIDATE) and prot & PROT_WRITE and not file.writable:
+            raise SysError(E.EACCES)  # a writable shared mapping of a file open read-only
+        if prot & PROT_EXEC and file.loc.mount.flags & ST_NOEXEC:
+            raise SysError(E.EPERM)  # executable code from a noexec mount
     return t.mm.mmap(t.host_tid, addr, length, prot, flags, file, offset)
 
 
@@ -36,6 +40,10 @@ def munmap(t, addr, length, *_):
 
 def mprotect(t, addr, length, prot, *_):
     return t.mm.mprotect(t.host_tid, addr, length, prot)
+
+
+def msync(t, addr, length, flags, *_):
+    return t.mm.msync(addr, length, s32(flags))
 
 
 def madvise(t, addr, length, advice, *_):

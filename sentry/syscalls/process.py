@@ -107,6 +107,7 @@ def setsid(t, *_):
     if any(g.pgid == tg.pid for g in t.kernel.groups_of(tg.container)):
         raise SysError(E.EPERM)
     tg.sid = tg.pgid = tg.pid
+    tg.tty = None
     return tg.pid
 
 
@@ -185,9 +186,10 @@ def _new_group(t, pid: int, flags: int) -> ThreadGroup:
     src = t.tg
     parent = src.parent if flags & CLONE_PARENT and src.parent is not None else src
     tg = ThreadGroup(k, pid, parent)
-    tg.pgid, tg.sid, tg.comm, tg.exe = src.pgid, src.sid, src.comm, src.exe
+    tg.pgid, tg.sid, tg.tty, tg.comm, tg.exe = src.pgid, src.sid, src.tty, src.comm, src.exe
     tg.actions = [a.copy() for a in src.actions]
     tg.rlimits = dict(src.rlimits)
+    tg.no_new_privs = src.no_new_privs
     tg.exit_signal = flags & CSIGNAL
     k.groups[pid] = tg
     parent.children[pid] = tg
@@ -255,11 +257,13 @@ def _execveat(t, dirfd: int, path: int, argv: int, envp: int, flags: int):
                         bool(flags & AT_SYMLINK_NOFOLLOW))
     # The point of no return: the old image goes away, with every other thread.
     k.end_other_threads(t)
-    old_host = t.host_pid
+    old_host, old_mm = t.host_pid, t.mm
     k.rehost(t, image.host_tid)
     t.host_pid = image.host_tid
     t.mm = image.mm
     k.platform.kill_process(old_host)  # a vfork child's: not the memory it borrowed
+    if old_mm.space.pid == old_host:
+        old_mm.release()
     k.release_vfork(t)
     t.fdtable.close_on_exec()
     t.tg.cancel_timers(posix_only=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..abi import sysno
-from . import events, fs, futex, identity, info, mm, process, sched, signal, time
+from . import events, fs, futex, identity, info, mm, process, sched, signal, splice, time
 
 
 class Support(enum.Enum):
@@ -41,10 +41,11 @@ class Syscall:
     support: Support
     note: str = ""
     args: tuple[str, ...] = ()
+    quiet: bool = False  # unsupported and harmless (libc copes): its ENOSYS is logged at debug level only
 
 
-def _row(name: str, handler, support=FULL, note: str = "", args: str = "") -> Syscall:
-    return Syscall(sysno.NUMBERS[name], name, handler, support, note, tuple(args.split()))
+def _row(name: str, handler, support=FULL, note: str = "", args: str = "", quiet: bool = False) -> Syscall:
+    return Syscall(sysno.NUMBERS[name], name, handler, support, note, tuple(args.split()), quiet)
 
 
 _ROWS = [
@@ -57,8 +58,8 @@ _ROWS = [
     _row("fstat", fs.fstat, args="fd hex"),
     _row("lstat", fs.lstat, args="path hex"),
     _row("poll", fs.poll, args="hex uint int"),
-    _row("lseek", fs.lseek, PARTIAL, "no SEEK_DATA/SEEK_HOLE", args="fd int whence"),
-    _row("ioctl", fs.ioctl, PARTIAL, "TCGETS, TIOCGWINSZ, TIOCGPGRP, FIONREAD, FIOCLEX, FIONCLEX, FIONBIO; others ENOTTY", args="fd hex hex"),
+    _row("lseek", fs.lseek, PARTIAL, "SEEK_DATA/SEEK_HOLE: host files as the host answers; tmpfs pages holding only zeros are holes (written ones too); other files are all data", args="fd int whence"),
+    _row("ioctl", fs.ioctl, PARTIAL, "FIOCLEX, FIONCLEX, FIONBIO, FIONREAD; the sentry's ptys: termios (TCGETS, TCSETS[WF]), TIOC[GS]WINSZ, TCFLSH, TCSBRK, TCXONC, TIOCOUTQ, TIOCSCTTY, TIOCNOTTY, TIOC[GS]PGRP, TIOCGSID, TIOCGPTN, TIOC[GS]PTLCK, TIOCGPTPEER (no TIOCPKT, TIOCSTI); host terminals: TCGETS, TIOCGWINSZ, TIOCGPGRP; others ENOTTY", args="fd hex hex"),
     _row("pread64", fs.pread64, args="fd rbuf:2 uint int"),
     _row("pwrite64", fs.pwrite64, args="fd wbuf:2 uint int"),
     _row("readv", fs.readv, args="fd hex int"),
@@ -68,8 +69,12 @@ _ROWS = [
     _row("select", fs.select, args="int hex hex hex hex"),
     _row("dup", fs.dup, args="fd"),
     _row("dup2", fs.dup2, args="fd fd"),
-    _row("sendfile", fs.sendfile, args="fd fd hex uint"),
-    _row("fcntl", fs.fcntl, PARTIAL, "record and OFD locks are accepted but not held; no F_SETPIPE_SZ; F_ADD_SEALS/F_GET_SEALS on memfds only", args="fd int hex"),
+    _row("sendfile", splice.sendfile, FULL, "copied by the sentry", args="fd fd hex uint"),
+    _row("fcntl", fs.fcntl, PARTIAL, "record and OFD locks are held in the sandbox only (host processes do not see them); F_SETPIPE_SZ ignores the per-user pipe page limits and counts content in bytes; F_ADD_SEALS/F_GET_SEALS on memfds only; F_SETOWN/F_GETOWN, F_SETSIG, leases and F_NOTIFY: EINVAL", args="fd int hex"),
+    _row("flock", fs.flock, PARTIAL, "held in the sandbox only (host processes do not see them)", args="fd int"),
+    _row("splice", splice.splice, PARTIAL, "copied by the sentry; a pipe's room is counted in bytes, not pages", args="fd hex fd hex uint hex"),
+    _row("tee", splice.tee, PARTIAL, "copied by the sentry; a pipe's room is counted in bytes, not pages", args="fd fd uint hex"),
+    _row("copy_file_range", splice.copy_file_range, FULL, "copied by the sentry (no reflink)", args="fd hex fd hex uint hex"),
     _row("fsync", fs.fsync, args="fd"),
     _row("fdatasync", fs.fdatasync, args="fd"),
     _row("truncate", fs.truncate, args="path int"),
@@ -109,8 +114,10 @@ _ROWS = [
     _row("lremovexattr", fs.lremovexattr, PARTIAL, "user.* on gofer files; other files: EOPNOTSUPP", args="path str"),
     _row("fremovexattr", fs.fremovexattr, PARTIAL, "user.* on gofer files; other files: EOPNOTSUPP", args="fd str"),
     _row("fsetxattr", fs.fsetxattr, PARTIAL, "user.* on gofer files (the host stores them); other names or files: EOPNOTSUPP", args="fd str hex uint int"),
-    _row("openat", fs.openat, PARTIAL, "O_TMPFILE: EOPNOTSUPP; FIFOs, sockets and block devices: ENXIO", args="dirfd path oflags mode"),
+    _row("openat", fs.openat, PARTIAL, "O_TMPFILE: EOPNOTSUPP; sockets and block devices: ENXIO", args="dirfd path oflags mode"),
     _row("mkdirat", fs.mkdirat, args="dirfd path mode"),
+    _row("mknod", fs.mknod, PARTIAL, "as mknodat", args="path mode hex"),
+    _row("mknodat", fs.mknodat, PARTIAL, "device and socket nodes only in the sandbox's memory file systems (tmpfs, the overlay's upper layer): EPERM on the gofer's; a device node opens only the sentry's own devices (ENXIO otherwise)", args="dirfd path mode hex"),
     _row("fchownat", fs.fchownat, args="dirfd path int int atflags"),
     _row("newfstatat", fs.newfstatat, args="dirfd path hex atflags"),
     _row("unlinkat", fs.unlinkat, args="dirfd path atflags"),
@@ -140,15 +147,20 @@ _ROWS = [
     _row("timerfd_settime", events.timerfd_settime, PARTIAL, "TFD_TIMER_CANCEL_ON_SET is accepted but never cancels", args="fd hex hex hex"),
     _row("timerfd_gettime", events.timerfd_gettime, args="fd hex"),
     _row("signalfd", events.signalfd, PARTIAL, "as signalfd4", args="fd hex uint"),
-    _row("signalfd4", events.signalfd4, PARTIAL, "poll/epoll notice new signals by checking every 5 ms; no ssi_fd/ssi_band/ssi_trapno", args="fd hex uint hex"),
-    _row("memfd_create", events.memfd_create, PARTIAL, "no MFD_HUGETLB (EINVAL); mappings are as mmap's (not coherent with write()); F_SEAL_WRITE does not refuse (EBUSY) existing writable shared mappings", args="str hex"),
+    _row("signalfd4", events.signalfd4, PARTIAL, "no ssi_fd/ssi_band/ssi_trapno", args="fd hex uint hex"),
+    _row("inotify_init", events.inotify_init),
+    _row("inotify_init1", events.inotify_init1, args="hex"),
+    _row("inotify_add_watch", events.inotify_add_watch, PARTIAL, "changes made through the sandbox are reported (not the host's, in a shared bind mount); no IN_UNMOUNT; execve, sendfile, splice and copy_file_range report no IN_ACCESS/IN_MODIFY", args="fd path hex"),
+    _row("inotify_rm_watch", events.inotify_rm_watch, args="fd int"),
+    _row("memfd_create", events.memfd_create, PARTIAL, "no MFD_HUGETLB (EINVAL)", args="str hex"),
     # mm: memory
-    _row("mmap", mm.mmap, PARTIAL, "file mappings are copies of the file: MAP_SHARED ones are shared with processes forked later, not kept coherent with write() or other mappings", args="hex uint mprot mflags fd hex"),
+    _row("mmap", mm.mmap, PARTIAL, "MAP_SHARED file mappings (regular files, memfds) map the file's pages, coherent with read()/write() and other processes; a host file is copied whole into memory when first mapped shared and written back whole on msync, fsync, close, the last munmap or process exit (changes the host makes behind the sandbox's back meanwhile are not seen); MAP_PRIVATE ones are copies taken at mmap time; no MAP_HUGETLB, MAP_LOCKED is ignored", args="hex uint mprot mflags fd hex"),
     _row("mprotect", mm.mprotect, args="hex uint mprot"),
     _row("munmap", mm.munmap, args="hex uint"),
     _row("brk", mm.brk, args="hex"),
     _row("madvise", mm.madvise, args="hex uint int"),
-    _row("mremap", mm.mremap, PARTIAL, "anonymous private mappings only", args="hex uint uint hex hex"),
+    _row("mremap", mm.mremap, PARTIAL, "growing a MAP_PRIVATE file mapping adds zero pages, not the file's next bytes", args="hex uint uint hex hex"),
+    _row("msync", mm.msync, args="hex uint hex"),
     # process: creation, exit, wait, identity
     _row("getpid", process.getpid),
     _row("getppid", process.getppid),
@@ -193,7 +205,12 @@ _ROWS = [
     _row("setrlimit", sched.setrlimit, PARTIAL, "limits are recorded; only RLIMIT_NOFILE is enforced (not RLIMIT_AS, RLIMIT_STACK, RLIMIT_CPU...)", args="int hex"),
     _row("arch_prctl", process.arch_prctl, PARTIAL, "ARCH_SET_FS, ARCH_GET_FS, ARCH_SET_GS, ARCH_GET_GS", args="hex hex"),
     _row("prctl", process.prctl, PARTIAL, "PR_SET_NAME, PR_GET_NAME, PR_SET_PDEATHSIG, PR_GET_PDEATHSIG, PR_SET_DUMPABLE, PR_GET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS, PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER (PDEATHSIG fires when the parent process exits), PR_CAPBSET_READ, PR_CAPBSET_DROP, PR_CAP_AMBIENT, PR_GET_SECUREBITS, PR_SET_SECUREBITS, PR_GET_KEEPCAPS, PR_SET_KEEPCAPS", args="int hex hex hex hex"),
-    _row("rseq", None, UNSUPPORTED, "ENOSYS: glibc and musl fall back", args="hex uint int hex"),
+    _row("rseq", None, UNSUPPORTED, "ENOSYS: glibc and musl fall back", args="hex uint int hex", quiet=True),
+    _row("seccomp", None, UNSUPPORTED, "a program's own filters are refused (ENOSYS); a container's OCI "
+         "linux.seccomp profile is enforced by the sentry (kernel/seccomp.py)", args="int hex hex"),
+    # POSIX message queues (no mqueue file system either)
+    *(_row(name, None, UNSUPPORTED, "POSIX message queues are refused") for name in (
+        "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive", "mq_notify", "mq_getsetattr")),
     # signal
     _row("rt_sigaction", signal.rt_sigaction, args="sig hex hex uint"),
     _row("rt_sigprocmask", signal.rt_sigprocmask, args="int hex hex uint"),

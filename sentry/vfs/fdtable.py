@@ -6,6 +6,7 @@ from ..abi.fs import AT_FDCWD, NR_OPEN_DEFAULT, S_IFDIR
 from ..kernel.errors import SysError
 from .dentry import Location
 from .file import File
+from .lock import release_posix
 from .walk import Walker
 
 
@@ -57,7 +58,7 @@ class FDTable:
         self._files[fd] = f
         self.set_cloexec(fd, cloexec)
         if old is not None:
-            old.unref()
+            self._closed(old)
 
     def close(self, fd: int) -> None:
         """Close `fd`; SysError(EBADF) if it is not open."""
@@ -65,6 +66,11 @@ class FDTable:
         if f is None:
             raise SysError(EBADF)
         self._cloexec.discard(fd)
+        self._closed(f)
+
+    def _closed(self, f: File) -> None:
+        """An fd of `f` was closed: this table's POSIX locks on the file go, and its reference."""
+        release_posix(self, f)
         f.unref()
 
     def cloexec(self, fd: int) -> bool:
@@ -99,7 +105,7 @@ class FDTable:
         files, self._files = self._files, {}
         self._cloexec.clear()
         for f in files.values():
-            f.unref()
+            self._closed(f)
 
 
 class FSContext:

@@ -7,14 +7,16 @@ Linux does for a file that lacks the operation.
 """
 from __future__ import annotations
 
-from ..abi.errno import EINVAL, EISDIR, ENOTDIR, ENOTTY, ESPIPE
-from ..abi.fs import (DT_SHIFT, O_ACCMODE, O_APPEND, O_PATH, O_RDONLY, O_RDWR, O_WRONLY, POLLIN, POLLOUT,
-                      POLLRDNORM, POLLWRNORM, SEEK_CUR, SEEK_END, SEEK_SET, S_IFDIR, S_IFREG, INT)
+from ..abi.errno import EINVAL, EISDIR, ENOTDIR, ENOTTY, ENXIO, ESPIPE
+from ..abi.fs import (DT_SHIFT, O_ACCMODE, O_APPEND, O_NOCTTY, O_PATH, O_RDONLY, O_RDWR, O_WRONLY, POLLIN, POLLOUT,
+                      POLLRDNORM, POLLWRNORM, SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET, S_IFDIR, S_IFREG, INT)
 from ..abi.ioctl import FIONREAD
 from ..kernel.errors import SysError
+from . import fsnotify
 from .dentry import Location
 from .encode import dirent
 from .inode import Attr
+from .lock import release_file
 from .walk import path_of
 
 _ALWAYS_READY = POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM
@@ -32,7 +34,7 @@ class File:
 
     def __init__(self, loc: Location, flags: int):
         self.loc = loc
-        self.flags = flags
+        self.flags = flags & ~O_NOCTTY  # (an open-time flag that only terminals see, see vfs.ops)
         self.offset = 0
         self.refs = 1
         acc = -1 if flags & O_PATH else flags & O_ACCMODE
@@ -54,10 +56,16 @@ class File:
         """Drop a reference; the last one releases the file."""
         self.refs -= 1
         if self.refs == 0:
+            fsnotify.closed(self)
+            release_file(self)
             self.release()
 
     def release(self) -> None:
         """Free what the open file holds (host fds, pipe ends)."""
+
+    def lock_key(self):
+        """What every open of this file shares, where its locks are kept (vfs/lock.py)."""
+        return self.loc.inode
 
     def fsync(self, t) -> None:
         """fsync(2): flush what the file system holds for the file (memory files hold nothing to flush)."""
@@ -107,12 +115,22 @@ class File:
             new = self.offset + offset
         elif whence == SEEK_END:
             new = self.size() + offset
+        elif whence in (SEEK_DATA, SEEK_HOLE):
+            new = self.data_offset(offset, whence == SEEK_HOLE)
         else:
             raise SysError(EINVAL)
         if new < 0:
             raise SysError(EINVAL)
         self.offset = new
         return new
+
+    def data_offset(self, offset: int, hole: bool) -> int:
+        """SEEK_DATA (SEEK_HOLE if `hole`) from `offset`: here the whole file is data (Linux's
+        generic answer); ENXIO at or past the end."""
+        size = self.size()
+        if not 0 <= offset < size:
+            raise SysError(ENXIO)
+        return size if hole else offset
 
     def getdents(self, t, size: int) -> bytes:
         """linux_dirent64 records filling at most `size` bytes."""

@@ -80,6 +80,11 @@ class Inode:
         """Change the given attributes (None: unchanged); `mode` holds permission bits only."""
         raise SysError(EPERM)
 
+    def identity(self) -> object:
+        """What every name of this file has in common (the inode, unless a file system has an
+        object per name): where the file's inotify watches are kept."""
+        return self
+
     def open(self, t, loc, flags: int):
         """A new open file description of this inode at location `loc`."""
         raise SysError(ENXIO)

@@ -8,8 +8,9 @@ From config.json's `root.readonly`, `mounts`, `linux.maskedPaths` and `linux.rea
     each bind mount to its gofer mount id.
 The first container's plan travels in its SentryConfig; a pod's sub-container's plan is made
 by the sentry from the spec CreateSubcontainer hands it, so both sides agree as long as they
-read the same spec.  No plan (None) is `ringfence do`'s root: the gofer's tree read-only under
-an in-memory writable layer (`overlay`), and no mounts but /proc and /dev.
+read the same spec.  No plan (None) is `ringfence do`'s (`MountPlan.default()`): the gofer's
+tree read-only under an in-memory writable layer (`overlay`), and no mounts but /proc, /dev
+and a devpts on /dev/pts.
 
 This module only reads the spec (no file system access): the sentry uses it while confined.
 """
@@ -25,6 +26,7 @@ _IGNORED = frozenset({"bind", "rbind", "private", "rprivate", "shared", "rshared
                       "noatime", "atime", "nodiratime", "diratime", "lazytime", "nolazytime", "sync", "async",
                       "dirsync", "mand", "nomand", "silent", "loud", "defaults", "tmpcopyup", "rro", "rrw",
                       "idmap", "ridmap", "newinstance"})
+_DEVPTS_OPTIONS = ("nosuid", "noexec", "gid=5", "mode=620", "ptmxmode=666")
 
 
 class MountPlanError(ValueError):
@@ -73,6 +75,11 @@ class MountPlan:
     mounts: list[PlannedMount] = field(default_factory=list)
     masked_paths: list[str] = field(default_factory=list)
     readonly_paths: list[str] = field(default_factory=list)
+
+    @classmethod
+    def default(cls) -> MountPlan:
+        """`ringfence do`'s plan: the overlay root, and /dev/pts with the options Docker gives it."""
+        return cls(overlay=True, mounts=[PlannedMount("/dev/pts", "devpts", "devpts", _DEVPTS_OPTIONS)])
 
     @classmethod
     def from_spec(cls, raw: dict, overlay: bool = False) -> MountPlan:

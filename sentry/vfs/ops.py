@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from ..abi.errno import (EACCES, EBUSY, EEXIST, EINVAL, EISDIR, ELOOP, ENODATA, ENOENT, ENOTDIR, ENOTEMPTY,
                          EOPNOTSUPP, EPERM, EROFS, EXDEV)
-from ..abi.fs import (O_ACCMODE, O_CREAT, O_DIRECTORY, O_EXCL, O_LARGEFILE, O_NOFOLLOW, O_OPEN_ONLY, O_PATH,
-                      O_PATH_KEPT, O_RDONLY, O_TMPFILE_BIT, O_TRUNC, O_WRONLY, R_OK, RENAME_EXCHANGE,
-                      RENAME_NOREPLACE, S_IALLUGO, S_IFDIR, S_IFLNK, S_IFREG, S_ISGID, S_ISUID, S_ISVTX, S_IXGRP,
-                      W_OK, X_OK)
+from ..abi.caps import CAP_MKNOD
+from ..abi.fs import (O_ACCMODE, O_CREAT, O_DIRECTORY, O_EXCL, O_LARGEFILE, O_NOCTTY, O_NOFOLLOW, O_OPEN_ONLY, O_PATH,
+                      O_PATH_KEPT, O_RDONLY, O_TMPFILE_BIT, O_TRUNC, O_WRONLY, PIPEFS_MAGIC, R_OK, RENAME_EXCHANGE,
+                      RENAME_NOREPLACE, S_IALLUGO, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG,
+                      S_IFSOCK, S_ISGID, S_ISUID, S_ISVTX, S_IXGRP, ST_NOEXEC, W_OK, X_OK)
 from ..kernel.errors import SysError
+from . import fsnotify
 from .dentry import Location
+from .fifo import open_fifo, wait_partner
 from .file import File
 from .perm import may_access
 from .walk import Walker
@@ -70,8 +73,10 @@ def _owner(t, parent: Location) -> tuple[int, int]:
     return t.creds.fsuid, d.st_gid if d.st_mode & S_ISGID else t.creds.fsgid
 
 
-def open_file(t, dirfd: int, path: bytes, flags: int, mode: int = 0) -> File:
-    """openat(2): resolve, create if asked, check, truncate, and open."""
+def open_file(t, dirfd: int, path: bytes, flags: int, mode: int = 0, for_exec: bool = False):
+    """openat(2): resolve, create if asked, check, truncate, and open; execve's open if `for_exec`
+    (EACCES unless a regular file on an exec mount).  The File, or for a FIFO that must wait for
+    its other end a Block whose retry returns the File."""
     if flags & O_TMPFILE_BIT:
         raise SysError(EOPNOTSUPP)
     w = Walker(t)
@@ -88,14 +93,21 @@ def open_file(t, dirfd: int, path: bytes, flags: int, mode: int = 0) -> File:
     if flags & O_DIRECTORY and kind != S_IFDIR:
         raise SysError(ENOTDIR)
     if flags & O_PATH:
-        return File(loc, flags)
+        f = File(loc, flags)
+        fsnotify.opened(f)
+        return f
     if kind == S_IFLNK:
         raise SysError(ELOOP)
+    if for_exec and (kind != S_IFREG or loc.mount.flags & ST_NOEXEC):
+        raise SysError(EACCES)
     acc = flags & O_ACCMODE
     write = acc != O_RDONLY
     if kind == S_IFDIR and (write or flags & O_CREAT):
         raise SysError(EISDIR)
-    if not created:
+    truncate = False
+    if created:
+        fsnotify.created(loc.dentry.parent, loc.dentry)
+    else:
         if (write or flags & O_TRUNC) and kind in (S_IFREG, S_IFDIR) and loc.mount.readonly:
             raise SysError(EROFS)
         mask = (0 if acc == O_WRONLY else R_OK) | (W_OK if write or flags & O_TRUNC else 0)
@@ -103,7 +115,16 @@ def open_file(t, dirfd: int, path: bytes, flags: int, mode: int = 0) -> File:
             raise SysError(EACCES)
         if flags & O_TRUNC and kind == S_IFREG:
             inode.setattr(size=0)
-    return inode.open(t, loc, flags & ~O_OPEN_ONLY | O_LARGEFILE)
+            truncate = True
+    # A terminal sees O_NOCTTY (without it a session leader acquires the terminal as its
+    # controlling one); File drops it from the status flags.
+    flags = flags & ~O_OPEN_ONLY | (flags & O_NOCTTY if kind == S_IFCHR else 0) | O_LARGEFILE
+    fifo = kind == S_IFIFO and inode.fs.magic != PIPEFS_MAGIC  # (a pipe's own inode reopens that pipe)
+    f = open_fifo(loc, flags) if fifo else inode.open(t, loc, flags)
+    fsnotify.opened(f)
+    if truncate:
+        fsnotify.modified(f)
+    return wait_partner(f) if fifo else f
 
 
 def _open_creating(t, w: Walker, dirfd: int, path: bytes, flags: int, mode: int) -> tuple[Location, bool]:
@@ -142,7 +163,28 @@ def mkdir(t, dirfd: int, path: bytes, mode: int) -> None:
     mode = mode & ~t.fs.umask & (S_IALLUGO & ~S_ISUID & ~S_ISGID)
     if parent.inode.stat().st_mode & S_ISGID:
         mode |= S_ISGID
-    parent.dentry.add(name, parent.inode.mkdir(name, mode, uid, gid))
+    fsnotify.created(parent.dentry, parent.dentry.add(name, parent.inode.mkdir(name, mode, uid, gid)))
+
+
+def mknod(t, dirfd: int, path: bytes, mode: int, rdev: int) -> None:
+    """mknodat(2): a regular file (type 0 too), FIFO, socket or (with CAP_MKNOD) device node."""
+    kind = mode & S_IFMT
+    if kind == S_IFDIR:
+        raise SysError(EPERM)
+    if kind not in (0, S_IFREG, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK):
+        raise SysError(EINVAL)
+    w = Walker(t)
+    parent, name, slash = w.resolve_parent(dirfd, path)
+    _new_name(t, w, parent, name, slash, False)
+    uid, gid = _owner(t, parent)
+    perm = mode & ~t.fs.umask & S_IALLUGO
+    if kind in (0, S_IFREG):
+        inode = parent.inode.create(name, S_IFREG | perm, uid, gid)
+    else:
+        if kind in (S_IFCHR, S_IFBLK) and not t.creds.capable(CAP_MKNOD):
+            raise SysError(EPERM)
+        inode = parent.inode.mknod(name, kind | perm, rdev, uid, gid)
+    fsnotify.created(parent.dentry, parent.dentry.add(name, inode))
 
 
 def symlink(t, target: bytes, dirfd: int, path: bytes) -> None:
@@ -153,7 +195,7 @@ def symlink(t, target: bytes, dirfd: int, path: bytes) -> None:
     parent, name, slash = w.resolve_parent(dirfd, path)
     _new_name(t, w, parent, name, slash, False)
     uid, gid = _owner(t, parent)
-    parent.dentry.add(name, parent.inode.symlink(name, target, uid, gid))
+    fsnotify.created(parent.dentry, parent.dentry.add(name, parent.inode.symlink(name, target, uid, gid)))
 
 
 def link(t, old: Location, dirfd: int, path: bytes) -> None:
@@ -166,7 +208,8 @@ def link(t, old: Location, dirfd: int, path: bytes) -> None:
     if old.mount is not parent.mount:
         raise SysError(EXDEV)
     new = parent.inode.link(name, old.inode)
-    parent.dentry.add(name, old.inode if new is None else new)
+    fsnotify.linked(old.inode)
+    fsnotify.created(parent.dentry, parent.dentry.add(name, old.inode if new is None else new))
 
 
 def unlink(t, dirfd: int, path: bytes, rmdir: bool) -> None:
@@ -184,11 +227,13 @@ def unlink(t, dirfd: int, path: bytes, rmdir: bool) -> None:
     if victim.mount is not parent.mount or victim == t.fs.root:
         raise SysError(EBUSY)
     _may_delete(t, parent, victim)
+    last = fsnotify.is_last_name(victim.inode)
     if rmdir:
         parent.inode.rmdir(name, victim.inode)
     else:
         parent.inode.unlink(name, victim.inode)
     parent.dentry.drop(name)
+    fsnotify.removed(parent.dentry, victim.dentry, last)
 
 
 def rename(t, olddirfd: int, oldpath: bytes, newdirfd: int, newpath: bytes, flags: int) -> None:
@@ -233,11 +278,15 @@ def rename(t, olddirfd: int, oldpath: bytes, newdirfd: int, newpath: bytes, flag
         _may_delete(t, np, dst)
     else:
         _may_modify_dir(t, np)
+    target_last = dst is not None and not exchange and fsnotify.is_last_name(dst.inode)
     op.inode.rename(oname, src.inode, np.inode, nname, dst.inode if dst is not None else None, exchange)
     if exchange:
         src.dentry.exchange(dst.dentry)
+        fsnotify.moved(op.dentry, oname, src.dentry, None, False)
+        fsnotify.moved(np.dentry, nname, dst.dentry, None, False)
     else:
         src.dentry.move(np.dentry, nname)
+        fsnotify.moved(op.dentry, oname, src.dentry, dst.dentry if dst is not None else None, target_last)
 
 
 def _is_under(loc: Location, ancestor: Location) -> bool:
@@ -285,6 +334,7 @@ def chmod(t, loc: Location, mode: int) -> None:
         if gid != c.fsgid and gid not in c.groups:
             mode &= ~S_ISGID
     loc.inode.setattr(mode=mode)
+    fsnotify.attributes_changed(loc.dentry, other=True)
 
 
 def chown(t, loc: Location, uid: int, gid: int) -> None:
@@ -305,6 +355,7 @@ def chown(t, loc: Location, uid: int, gid: int) -> None:
         if a.st_mode & kill:
             mode = a.st_mode & S_IALLUGO & ~kill
     loc.inode.setattr(mode=mode, uid=None if uid == -1 else uid, gid=None if gid == -1 else gid)
+    fsnotify.attributes_changed(loc.dentry, other=True)
 
 
 def truncate(t, loc: Location, size: int) -> None:
@@ -316,6 +367,7 @@ def truncate(t, loc: Location, size: int) -> None:
         raise SysError(EINVAL)
     _may_change(t, loc, W_OK)
     loc.inode.setattr(size=size)
+    fsnotify.attributes_changed(loc.dentry, size=True)
 
 
 def utimes(t, loc: Location, atime_ns: int | None, mtime_ns: int | None, to_now: bool) -> None:
@@ -329,6 +381,7 @@ def utimes(t, loc: Location, atime_ns: int | None, mtime_ns: int | None, to_now:
         if not may_access(t.creds, loc.inode.stat(), W_OK):
             raise SysError(EACCES)
     loc.inode.setattr(atime_ns=atime_ns, mtime_ns=mtime_ns)
+    fsnotify.attributes_changed(loc.dentry, atime=atime_ns is not None, mtime=mtime_ns is not None)
 
 
 # -- extended attributes ---------------------------------------------------------
@@ -364,6 +417,7 @@ def setxattr(t, loc: Location, name: bytes, value: bytes, flags: int) -> None:
     """setxattr(2) on a resolved location (flags XATTR_CREATE, XATTR_REPLACE)."""
     _xattr_check(t, loc, name, True)
     loc.inode.setxattr(name, value, flags)
+    fsnotify.attributes_changed(loc.dentry, other=True)
 
 
 def listxattr(t, loc: Location) -> list[bytes]:
@@ -378,3 +432,4 @@ def removexattr(t, loc: Location, name: bytes) -> None:
     """removexattr(2) on a resolved location."""
     _xattr_check(t, loc, name, True)
     loc.inode.removexattr(name)
+    fsnotify.attributes_changed(loc.dentry, other=True)

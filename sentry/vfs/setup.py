@@ -7,7 +7,8 @@ layer (overlay).  A gofer that serves the root read-only although the plan wants
 
 /proc and /dev are always the sentry's own; then come the spec's mounts in its order: bind
 mounts (served by the container's gofer as extra mounts, revalidating: the host shares them),
-tmpfs (size=, mode=, uid=, gid=), proc, sysfs (the sentry's small read-only sysfs), devpts;
+tmpfs (size=, mode=, uid=, gid=), proc, sysfs (the sentry's small read-only sysfs), devpts
+(mode=, gid=, ptmxmode=: the terminals /dev/ptmx makes are in the one on /dev/pts);
 mqueue and cgroup mounts are not made (a log line says so), nor are unknown types.  A spec
 entry for /proc (proc) or /dev (tmpfs) sets the options of the sentry's own.  Then
 `linux.maskedPaths` (a directory: an empty read-only tmpfs over it; a file: a /dev/null node)
@@ -28,10 +29,11 @@ from ..abi.errno import EINVAL, EISDIR, ENOENT, ENOTDIR, EROFS
 from ..abi.fs import (AT_FDCWD, S_IALLUGO, S_IFCHR, S_IFDIR, S_IFLNK, S_IFREG, ST_NODEV, ST_NOEXEC, ST_NOSUID,
                       ST_RDONLY)
 from ..fs.dev import NULL, build_devfs
+from ..fs.devpts import DevptsFS
 from ..fs.gofer import GoferFS
 from ..fs.overlay import OverlayFS, OverlayInode
 from ..fs.proc import ProcFS
-from ..fs.sys import build_devpts, build_sysfs
+from ..fs.sys import build_sysfs
 from ..fs.tmpfs import TmpfsDir, TmpfsFile, TmpfsFS, TmpfsNode
 from ..kernel.errors import SysError
 from .dentry import Dentry, Location, Mount, MountNamespace
@@ -53,7 +55,7 @@ def build_sandbox_fs(kernel, gofer_client, plan: MountPlan | None = None) -> tup
     gofer at `gofer_client` serves, laid out by `plan` (None: `ringfence do`'s overlay root); proc
     shows `kernel`'s processes (a container's view, see kernel/container.py).  SysError or
     OSError if the gofer fails."""
-    return _Builder(kernel, gofer_client, plan or MountPlan(overlay=True)).build()
+    return _Builder(kernel, gofer_client, plan or MountPlan.default()).build()
 
 
 def mount_flags(options) -> int:
@@ -256,8 +258,8 @@ class _Builder:
         elif kind == "sysfs":
             self._mount(dest, *build_sysfs(), m.source or "sysfs", flags | ST_RDONLY)
         elif kind == "devpts":
-            self._mount(dest, *build_devpts(), m.source or "devpts", flags,
-                        _data(data, "gid", "mode", "ptmxmode"))
+            fs = _devpts(data)
+            self._mount(dest, fs, fs.root, m.source or "devpts", flags, _data(data, "gid", "mode", "ptmxmode"))
         elif kind == "mqueue":
             log.warning("POSIX message queues are not supported: mqueue not mounted", destination=m.destination)
         elif kind in ("cgroup", "cgroup2"):
@@ -294,6 +296,14 @@ class _Builder:
             return
         m = loc.mount
         self.ns.mount(loc, m.fs, loc.inode, m.source, m.flags | ST_RDONLY, m.data, root_dentry=loc.dentry)
+
+
+def _devpts(data: dict[str, str]) -> DevptsFS:
+    """A devpts with mount options mode= (of the replicas, 0600 unless given), gid= (else the
+    opener's) and ptmxmode= (0000 unless given)."""
+    gid = data.get("gid")
+    return DevptsFS(_octal(data.get("mode"), 0o600), None if gid is None else _number(gid),
+                    _octal(data.get("ptmxmode"), 0))
 
 
 def _data(data: dict[str, str], *keys: str) -> str:

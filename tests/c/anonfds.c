@@ -165,6 +165,23 @@ static void signalfds(void)
     printf("then read: %zd signo %u\n", r, si[0].ssi_signo);
     waitpid(child, NULL, 0);
 
+    /* epoll woken by a signal */
+    int sep = epoll_create1(0);
+    struct epoll_event sev = {.events = EPOLLIN, .data.u64 = 9}, sout;
+    epoll_ctl(sep, EPOLL_CTL_ADD, sfd, &sev);
+    child = fork();
+    if (child == 0) {
+        usleep(20000);
+        kill(getppid(), SIGUSR2);
+        _exit(0);
+    }
+    pr = epoll_wait(sep, &sout, 1, 2000);
+    printf("epoll waits: %d data %lu events %#x\n", pr, (unsigned long)sout.data.u64, sout.events);
+    r = read(sfd, si, sizeof si);
+    printf("then read: %zd signo %u\n", r, si[0].ssi_signo);
+    waitpid(child, NULL, 0);
+    close(sep);
+
     /* changing the mask of an existing signalfd */
     sigset_t only;
     sigemptyset(&only);

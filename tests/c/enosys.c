@@ -5,6 +5,7 @@
  * EPERM or EBADF with it); under the sentry it is always ENOSYS. */
 #include "rf.h"
 
+#include <fcntl.h>
 #include <sys/syscall.h>
 
 int main(void)
@@ -20,6 +21,12 @@ int main(void)
     errno = 0;
     long r = syscall(SYS_swapoff, "/nonexistent-rf/swap");
     printf("swapoff: %ld %s\n", r, errname(errno));
+    /* POSIX message queues are refused (natively: a descriptor, or ENOSYS without them). */
+    for (int i = 0; i < 2; i++) {
+        errno = 0;
+        r = syscall(SYS_mq_open, "rf-enosys", O_RDONLY, 0, NULL);
+        printf("mq_open: %ld %s\n", r, errname(errno));
+    }
     errno = 0;
     r = syscall(1000, 1, 2, 3);
     printf("syscall 1000: %ld %s\n", r, errname(errno));

@@ -28,7 +28,7 @@ static inline const char *errname(int e)
     E(EISDIR); E(EINVAL); E(ENFILE); E(EMFILE); E(ENOTTY); E(EFBIG);
     E(ENOSPC); E(ESPIPE); E(EROFS); E(EMLINK); E(EPIPE); E(ERANGE);
     E(ENAMETOOLONG); E(ENOSYS); E(ENOTEMPTY); E(ELOOP); E(EOVERFLOW);
-    E(EOPNOTSUPP); E(ETIMEDOUT);
+    E(EOPNOTSUPP); E(ETIMEDOUT); E(EDEADLK);
 #undef E
     default:
         snprintf(other, sizeof other, "errno-%d", e);

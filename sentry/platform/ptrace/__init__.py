@@ -3,7 +3,8 @@
 A stub process starts from the master stub (a clean address space holding only
 the stub page) and runs program code under PTRACE_SYSEMU, so every syscall
 stops it before the host kernel sees it.  The wait/registers/resume loop is C
-(`_ptrace`); this module wraps it for the kernel.
+(`_ptrace`); this module wraps it for the kernel.  Memory files of the sentry's
+(mapping caches) reach a stub through the channel every stub holds (channel.py).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from ...abi import sysno
 from ...abi.errno import EFAULT
 from ...kernel.errors import SysError
 from ._ptrace import ffi, lib
+from .channel import Channel
 
 _ULONG = (1 << 64) - 1
 
@@ -41,10 +43,11 @@ def _check(ret: int, what: str) -> int:
 class StubSpace:
     """A stub process: the host side of one sandboxed address space."""
 
-    __slots__ = ("pid", "_args", "_ret", "_child", "_buf", "_bufsize")
+    __slots__ = ("pid", "_channel", "_args", "_ret", "_child", "_buf", "_bufsize")
 
-    def __init__(self, pid: int):
+    def __init__(self, pid: int, channel: Channel):
         self.pid = pid
+        self._channel = channel
         self._args = ffi.new("unsigned long[6]")
         self._ret = ffi.new("long *")
         self._child = ffi.new("int *")
@@ -93,6 +96,11 @@ class StubSpace:
         _check(lib.rf_inject(tid, nr, a, self._ret, self._child), "inject syscall")
         return self._ret[0]
 
+    def map_file(self, tid: int, addr: int, length: int, prot: int, fd: int, offset: int) -> int:
+        """Map the sentry's memory file `fd` MAP_SHARED over [addr, addr + length), which is mapped
+        writable already, in stopped thread `tid`; returns the raw result (`addr` or -errno)."""
+        return self._channel.map_into(self, tid, addr, length, prot, fd, offset)
+
     def clone(self, tid: int, nr: int, *args: int) -> int:
         """Run a fork/clone syscall in stopped thread `tid` (of any stub); returns
         the new host thread's tid, already past its first stop."""
@@ -108,7 +116,9 @@ class PtracePlatform:
     name = "ptrace"
 
     def __init__(self):
-        self.master = StubSpace(_check(lib.rf_stub_create_master(), "create master stub"))
+        self._channel = Channel()
+        self.master = StubSpace(_check(lib.rf_stub_create_master(self._channel.stub_end.fileno()),
+                                       "create master stub"), self._channel)
         self.stub_page = lib.rf_stub_page()
         self._xstate = ffi.new("char[]", _XSTATE_MAX)
         self.stop = ffi.new("struct rf_stop *")
@@ -124,12 +134,12 @@ class PtracePlatform:
     def new_address_space(self) -> tuple[StubSpace, int]:
         """A clean address space (holding only the stub page) and its stopped thread."""
         tid = self.master.clone(self.master.pid, _NR_FORK)
-        return StubSpace(tid), tid
+        return StubSpace(tid, self._channel), tid
 
     def fork_address_space(self, tid: int) -> tuple[StubSpace, int]:
         """A copy-on-write copy of the address space of stopped thread `tid`."""
         pid = self.master.clone(tid, _NR_FORK)
-        return StubSpace(pid), pid
+        return StubSpace(pid, self._channel), pid
 
     def vfork_process(self, tid: int) -> int:
         """A new stub process sharing the memory of stopped thread `tid` (vfork)."""

@@ -17,9 +17,10 @@ struct rf_stop {
     unsigned long sys[8];
     struct user_regs_struct regs;
 };
+#define RF_STUB_CHANNEL ...
 unsigned long rf_stub_page(void);
 unsigned long rf_stub_gadget_addr(void);
-int rf_stub_create_master(void);
+int rf_stub_create_master(int channel);
 int rf_wait(int pid, int flags, struct rf_stop *out);
 int rf_resume_wait(int tid, int set_rax, unsigned long rax, int sig, struct rf_stop *out);
 int rf_resume(int tid, int set_rax, unsigned long rax, int sig);

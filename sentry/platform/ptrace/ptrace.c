@@ -32,6 +32,8 @@
 
 #define RF_TASK_SIZE 0x7ffffffff000UL
 #define RF_PAGE 4096UL
+/* The fd of the stubs' end of the sentry's channel (see rf_stub_create_master). */
+#define RF_STUB_CHANNEL 0
 
 struct rf_stop {
     int tid;
@@ -88,11 +90,12 @@ unsigned long rf_stub_gadget_addr(void)
 
 /*
  * Create the master stub: a traced child with a clean address space, no open
- * fds, default signal dispositions (SIGCHLD ignored so exited stubs are
- * reaped by the host), its own session, killed when the tracer dies.
- * Returns its pid (stopped, ptrace options set) or -errno.
+ * fds but `channel` (when >= 0) as fd RF_STUB_CHANNEL (the socket the sentry
+ * passes memory files through), default signal dispositions (SIGCHLD ignored
+ * so exited stubs are reaped by the host), its own session, killed when the
+ * tracer dies.  Returns its pid (stopped, ptrace options set) or -errno.
  */
-int rf_stub_create_master(void)
+int rf_stub_create_master(int channel)
 {
     size_t len = (size_t)(rf_stub_end - rf_stub_begin);
     if (!stub_page) {
@@ -119,7 +122,9 @@ int rf_stub_create_master(void)
             raw(SYS_rt_sigaction, sig, (long)&act, 0, 8);
         }
         raw(SYS_rt_sigprocmask, SIG_SETMASK, (long)&none, 0, 8);
-        raw(SYS_close_range, 0, ~0U, 0, 0);
+        if (channel >= 0 && raw(SYS_dup2, channel, RF_STUB_CHANNEL, 0, 0) != RF_STUB_CHANNEL)
+            raw(SYS_exit_group, 127, 0, 0, 0);
+        raw(SYS_close_range, channel >= 0 ? RF_STUB_CHANNEL + 1 : 0, ~0U, 0, 0);
         /* glibc registered an rseq area in memory we are about to unmap:
          * the kernel would fault on it at the next return to user mode. */
         if (__rseq_size > 0) {
