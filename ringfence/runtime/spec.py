@@ -120,26 +120,31 @@ def _ints(obj: dict, key: str, where: str) -> list[int]:
     return items
 
 
-def _uint64(obj: dict, key: str, where: str) -> int:
+def _uint(obj: dict, key: str, where: str, bits: int) -> int:
     value = obj.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << 64:
-        raise SpecError(f"config.json: {where}{key} must be an unsigned 64-bit integer")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << bits:
+        raise SpecError(f"config.json: {where}{key} must be an unsigned {bits}-bit integer")
     return value
+
+
+def _objects(obj: dict, key: str, where: str):
+    """(where, item) for each item of list `key` of `obj`, each of which must be an object."""
+    for n, item in enumerate(_get(obj, key, list, where, [])):
+        if not isinstance(item, dict):
+            raise SpecError(f"config.json: {where}{key}[{n}] must be an object")
+        yield f"{where}{key}[{n}].", item
 
 
 def _rlimits(obj: dict) -> dict[int, tuple[int, int]]:
     limits = {}
-    for n, item in enumerate(_get(obj, "rlimits", list, "process.", [])):
-        where = f"process.rlimits[{n}]."
-        if not isinstance(item, dict):
-            raise SpecError(f"config.json: {where[:-1]} must be an object")
+    for where, item in _objects(obj, "rlimits", "process."):
         kind = _get(item, "type", str, where, "")
         if kind not in RLIMIT_NAMES:
             raise SpecError(f"config.json: {where}type: unknown resource limit {kind!r}")
         resource = RLIMIT_NAMES.index(kind)
         if resource in limits:
             raise SpecError(f"config.json: {where}type: {kind} is set twice")
-        soft, hard = _uint64(item, "soft", where), _uint64(item, "hard", where)
+        soft, hard = _uint(item, "soft", where, 64), _uint(item, "hard", where, 64)
         if soft > hard:
             raise SpecError(f"config.json: {where[:-1]}: the soft limit of {kind} is above its hard limit")
         limits[resource] = (soft, hard)
@@ -189,10 +194,7 @@ NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "t
 
 def _namespaces(linux: dict) -> dict[str, str]:
     found = {}
-    for n, ns in enumerate(_get(linux, "namespaces", list, "linux.", [])):
-        where = f"linux.namespaces[{n}]."
-        if not isinstance(ns, dict):
-            raise SpecError(f"config.json: {where[:-1]} must be an object")
+    for where, ns in _objects(linux, "namespaces", "linux."):
         kind = _get(ns, "type", str, where, "")
         if kind not in NAMESPACE_TYPES:
             raise SpecError(f"config.json: {where}type: unknown namespace type {kind!r}")
@@ -200,19 +202,11 @@ def _namespaces(linux: dict) -> dict[str, str]:
             raise SpecError(f"config.json: {where}type: the {kind} namespace is listed twice")
         found[kind] = _get(ns, "path", str, where, "")
     for key in ("uidMappings", "gidMappings"):
-        for n, m in enumerate(_get(linux, key, list, "linux.", [])):
-            if not isinstance(m, dict):
-                raise SpecError(f"config.json: linux.{key}[{n}] must be an object")
+        for where, m in _objects(linux, key, "linux."):
             for field_ in ("containerID", "hostID", "size"):
-                _uint32(m, field_, f"linux.{key}[{n}].")
+                _uint(m, field_, where, 32)
     return found
 
-
-def _uint32(obj: dict, key: str, where: str) -> int:
-    value = obj.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << 32:
-        raise SpecError(f"config.json: {where}{key} must be an unsigned 32-bit integer")
-    return value
 
 
 HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
@@ -226,11 +220,7 @@ def parse_hooks(obj) -> dict[str, list[Hook]]:
         raise SpecError("config.json: hooks must be an object")
     hooks = {}
     for kind in HOOK_KINDS:
-        items = _get(obj, kind, list, "hooks.", [])
-        for n, item in enumerate(items):
-            where = f"hooks.{kind}[{n}]."
-            if not isinstance(item, dict):
-                raise SpecError(f"config.json: {where[:-1]} must be an object")
+        for where, item in _objects(obj, kind, "hooks."):
             path = _get(item, "path", str, where, "")
             if not path.startswith("/"):
                 raise SpecError(f"config.json: {where}path must be an absolute path, not {path!r}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from ..abi.errno import (E2BIG, EACCES, EBADF, EFAULT, EINVAL, ENOENT, ENOTDIR, EPERM, ERANGE,
+from ..abi.errno import (E2BIG, EACCES, EBADF, EFAULT, EINTR, EINVAL, ENOENT, ENOTDIR, EPERM, ERANGE,
                          ESPIPE)
 from ..abi.fs import (AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMOVEDIR, AT_STATX_SYNC_TYPE,
                       AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_GETFL, F_GETLK,
@@ -25,6 +25,7 @@ from ..abi.mm import TASK_SIZE
 from ..fs.memfd import F_ADD_SEALS, F_GET_SEALS, seals_fcntl
 from ..fs.pipe import new_pipe, pipe_fcntl
 from ..kernel.errors import SysError
+from ..kernel.signals import deliverable, with_sigmask
 from ..kernel.waitqueue import Block
 from ..vfs import encode, fsnotify, lock, ops
 from ..vfs.dentry import Location
@@ -107,31 +108,17 @@ def _store(t, f: File, addr: int, data):
     return len(data)
 
 
-def _accessed(f: File, result):
-    """A read's result, reported to inotify (IN_ACCESS) when it returned data."""
-    if result.__class__ is int and result > 0:
-        fsnotify.accessed(f)
-    return result
-
-
-def _modified(f: File, result):
-    """A write's result, reported to inotify (IN_MODIFY) when it wrote something."""
-    if result.__class__ is int and result > 0:
-        fsnotify.modified(f)
-    return result
-
-
 # -- read and write ------------------------------------------------------------
 def read(t, fd, buf, count, *_):
     """read(2) at the file offset; a pipe or host fd with nothing to read blocks."""
     f = _readable(t, fd)
-    return _accessed(f, _store(t, f, buf, f.read(t, _count(count, buf))))
+    return fsnotify.read_done(f, _store(t, f, buf, f.read(t, _count(count, buf))))
 
 
 def write(t, fd, buf, count, *_):
     """write(2); a full pipe blocks (PIPE_BUF writes are atomic)."""
     f = _writable(t, fd)
-    return _modified(f, f.write(t, t.mm.read(buf, _count(count, buf))))
+    return fsnotify.write_done(f, f.write(t, t.mm.read(buf, _count(count, buf))))
 
 
 def pread64(t, fd, buf, count, offset, *_):
@@ -140,7 +127,7 @@ def pread64(t, fd, buf, count, offset, *_):
     offset = _offset(offset)
     data = f.pread(_count(count, buf), offset)
     t.mm.write(buf, data)
-    return _accessed(f, len(data))
+    return fsnotify.read_done(f, len(data))
 
 
 def pwrite64(t, fd, buf, count, offset, *_):
@@ -150,7 +137,7 @@ def pwrite64(t, fd, buf, count, offset, *_):
     if not f.seekable:
         raise SysError(ESPIPE)
     data = t.mm.read(buf, _count(count, buf))
-    return _modified(f, f.pwrite(data, f.size() if f.flags & O_APPEND else offset))
+    return fsnotify.write_done(f, f.pwrite(data, f.size() if f.flags & O_APPEND else offset))
 
 
 def _iovecs(t, iov: int, iovcnt: int) -> list[tuple[int, int]]:
@@ -178,7 +165,7 @@ def readv(t, fd, iov, iovcnt, *_):
         f.unread(data[done:])
         if not done:
             raise
-    return _accessed(f, done)
+    return fsnotify.read_done(f, done)
 
 
 def writev(t, fd, iov, iovcnt, *_):
@@ -188,7 +175,7 @@ def writev(t, fd, iov, iovcnt, *_):
     for base, length in _iovecs(t, iov, iovcnt):
         parts.append(t.mm.read(base, min(length, left)))
         left -= len(parts[-1])
-    return _modified(f, f.write(t, b"".join(parts)))
+    return fsnotify.write_done(f, f.write(t, b"".join(parts)))
 
 
 def lseek(t, fd, offset, whence, *_):
@@ -785,11 +772,15 @@ def _deadline(t, addr: int, usec: bool) -> float | None:
 
 
 def _put_remaining(t, addr: int, deadline: float | None, usec: bool) -> None:
-    """Write the time left before `deadline` back to the timeout argument (as Linux does)."""
+    """Write the time left before `deadline` back to the timeout argument, as Linux does when
+    the wait ends (interrupted too), ignoring a fault (read-only memory) as Linux does."""
     if addr and deadline is not None:
         left = max(0.0, deadline - time.monotonic())
         sec = int(left)
-        t.mm.write(addr, TIMESPEC.pack(sec, int((left - sec) * (1_000_000 if usec else _NS))))
+        try:
+            t.mm.write(addr, TIMESPEC.pack(sec, int((left - sec) * (1_000_000 if usec else _NS))))
+        except (SysError, OSError):
+            pass
 
 
 def _poll(t, addr: int, nfds: int, deadline: float | None, timeout_addr: int = 0):
@@ -812,12 +803,18 @@ def _poll(t, addr: int, nfds: int, deadline: float | None, timeout_addr: int = 0
             revents.append(f.readiness() & (events | POLLERR | POLLHUP))
             files.append((f, events))
         ready = sum(1 for r in revents if r)
+        if not ready and deliverable(t):
+            interrupted()  # (even when the time is up, as Linux's do_poll)
         if ready or deadline is not None and time.monotonic() >= deadline:
             t.mm.write(addr, b"".join(POLLFD.pack(fd, events, r) for (fd, events), r in zip(wanted, revents)))
             _put_remaining(t, timeout_addr, deadline, False)
             return ready
         queues, host_fds = _waits(files)
-        return Block(queues, deadline, host_fds, retry=attempt, restartable=False)
+        return Block(queues, deadline, host_fds, retry=attempt, restartable=False, cancel=interrupted)
+
+    def interrupted():
+        _put_remaining(t, timeout_addr, deadline, False)
+        raise SysError(EINTR)
 
     return attempt()
 
@@ -829,8 +826,9 @@ def poll(t, fds, nfds, timeout, *_):
 
 
 def ppoll(t, fds, nfds, tsp, sigmask, sigsetsize, *_):
-    """ppoll(2); the signal mask argument is ignored."""
-    return _poll(t, fds, u32(nfds), _deadline(t, tsp, False), tsp)
+    """ppoll(2): poll with a timespec timeout and the signal mask `sigmask` during the wait."""
+    deadline = _deadline(t, tsp, False)
+    return with_sigmask(t, sigmask, sigsetsize, lambda: _poll(t, fds, u32(nfds), deadline, tsp))
 
 
 def _select(t, nfds: int, sets: tuple[int, int, int], deadline: float | None, timeout_addr: int, usec: bool):
@@ -856,6 +854,8 @@ def _select(t, nfds: int, sets: tuple[int, int, int], deadline: float | None, ti
                 if ready & cls and bits[i] >> fd & 1:
                     out[i] |= 1 << fd
         count = sum(bin(o & mask).count("1") for o in out)
+        if not count and deliverable(t):
+            raise SysError(EINTR)
         if count or deadline is not None and time.monotonic() >= deadline:
             for addr, o in zip(sets, out):
                 if addr:
@@ -874,8 +874,12 @@ def select(t, nfds, readfds, writefds, exceptfds, timeout, *_):
 
 
 def pselect6(t, nfds, readfds, writefds, exceptfds, timeout, sigmask, *_):
-    """pselect6(2); the signal mask argument is ignored."""
-    return _select(t, nfds, (readfds, writefds, exceptfds), _deadline(t, timeout, False), timeout, False)
+    """pselect6(2): select with a timespec timeout; `sigmask` points to {sigset_t *, size}, the
+    signal mask during the wait."""
+    mask_addr, size = (t.mm.read_u64(sigmask), t.mm.read_u64(sigmask + 8)) if sigmask else (0, 0)
+    deadline = _deadline(t, timeout, False)
+    return with_sigmask(t, mask_addr, size,
+                        lambda: _select(t, nfds, (readfds, writefds, exceptfds), deadline, timeout, False))
 
 
 # -- extended attributes ------------------------------------------------------------------

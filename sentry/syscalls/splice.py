@@ -16,6 +16,7 @@ from ..abi.mm import PAGE_SIZE
 from ..fs.pipe import Pipe, PipeFile, broken_pipe
 from ..kernel.errors import SysError
 from ..kernel.waitqueue import Block
+from ..vfs import fsnotify
 from ..vfs.file import File
 from .args import s32, u32
 
@@ -111,6 +112,17 @@ def _copy(t, src: File, in_pos: int, dst: File, out_pos: int | None, count: int)
     return done
 
 
+def _advance(t, f, off_ptr: int, pos: int | None, done):
+    """After `done` bytes moved at `pos` of file `f`: the caller's offset (at `off_ptr`) or
+    else the file's own moves past them.  Returns `done` (a Block passes through)."""
+    if done.__class__ is int and pos is not None:
+        if off_ptr:
+            t.mm.write(off_ptr, LOFF.pack(pos + done))
+        else:
+            f.offset = pos + done
+    return done
+
+
 # -- sendfile -------------------------------------------------------------------
 def sendfile(t, out_fd, in_fd, offset_ptr, count, *_):
     """sendfile(2): from a file (not a pipe) at `*offset_ptr` or its offset, into a pipe (what fits)
@@ -138,16 +150,9 @@ def sendfile(t, out_fd, in_fd, offset_ptr, count, *_):
         done = _file_to_pipe(t, src, pos, opipe, count, bool(dst.flags & O_NONBLOCK))
     else:
         out_pos = dst.offset if dst.seekable else None
-        done = _copy(t, src, pos, dst, out_pos, count)
-        if done.__class__ is int and out_pos is not None:
-            dst.offset = out_pos + done
-    if done.__class__ is not int or not src.seekable:
-        return done
-    if offset_ptr:
-        t.mm.write(offset_ptr, LOFF.pack(pos + done))
-    else:
-        src.offset = pos + done
-    return done
+        done = _advance(t, dst, 0, out_pos, _copy(t, src, pos, dst, out_pos, count))
+    _advance(t, src, offset_ptr, pos if src.seekable else None, done)
+    return fsnotify.write_done(dst, fsnotify.read_done(src, done))
 
 
 def _write_pending(t, f: File, data):
@@ -189,24 +194,14 @@ def splice(t, fd_in, off_in, fd_out, off_out, length, flags, *_):
         pos = dst.offset if out_pos is None and dst.seekable else out_pos
         _verify(pos or 0, length)
         done = _pipe_to_file(t, ipipe, dst, pos, length, nonblock or bool(src.flags & O_NONBLOCK))
-        if done.__class__ is int and pos is not None:
-            if off_out:
-                t.mm.write(off_out, LOFF.pack(pos + done))
-            else:
-                dst.offset = pos + done
-        return done
+        return fsnotify.write_done(dst, _advance(t, dst, off_out, pos, done))
     if opipe is not None:
         if in_pos is not None and not src.seekable or src.loc.inode.kind == S_IFDIR:
             raise SysError(EINVAL)
         pos = src.offset if in_pos is None and src.seekable else in_pos
         _verify(pos or 0, length)
         done = _file_to_pipe(t, src, pos, opipe, length, nonblock or bool(dst.flags & O_NONBLOCK))
-        if done.__class__ is int and pos is not None:
-            if off_in:
-                t.mm.write(off_in, LOFF.pack(pos + done))
-            else:
-                src.offset = pos + done
-        return done
+        return fsnotify.read_done(src, _advance(t, src, off_in, pos, done))
     raise SysError(EINVAL)
 
 
@@ -269,12 +264,6 @@ def copy_file_range(t, fd_in, off_in, fd_out, off_out, length, flags, *_):
         return 0
     done = _copy(t, src, pos_in, dst, pos_out, min(count, MAX_RW_COUNT))
     if done:
-        if off_in:
-            t.mm.write(off_in, LOFF.pack(pos_in + done))
-        else:
-            src.offset = pos_in + done
-        if off_out:
-            t.mm.write(off_out, LOFF.pack(pos_out + done))
-        else:
-            dst.offset = pos_out + done
-    return done
+        _advance(t, src, off_in, pos_in, done)
+        _advance(t, dst, off_out, pos_out, done)
+    return fsnotify.write_done(dst, fsnotify.read_done(src, done))

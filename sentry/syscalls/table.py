@@ -150,7 +150,7 @@ _ROWS = [
     _row("signalfd4", events.signalfd4, PARTIAL, "no ssi_fd/ssi_band/ssi_trapno", args="fd hex uint hex"),
     _row("inotify_init", events.inotify_init),
     _row("inotify_init1", events.inotify_init1, args="hex"),
-    _row("inotify_add_watch", events.inotify_add_watch, PARTIAL, "changes made through the sandbox are reported (not the host's, in a shared bind mount); no IN_UNMOUNT; execve, sendfile, splice and copy_file_range report no IN_ACCESS/IN_MODIFY", args="fd path hex"),
+    _row("inotify_add_watch", events.inotify_add_watch, PARTIAL, "changes made through the sandbox are reported (not the host's, in a shared bind mount); no IN_UNMOUNT; execve reports no IN_ACCESS", args="fd path hex"),
     _row("inotify_rm_watch", events.inotify_rm_watch, args="fd int"),
     _row("memfd_create", events.memfd_create, PARTIAL, "no MFD_HUGETLB (EINVAL)", args="str hex"),
     # mm: memory

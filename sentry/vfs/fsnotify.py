@@ -125,6 +125,20 @@ def modified(file) -> None:
         event(file.loc.dentry, IN_MODIFY)
 
 
+def read_done(file, result):
+    """A read's result, reported (IN_ACCESS) when it returned data; returned as it is."""
+    if result.__class__ is int and result > 0:
+        accessed(file)
+    return result
+
+
+def write_done(file, result):
+    """A write's result, reported (IN_MODIFY) when it wrote something; returned as it is."""
+    if result.__class__ is int and result > 0:
+        modified(file)
+    return result
+
+
 def created(parent: Dentry, child: Dentry) -> None:
     """`child` was just made in directory `parent` (a file, directory, node, symlink or link)."""
     if _marks and _marked(parent.inode):

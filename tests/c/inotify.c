@@ -11,6 +11,7 @@
 #include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -214,6 +215,24 @@ int main(int argc, char **argv)
     MUST(unlink(path("soft")));
     MUST(unlink(path("fifo")));
     drain(ifd, "links");
+
+    /* data moved by copy_file_range and sendfile is read and written (IN_ACCESS, IN_MODIFY) */
+    int src = open(path("src"), O_CREAT | O_RDWR, 0644), dst = open(path("dst"), O_CREAT | O_WRONLY, 0644);
+    MUST(src);
+    MUST(dst);
+    SHOW("write", write(src, "0123456789", 10));
+    drain(ifd, "copy sources made");
+    loff_t off = 0;
+    SHOW("copy_file_range", copy_file_range(src, &off, dst, NULL, 4, 0));
+    drain(ifd, "copy_file_range");
+    off_t soff = 4;
+    SHOW("sendfile", sendfile(dst, src, &soff, 3));
+    drain(ifd, "sendfile");
+    close(src);
+    close(dst);
+    MUST(unlink(path("src")));
+    MUST(unlink(path("dst")));
+    drain(ifd, "copies removed");
 
     /* IN_ONESHOT: one event, then IN_IGNORED */
     int wd7 = inotify_add_watch(ifd, path("victim"), IN_ATTRIB | IN_ONESHOT);

@@ -66,29 +66,6 @@ static int reap(pid_t pid)
     return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
 }
 
-/* Wait until process pid sleeps (it is then parked in its blocking call). */
-static void wait_sleeping(pid_t pid)
-{
-    char p[64], buf[512];
-    snprintf(p, sizeof p, "/proc/%d/stat", pid);
-    for (int i = 0; i < 20000; i++) {
-        int fd = open(p, O_RDONLY);
-        ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
-        if (fd >= 0)
-            close(fd);
-        if (n > 0) {
-            buf[n] = 0;
-            char *s = strrchr(buf, ')');
-            if (s && s[2] == 'S')
-                return;
-        }
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
-    }
-    printf("FATAL: process never slept\n");
-    _exit(99);
-}
-
 static void ready(int sync)
 {
     char c = 'r';
@@ -316,7 +293,7 @@ int main(void)
     SHOW("flock ex f1 nb", flock(f1, LOCK_EX | LOCK_NB));
     pid_t waiter = child(flock_wait, sync[1]);
     await_ready(sync[0]);
-    wait_sleeping(waiter);
+    rf_wait_sleeping(waiter);
     YESNO("flock waiter still waiting", waitpid(waiter, NULL, WNOHANG) == 0);
     SHOW("flock un f1", flock(f1, LOCK_UN));
     show_child("flock waiter after unlock", reap(waiter));
@@ -327,7 +304,7 @@ int main(void)
     SHOW("parent wrlck [0,1)", setlk(fd, F_SETLK, F_WRLCK, 0, 1));
     waiter = child(wait_for_0, sync[1]);
     await_ready(sync[0]);
-    wait_sleeping(waiter);
+    rf_wait_sleeping(waiter);
     YESNO("setlkw waiter still waiting", waitpid(waiter, NULL, WNOHANG) == 0);
     SHOW("parent unlock [0,1)", setlk(fd, F_SETLK, F_UNLCK, 0, 1));
     show_child("setlkw waiter", reap(waiter));
@@ -336,7 +313,7 @@ int main(void)
     SHOW("parent wrlck [0,1)", setlk(fd, F_SETLK, F_WRLCK, 0, 1));
     waiter = child(hold_1_then_wait_for_0, sync[1]);
     await_ready(sync[0]);
-    wait_sleeping(waiter);
+    rf_wait_sleeping(waiter);
     SHOW("parent setlkw [1,2)", setlk(fd, F_SETLKW, F_WRLCK, 1, 1));
     SHOW("parent unlock [0,1)", setlk(fd, F_SETLK, F_UNLCK, 0, 1));
     show_child("deadlock child", reap(waiter));
@@ -349,7 +326,7 @@ int main(void)
     SHOW("parent wrlck [0,1)", setlk(fd, F_SETLK, F_WRLCK, 0, 1));
     waiter = child(wait_for_0, sync[1]);
     await_ready(sync[0]);
-    wait_sleeping(waiter);
+    rf_wait_sleeping(waiter);
     kill(waiter, SIGUSR1);
     show_child("interrupted setlkw", reap(waiter));
     SHOW("parent unlock [0,1)", setlk(fd, F_SETLK, F_UNLCK, 0, 1));

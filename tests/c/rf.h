@@ -12,9 +12,11 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static inline const char *errname(int e)
@@ -102,6 +104,30 @@ static inline void show_status(const char *label, int status)
     else
         printf("%s: killed by signal %d%s\n", label, status & 0x7f,
                (status & 0x80) ? " (core)" : "");
+}
+
+/* Wait until process `pid` sleeps (state S in /proc/PID/stat: it is then
+ * parked in its blocking call); exits the program if it never does. */
+static inline void rf_wait_sleeping(pid_t pid)
+{
+    char path[64], st[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    for (int i = 0; i < 20000; i++) {
+        int fd = open(path, O_RDONLY);
+        ssize_t n = fd < 0 ? -1 : read(fd, st, sizeof st - 1);
+        if (fd >= 0)
+            close(fd);
+        if (n > 0) {
+            st[n] = 0;
+            char *s = strrchr(st, ')');
+            if (s && s[2] == 'S')
+                return;
+        }
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    printf("FATAL: process never slept\n");
+    _exit(99);
 }
 
 #endif

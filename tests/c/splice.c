@@ -40,28 +40,6 @@ static ssize_t drain(int rfd)
     return total;
 }
 
-static void wait_sleeping(pid_t pid)
-{
-    char p[64], st[512];
-    snprintf(p, sizeof p, "/proc/%d/stat", pid);
-    for (int i = 0; i < 20000; i++) {
-        int fd = open(p, O_RDONLY);
-        ssize_t n = fd < 0 ? -1 : read(fd, st, sizeof st - 1);
-        if (fd >= 0)
-            close(fd);
-        if (n > 0) {
-            st[n] = 0;
-            char *s = strrchr(st, ')');
-            if (s && s[2] == 'S')
-                return;
-        }
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
-    }
-    printf("FATAL: process never slept\n");
-    _exit(99);
-}
-
 static void test_sendfile(int src, int dst)
 {
     int p[2];
@@ -140,7 +118,7 @@ static void test_splice(int src, int dst)
     /* A blocking splice waits for a writer. */
     pid_t parent = getpid(), kid = fork();
     if (kid == 0) {
-        wait_sleeping(parent);
+        rf_wait_sleeping(parent);
         _exit(write(p[1], "late", 4) == 4 ? 0 : 1);
     }
     SHOW("splice waits for data", splice(p[0], NULL, q[1], NULL, 100, 0));
