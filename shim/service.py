@@ -196,7 +196,7 @@ class TaskService:
         """A container of a pod: its own gofer, a sub-container of the pod's sentry."""
         from ringfence.sentry.control_client import ControlError
 
-        io = ProcessIO(req.stdin, req.stdout, req.stderr, req.terminal)
+        io = ProcessIO(req.stdin, req.stdout, req.stderr, req.terminal, _foreground_signaller(c, ""))
         try:
             gofer_pid, gofer_sock = start_gofer(c.rootfs, c.spec)
         except SandboxError as err:
@@ -258,7 +258,7 @@ class TaskService:
         _unlink(c.control_path)
 
     def _create_sandbox(self, c: Container, req) -> None:
-        io = ProcessIO(req.stdin, req.stdout, req.stderr, req.terminal)
+        io = ProcessIO(req.stdin, req.stdout, req.stderr, req.terminal, _foreground_signaller(c, ""))
         os.makedirs(CONTROL_DIR, mode=0o700, exist_ok=True)
         c.control_path = control_path(c.namespace, c.id)
         _unlink(c.control_path)  # left by a shim that was killed
@@ -337,7 +337,7 @@ class TaskService:
     async def _start_exec(self, c: Container, p: Process) -> None:
         from ringfence.sentry.control_client import ControlError
 
-        p.io = ProcessIO(*p.stdio, p.terminal)
+        p.io = ProcessIO(*p.stdio, p.terminal, _foreground_signaller(c, p.exec_id))
         client = c.control()
         try:
             p.pid = await asyncio.to_thread(client.exec, p.spec, p.io.sandbox_fds, p.exec_id, p.terminal,
@@ -547,6 +547,19 @@ async def _until(done, timeout: float) -> bool:
     while not done() and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.01)
     return done()
+
+
+def _foreground_signaller(c: Container, exec_id: str):
+    """What a terminal's stdin copier calls for a signal character typed at process `exec_id`
+    of `c`: the signal goes to the foreground process group of its terminal, in the sandbox."""
+    from ringfence.sentry.control_client import ControlError
+
+    def send(sig: int) -> None:
+        try:
+            c.control().signal(sig, exec_id=exec_id, container_id=c.control_id, foreground=True)
+        except (ControlError, OSError) as err:
+            log.warning("typed signal not delivered", signal=sig, exec_id=exec_id, error=str(err))
+    return send
 
 
 def _unlink(path: str) -> None:

@@ -17,16 +17,21 @@ import threading
 
 import structlog
 
+from ringfence.oci.console import typed_signals
+
 log = structlog.get_logger("ringfence.shim.stdio")
 
 CHUNK = 64 * 1024
 
 
 class ProcessIO:
-    """The copiers of one process and the fds its sandbox side needs."""
+    """The copiers of one process and the fds its sandbox side needs.  With a terminal,
+    `on_signal(sig)` is called (from the stdin copier's thread) for each signal character
+    typed at it (see typed_signals): the pty signals nobody in the sandbox itself."""
 
-    def __init__(self, stdin: str, stdout: str, stderr: str, terminal: bool):
+    def __init__(self, stdin: str, stdout: str, stderr: str, terminal: bool, on_signal=None):
         self.terminal = terminal
+        self.on_signal = on_signal
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._stdin_w: int | None = None  # where stdin's copier writes (pipe or pty master)
@@ -143,7 +148,10 @@ class ProcessIO:
                 with self._lock:
                     if self._stdin_w is None:
                         return
+                    signals = typed_signals(self._master, data) if self.terminal and self.on_signal else []
                     os.write(self._stdin_w, data)
+                for sig in signals:
+                    self.on_signal(sig)
         except OSError as err:
             if err.errno != errno.EPIPE:
                 log.warning("copying input failed", path=path, error=str(err))

@@ -295,9 +295,12 @@ def assert_same_behaviour(native: subprocess.CompletedProcess,
         raise AssertionError("\n".join(problems))
 
 
-def run_in_pty(argv: list[str], rows: int, cols: int, timeout: float = TIMEOUT) -> tuple[int, bytes]:
-    """Run argv with a pseudo-terminal (raw, rows x cols) as its stdio; returns
-    its exit status and everything it wrote."""
+def run_in_pty(argv: list, rows: int = 24, cols: int = 80, timeout: float = TIMEOUT,
+               ready: bytes = b"", typed: bytes = b"") -> tuple[int, bytes]:
+    """Run argv with a pseudo-terminal (raw, rows x cols) as its stdio; once it has
+    written `ready` (if given), type `typed` at it.  Returns its exit status and
+    everything it wrote."""
+    argv = [str(a) for a in argv]
     master, slave = os.openpty()
     tty.setraw(slave)
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
@@ -315,6 +318,9 @@ def run_in_pty(argv: list[str], rows: int, cols: int, timeout: float = TIMEOUT) 
             if not data:
                 break
             out += data
+            if ready and ready in out:
+                os.write(master, typed)
+                ready = b""
         try:
             return proc.wait(max(0.1, deadline - time.monotonic())), out
         except subprocess.TimeoutExpired:

@@ -692,31 +692,6 @@ def test_console_socket_receives_the_pty_master(rt):
     assert refused.returncode != 0 and b"console socket" in refused.stderr
 
 
-def _in_pty(argv: list, ready: bytes, typed: bytes) -> tuple[int, bytes]:
-    """Run argv on a new raw pty; once it has written `ready`, type `typed` at it.  Its exit
-    status and everything it wrote."""
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    try:
-        proc = subprocess.Popen(list(map(str, argv)), stdin=slave, stdout=slave, stderr=slave,
-                                start_new_session=True)
-    finally:
-        os.close(slave)
-    try:
-        out = _read_until(master, ready, timeout=harness.TIMEOUT)
-        if ready in out:
-            os.write(master, typed)
-        out += _read_until(master, b"\0never", timeout=harness.TIMEOUT)  # to the end
-        try:
-            return proc.wait(harness.TIMEOUT), out
-        except subprocess.TimeoutExpired:
-            harness.kill_group(proc.pid)
-            proc.wait()
-            raise TimeoutError(f"{argv}: output {out!r}") from None
-    finally:
-        os.close(master)
-
-
 # What a process learns of the terminal it was given: its name (ttyname), the link in /proc,
 # that /dev/tty (its controlling terminal) is it, that it leads its session in the foreground.
 _TTY_PROBE = ("tty; readlink /proc/self/fd/0; echo via-dev-tty > /dev/tty; "
@@ -732,8 +707,7 @@ def test_run_with_a_terminal_relays_it(rt):
     cid = rt.new_id("fgtty")
     bundle = rt.bundle(["sh", "-c", "ls -l /dev/console | tr -s ' ' | cut -d' ' -f5,6; " + _TTY_PROBE],
                        terminal=True, cid=cid)
-    code, out = harness.run_in_pty([rt.binary, "--root", str(rt.root), "run", "--bundle", str(bundle), cid],
-                                   rows=24, cols=80)
+    code, out = harness.run_in_pty([rt.binary, "--root", rt.root, "run", "--bundle", bundle, cid])
     assert code == 0, out
     assert out.startswith(b"136, 0\r\n") and _PTS_LINES.search(out).group(1) == b"/dev/pts/0", out
 
@@ -742,7 +716,8 @@ def test_interrupt_typed_at_init_terminal_reaches_its_foreground(rt):
     """^C typed at init's terminal interrupts its foreground group: cat, and the shell."""
     cid = rt.new_id("intr")
     bundle = rt.bundle(["sh", "-c", "echo ready; cat; echo not-here"], terminal=True, cid=cid)
-    code, out = _in_pty([rt.binary, "--root", rt.root, "run", "--bundle", bundle, cid], b"ready", b"\x03")
+    code, out = harness.run_in_pty([rt.binary, "--root", rt.root, "run", "--bundle", bundle, cid],
+                                   ready=b"ready", typed=b"\x03")
     assert code == 128 + signal.SIGINT and b"^C" in out and b"not-here" not in out, out
 
 
@@ -752,11 +727,10 @@ def test_exec_with_a_terminal_names_it(rt):
     cid, _ = _create(rt, ["sleep", "60"])
     rt("start", cid, check=True)
     _wait_status(rt, cid, "running")
-    code, out = harness.run_in_pty([rt.binary, "--root", str(rt.root), "exec", "-t", cid, "sh", "-c", _TTY_PROBE],
-                                   rows=24, cols=80)
+    code, out = harness.run_in_pty([rt.binary, "--root", rt.root, "exec", "-t", cid, "sh", "-c", _TTY_PROBE])
     assert code == 0 and _PTS_LINES.search(out), out
-    code, out = _in_pty([rt.binary, "--root", rt.root, "exec", "-t", cid, "sh", "-c", "echo ready; exec cat"],
-                        b"ready", b"\x03")
+    code, out = harness.run_in_pty([rt.binary, "--root", rt.root, "exec", "-t", cid, "sh", "-c", "echo ready; exec cat"],
+                                   ready=b"ready", typed=b"\x03")
     assert code == 128 + signal.SIGINT and b"^C" in out, out
 
 

@@ -257,6 +257,24 @@ def test_run_with_terminal(session):
     session.assert_clean()
 
 
+def test_interrupt_typed_at_a_terminal(session):
+    """^C typed at `ctr run -t` interrupts the container's foreground group (cat, then the
+    shell); typed at `ctr task exec -t`, the exec'd process."""
+    cid = session.new_id("intr")
+    rc, out = harness.run_in_pty(session.c.ctr_argv(*session.run_args(
+        cid, "sh", "-c", "echo ready; cat; echo not-here", flags=("-t", "--rm"))), ready=b"ready", typed=b"\x03")
+    assert rc == 130 and b"not-here" not in out, out
+    cid = session.new_id("xintr")
+    r = session.run(cid, "sleep", "60", flags=("-d", "--null-io"))
+    assert r.returncode == 0, r.stderr
+    rc, out = harness.run_in_pty(session.c.ctr_argv("task", "exec", "-t", "--fifo-dir", str(session.c.fifo_dir), "--exec-id", "x1",
+                                                    cid, "sh", "-c",
+                                                    "echo ready; exec cat"), ready=b"ready", typed=b"\x03")
+    assert rc == 130, out
+    session.ctr("task", "kill", "-s", "SIGKILL", cid)
+    session.wait_status(cid, "STOPPED")
+
+
 def test_cri_plugin_starts():
     """With cri=True the CRI plugin loads with restrict_oom_score_adj and the
     runtimes runc and ringfence, and takes the CNI bridge config without error."""
