@@ -16,7 +16,7 @@ ALLOWED = (
     # fds it holds: stdio, pipes, the gofer and control sockets and donated files, its signalfd
     "read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev", "lseek", "close",
     "fstat", "fstatfs", "getdents64", "fcntl", "dup", "dup2", "dup3", "ioctl", "fsync", "fdatasync",
-    "ftruncate", "fallocate", "sendmsg", "recvmsg", "sendto", "recvfrom", "shutdown", "pipe2",
+    "ftruncate", "fallocate", "syncfs", "sendmsg", "recvmsg", "sendto", "recvfrom", "shutdown", "pipe2",
     "accept4",  # connections to the control socket it was given
     "poll", "ppoll", "select", "pselect6", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait",
     "copy_file_range", "splice", "sendfile", "newfstatat", "statx", "readlinkat",

@@ -402,11 +402,11 @@ def test_shared_mappings_match_native_and_reach_the_host(tmp_path, root, cprog, 
         assert os.listdir(host_dir) == ["kept"] and (host_dir / "kept").read_bytes() == kept, where
 
 
-@pytest.mark.parametrize("name", ["fifo", "inotify"])
+@pytest.mark.parametrize("name", ["fifo", "inotify", "fsmore"])
 def test_fifos_and_inotify_match_native_on_gofer_files(name, tmp_path, root, cprog, run_native):
-    """tests/c/fifo.c and inotify.c on gofer-served directories (the rootfs, a revalidating bind
-    mount): FIFO nodes made on the host are opened as the sentry's pipes, and the sandbox's
-    changes there are reported, as natively."""
+    """tests/c/fifo.c, inotify.c and fsmore.c on gofer-served directories (the rootfs, a revalidating
+    bind mount): FIFO nodes made on the host are opened as the sentry's pipes, the sandbox's
+    changes there are reported, and fallocate, syncfs and openat2 work on host files, as natively."""
     prog = cprog(name)
     native_dir = tmp_path / "native"
     native_dir.mkdir()

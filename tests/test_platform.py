@@ -2,6 +2,7 @@
 import os
 import re
 import socket
+import time
 
 import pytest
 
@@ -11,14 +12,25 @@ from ringfence.sentry.platform.ptrace import PtracePlatform
 
 MMAP = sysno.NUMBERS["mmap"]
 PROT_RW, MAP_PRIVATE_ANON = 3, 0x22
+WALL = 0x40000000  # __WALL: threads and tracees that are not our children too
 
 
 @pytest.fixture
 def platform():
+    """A platform; afterwards every stub the test made must be gone (the test kills what it
+    made, this kills the master) and is reaped, so that no zombie tracee outlives the test."""
     plat = PtracePlatform()
     yield plat
     plat.kill_process(plat.master.pid)
-    os.waitpid(plat.master.pid, 0)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG | WALL)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            assert time.monotonic() < deadline, "a stub of the test is still alive"
+            time.sleep(0.01)
 
 
 def _maps(pid):

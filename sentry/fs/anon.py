@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 
+from ..abi.epoll import EP_MAX_NESTS, EP_PRIVATE_BITS, EPOLLET, EPOLLEXCLUSIVE, EPOLLONESHOT
 from ..abi.errno import EAGAIN, EINVAL
 from ..abi.fs import ANON_INODE_FS_MAGIC, O_NONBLOCK, O_RDWR, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, S_IFREG
 from ..abi.signal import SI_KERNEL, SI_TIMER, SIGBUS, SIGCHLD, SIGFPE, SIGILL, SIGSEGV, SIGTRAP
@@ -91,44 +92,145 @@ class EventFile(File):
         return ev
 
     def wait_sources(self, events: int) -> tuple[tuple, tuple]:
-        return (self.rq, self.wq), ()
+        """The readers' queue for input events, the writers' for output events."""
+        queues = ()
+        if events & (POLLIN | POLLRDNORM):
+            queues += (self.rq,)
+        if events & (POLLOUT | POLLWRNORM):
+            queues += (self.wq,)
+        return queues, ()
+
+
+class EpollItem:
+    """One entry of an epoll interest list: the file registered, the events wanted (with the
+    EPOLLET/EPOLLONESHOT/EPOLLEXCLUSIVE flags) and the user data.
+
+    An edge-triggered item watches the file's wait queues while registered: any wake-up of the
+    file arms it (new data in a pipe, even one still readable), and checking it disarms it, as
+    Linux's ready list does.  Files without wait queues (host-backed ones) stay level-triggered.
+    """
+
+    __slots__ = ("file", "events", "data", "armed", "_watches")
+
+    def __init__(self, file: File, events: int, data: int):
+        self.file = file
+        self.events = events
+        self.data = data
+        self.armed = True  # Linux checks a new or modified item at once
+        self._watches: list[tuple[WaitQueue, object]] = []
+        if events & EPOLLET:
+            for q in file.wait_sources(events)[0]:
+                self._watch(q)
+
+    def _watch(self, q: WaitQueue) -> None:
+        def kick():
+            self.armed = True
+            q.add(kick)
+        q.add(kick)
+        self._watches.append((q, kick))
+
+    def drop(self) -> None:
+        """Stop watching the file (the item leaves the interest list)."""
+        for q, kick in self._watches:
+            q.remove(kick)
+        self._watches = []
+
+    def ready(self) -> int:
+        """The events it would report now."""
+        return self.file.readiness() & self.events & ~EP_PRIVATE_BITS if self.armed else 0
+
+    def take(self) -> int:
+        """Report it: the events ready now; then an edge-triggered item waits for the next
+        wake-up, and a one-shot one that reported waits for EPOLL_CTL_MOD."""
+        ready = self.ready()
+        if self._watches:
+            self.armed = False
+        if ready and self.events & EPOLLONESHOT:
+            self.events &= EP_PRIVATE_BITS
+        return ready
 
 
 class EpollFile(File):
-    """epoll(7): an interest list of (fd, file) with events, polled level-triggered."""
+    """epoll(7): an interest list of EpollItems by fd (see EpollItem for the triggering modes)."""
 
     __slots__ = ("interest",)
     seekable = False
 
     def __init__(self, t, flags: int):
         super().__init__(anon_location(t, b"[eventpoll]"), O_RDWR)
-        self.interest: dict[int, list] = {}  # fd -> [file, events, data]
+        self.interest: dict[int, EpollItem] = {}
 
-    def live(self, fdtable) -> list[tuple[int, list]]:
-        """The entries whose fd still names the file registered (closing an fd drops it)."""
+    def live(self, fdtable) -> list[tuple[int, EpollItem]]:
+        """The items whose fd still names the file registered (closing an fd drops its item)."""
         out = []
-        for fd, entry in list(self.interest.items()):
+        for fd, item in list(self.interest.items()):
             try:
-                same = fdtable.get(fd) is entry[0]
+                same = fdtable.get(fd) is item.file
             except SysError:
                 same = False
             if same:
-                out.append((fd, entry))
+                out.append((fd, item))
             else:
                 del self.interest[fd]
+                item.drop()
         return out
 
+    def put(self, fd: int, item: EpollItem | None) -> None:
+        """Register `item` for `fd` (replacing the one there, in its place), or drop fd's (None)."""
+        old = self.interest.pop(fd, None) if item is None else self.interest.get(fd)
+        if old is not None:
+            old.drop()
+        if item is not None:
+            self.interest[fd] = item
+
+    def take(self, fdtable, maxevents: int) -> list[tuple[int, int]]:
+        """Up to `maxevents` (events, data) ready now; the items reported go to the end of the
+        list, so that the others get their turn (as Linux's ready list)."""
+        out = []
+        for fd, item in self.live(fdtable):
+            ready = item.take()
+            if ready:
+                out.append((ready, item.data))
+                self.interest[fd] = self.interest.pop(fd)
+                if len(out) == maxevents:
+                    break
+        return out
+
+    def reaches(self, other: File, depth: int = 0) -> bool:
+        """Whether `other` is this instance or watched through it, or nesting goes too deep."""
+        if other is self or depth > EP_MAX_NESTS:
+            return True
+        return any(isinstance(item.file, EpollFile) and item.file.reaches(other, depth + 1)
+                   for item in self.interest.values())
+
     def readiness(self) -> int:
-        ready = any(entry[0].readiness() & entry[1] for entry in self.interest.values())
-        return POLLIN | POLLRDNORM if ready else 0
+        """Readable while an item would report."""
+        return POLLIN | POLLRDNORM if any(item.ready() for item in self.interest.values()) else 0
+
+    def sources(self) -> tuple[tuple, tuple, tuple]:
+        """(wait queues, exclusive wait queues, host fds) to wait on for the enabled items."""
+        queues, exclusive, host_fds = (), (), ()
+        for item in self.interest.values():
+            if not item.events & ~EP_PRIVATE_BITS:
+                continue  # a one-shot item that reported
+            q, h = item.file.wait_sources(item.events)
+            if item.events & EPOLLEXCLUSIVE:
+                exclusive += q
+            else:
+                queues += q
+            host_fds += h
+        return queues, exclusive, host_fds
 
     def wait_sources(self, events: int) -> tuple[tuple, tuple]:
-        queues, host_fds = (), ()
-        for file, wanted, _ in self.interest.values():
-            q, h = file.wait_sources(wanted)
-            queues += q
-            host_fds += h
-        return queues, host_fds
+        """What the items wait on (an epoll instance polled, or inside another)."""
+        queues, exclusive, host_fds = self.sources()
+        return queues + exclusive, host_fds
+
+    def release(self) -> None:
+        """The last close: the items stop watching their files."""
+        for item in self.interest.values():
+            item.drop()
+        self.interest.clear()
 
 
 class TimerFile(File):

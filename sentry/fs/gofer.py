@@ -33,6 +33,7 @@ namespace does not map the host's ids).
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import time
 import weakref
@@ -40,8 +41,8 @@ from collections import OrderedDict
 
 from ...gofer.protocol import RENAME_EXCHANGE
 from ..abi.errno import EIO, ENOENT, ENXIO, EPERM, EPROTO, EROFS, ESTALE
-from ..abi.fs import (AT_REMOVEDIR, O_ACCMODE, O_RDONLY, O_RDWR, S_IALLUGO, S_IFBLK, S_IFCHR, S_IFDIR,
-                      S_IFMT, S_IFREG, S_IFSOCK, V9FS_MAGIC)
+from ..abi.fs import (AT_REMOVEDIR, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, O_ACCMODE, O_RDONLY, O_RDWR,
+                      S_IALLUGO, S_IFBLK, S_IFCHR, S_IFDIR, S_IFMT, S_IFREG, S_IFSOCK, V9FS_MAGIC)
 from ..kernel.errors import SysError
 from ..mm.cache import MappingCache
 from ..vfs.device import open_device
@@ -50,6 +51,8 @@ from ..vfs.inode import Attr, FileSystem, Inode, StatFs
 
 _CHUNK = 1 << 20
 _NS = 1_000_000_000
+_libc = ctypes.CDLL(None, use_errno=True)  # fallocate and syncfs, which `os` lacks
+_libc.fallocate.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
 MAX_HANDLES = 512
 EVICT_BATCH = 64  # handles given back to the gofer in one message once MAX_HANDLES is passed
 _MISSING = object()
@@ -79,6 +82,13 @@ def _pread(fd: int, n: int, offset: int) -> bytes:
         return b"".join(parts)
     except OSError as err:
         raise _sys(err) from None
+
+
+def _host_call(result: int) -> None:
+    """OSError (errno) if a libc call on a host fd failed."""
+    if result < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
 
 
 def _timespec(ns: int | None) -> tuple[int, int] | None:
@@ -617,6 +627,31 @@ class GoferFile(File):
                 cache.sync()
             except OSError as err:
                 raise _sys(err) from None
+
+    def fallocate(self, mode: int, offset: int, length: int) -> None:
+        """The host file system's fallocate on the donated fd (the mapping cache, if any, follows)."""
+        fd = self.host_fd()
+        try:
+            _host_call(_libc.fallocate(fd, mode, offset, length))
+            host = self.node.host
+            host.stale = True
+            cache = host.cached()
+            if cache is not None:
+                end = min(offset + length, cache.size)
+                if mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE) and offset < end:
+                    cache.pwrite(bytes(end - offset), offset)
+                size = os.fstat(fd).st_size
+                if size != cache.size:
+                    cache.resize(size)
+        except OSError as err:
+            raise _sys(err) from None
+
+    def syncfs(self, t) -> None:
+        """Sync the host file system the file is on (syncfs on the donated fd)."""
+        try:
+            _host_call(_libc.syncfs(self.host_fd()))
+        except OSError as err:
+            raise _sys(err) from None
 
     def fsync(self, t) -> None:
         """Flush to the host's disk (with what shared mappings stored)."""

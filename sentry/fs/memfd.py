@@ -76,6 +76,12 @@ class MemfdOpenFile(TmpfsOpenFile):
             data = data[:node.size - offset]
         return super().pwrite(data, offset)
 
+    def fallocate(self, mode: int, offset: int, length: int) -> None:
+        """As tmpfs's; EPERM past the end under F_SEAL_GROW (with FALLOC_FL_KEEP_SIZE too)."""
+        if self.node.seals & F_SEAL_GROW and offset + length > self.node.size:
+            raise SysError(EPERM)
+        super().fallocate(mode, offset, length)
+
 
 def memfd_file(t, name: bytes, flags: int) -> MemfdOpenFile:
     """A new memfd named `name` (EINVAL for unknown flags, hugetlb, or a name too long)."""

@@ -160,6 +160,11 @@ class OverlayInode(Inode):
         self._make_room(name)
         return OverlayInode(self.fs, self, name, self.upper.create(name, mode, uid, gid), None)
 
+    def tmpfile(self, mode: int, uid: int, gid: int) -> Inode:
+        """A new nameless regular file in the upper layer."""
+        self.copy_up()
+        return OverlayInode(self.fs, self, b"", self.upper.tmpfile(mode, uid, gid), None)
+
     def mkdir(self, name: bytes, mode: int, uid: int, gid: int) -> Inode:
         """A new upper directory, opaque if it replaces a removed lower one."""
         opaque = self._make_room(name)

@@ -11,8 +11,9 @@ import re
 import time
 import weakref
 
-from ..abi.errno import EEXIST, ENOENT, ENOSPC, ENOTEMPTY, ENXIO
-from ..abi.fs import DT_SHIFT, S_IFCHR, S_IFDIR, S_IFLNK, S_IFREG, TMPFS_MAGIC
+from ..abi.errno import EEXIST, ENOENT, ENOSPC, ENOTEMPTY, ENXIO, EOPNOTSUPP
+from ..abi.fs import (DT_SHIFT, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, S_IFCHR, S_IFDIR,
+                      S_IFLNK, S_IFREG, TMPFS_MAGIC)
 from ..kernel.errors import SysError
 from ..mm.cache import MappingCache
 from ..vfs.device import open_device
@@ -98,6 +99,12 @@ class TmpfsDir(AttrInode):
     def create(self, name: bytes, mode: int, uid: int, gid: int) -> Inode:
         """A new empty regular file."""
         return self._add(name, TmpfsFile(self.fs, mode, uid, gid))
+
+    def tmpfile(self, mode: int, uid: int, gid: int) -> Inode:
+        """A new empty regular file without a name (no link yet)."""
+        inode = TmpfsFile(self.fs, mode, uid, gid)
+        inode.nlink = 0
+        return inode
 
     def mkdir(self, name: bytes, mode: int, uid: int, gid: int) -> Inode:
         """A new empty directory."""
@@ -305,6 +312,23 @@ class TmpfsOpenFile(File):
             node.size = len(buf)
         node.mtime_ns = node.ctime_ns = time.time_ns()
         return len(data)
+
+
+    def fallocate(self, mode: int, offset: int, length: int) -> None:
+        """Allocate (a size: pages are not held apart from the bytes), with KEEP_SIZE, PUNCH_HOLE
+        or ZERO_RANGE (zeros written over the range inside the file); others EOPNOTSUPP.  As Linux's
+        tmpfs, a tmpfs file (a memfd too) has no ZERO_RANGE; an overlay's upper file has (as the
+        disk file system under a real overlay would)."""
+        op = mode & ~FALLOC_FL_KEEP_SIZE
+        if op not in (0, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE) or \
+                op == FALLOC_FL_ZERO_RANGE and self.loc.inode.fs.magic == TMPFS_MAGIC:
+            raise SysError(EOPNOTSUPP)
+        node = self.node
+        end = offset + length
+        if op and offset < node.size:
+            self.pwrite(bytes(min(end, node.size) - offset), offset)
+        if not mode & FALLOC_FL_KEEP_SIZE and end > node.size:
+            node.resize(end)
 
 
 class TmpfsSymlink(AttrInode):

@@ -396,6 +396,8 @@ class Kernel:
         waker = t.waker = lambda: self._wake(t)
         for q in block.queues:
             q.add(waker)
+        for q in block.exclusive:
+            q.add(waker, exclusive=True)
         if block.deadline is not None:
             t.block_timer = self.timers.call_at(block.deadline, waker)
         if block.host_fds:
@@ -411,7 +413,7 @@ class Kernel:
         t.sigwait_mask = 0
         block, t.block = t.block, None
         if block is not None:
-            for q in block.queues:
+            for q in block.queues + block.exclusive:
                 q.remove(t.waker)
             self.host_waits.pop(t, None)
             self.timers.cancel(t.block_timer)
@@ -615,6 +617,8 @@ class Kernel:
     def exit_thread(self, t: Task) -> None:
         """One thread of a multi-threaded process exits (the exit syscall)."""
         self._drop_task(t)
+        if all(other.fdtable is not t.fdtable for other in t.tg.tasks.values()):
+            t.fdtable.close_all()  # its own table (close_range's CLOSE_RANGE_UNSHARE, clone without CLONE_FILES)
         self._release_robust_futexes(t)
         if t.clear_child_tid:
             try:

@@ -16,7 +16,8 @@ from ..abi.signal import (
     UNBLOCKABLE, bit, default_action,
 )
 from . import siginfo
-from .waitqueue import NORESUME
+from .errors import SysError
+from .waitqueue import NORESUME, Block
 
 _SIGCONTEXT = struct.Struct("<18Q4H4QQ8Q")  # 256 bytes
 _UC_HEAD = struct.Struct("<QQQiiQ")  # uc_flags, uc_link, ss_sp, ss_flags, pad, ss_size
@@ -139,8 +140,7 @@ class Signals:
         while True:
             entry = self.dequeue(t, ~t.sigmask)
             if entry is None:
-                if t.saved_sigmask is not None:  # sigsuspend ended without a handler
-                    t.sigmask, t.saved_sigmask = t.saved_sigmask, None
+                restore_sigmask(t)  # (sigsuspend, ppoll... ended without a handler)
                 if result in _RESTART_CODES:
                     return self._restart(t)
                 return result
@@ -268,3 +268,51 @@ class Signals:
             if act.handler not in (SIG_DFL, SIG_IGN):
                 act.handler, act.flags, act.restorer, act.mask = SIG_DFL, 0, 0, 0
 
+
+def deliverable(t) -> bool:
+    """Whether a signal `t` does not block is pending for it (Linux's signal_pending)."""
+    return any(not t.sigmask & bit(e[0]) for e in t.pending + t.tg.pending)
+
+
+def read_sigset(t, addr: int, size: int) -> int:
+    """The sigset_t at `addr` (`size` must be 8: EINVAL), without SIGKILL and SIGSTOP."""
+    if size != 8:
+        raise SysError(E.EINVAL)
+    return t.mm.read_u64(addr) & ~UNBLOCKABLE
+
+
+def with_sigmask(t, addr: int, size: int, wait):
+    """Run `wait` (a blocking syscall's body: its result, or a Block with a retry) with the
+    signal mask at `addr` (none if 0) installed until it completes, as ppoll, pselect6 and
+    epoll_pwait do.  The original mask comes back when it completes, except when it fails
+    with EINTR: then it comes back after the interrupting signal's handler (whose frame
+    saves it, as rt_sigsuspend's), or at once if no handler runs."""
+    if not addr:
+        return wait()
+    mask = read_sigset(t, addr, size)
+    t.saved_sigmask, t.sigmask = t.sigmask, mask
+
+    def run(step):
+        try:
+            result = step()
+        except SysError as err:
+            if err.errno != E.EINTR:
+                restore_sigmask(t)
+            raise
+        except BaseException:
+            restore_sigmask(t)
+            raise
+        if result.__class__ is Block:
+            retry = result.retry or wait
+            result.retry = lambda: run(retry)
+        else:
+            restore_sigmask(t)
+        return result
+
+    return run(wait)
+
+
+def restore_sigmask(t) -> None:
+    """Put back the mask a temporary one (sigsuspend, ppoll...) replaced."""
+    if t.saved_sigmask is not None:
+        t.sigmask, t.saved_sigmask = t.saved_sigmask, None

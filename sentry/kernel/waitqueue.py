@@ -12,32 +12,41 @@ from typing import Callable
 
 
 class WaitQueue:
-    """Callbacks waiting for an event (a pipe becoming readable, a child exiting...)."""
+    """Callbacks waiting for an event (a pipe becoming readable, a child exiting...).
 
-    __slots__ = ("_waiters",)
+    Exclusive waiters (a task in epoll_wait on an EPOLLEXCLUSIVE item) are woken one per
+    notify(), in the order they came, as Linux's wake-one; the others all at every notify().
+    """
+
+    __slots__ = ("_waiters", "_exclusive")
 
     def __init__(self):
         self._waiters: list[Callable[[], None]] = []
+        self._exclusive: list[Callable[[], None]] = []
 
-    def add(self, waker: Callable[[], None]) -> None:
-        """Call `waker()` at the next notify()."""
-        self._waiters.append(waker)
+    def add(self, waker: Callable[[], None], exclusive: bool = False) -> None:
+        """Call `waker()` at the next notify() (at its turn among the exclusive waiters if `exclusive`)."""
+        (self._exclusive if exclusive else self._waiters).append(waker)
 
     def remove(self, waker: Callable[[], None]) -> None:
         """Stop waiting (no-op if `waker` is not waiting)."""
-        try:
-            self._waiters.remove(waker)
-        except ValueError:
-            pass
+        for waiters in (self._waiters, self._exclusive):
+            try:
+                waiters.remove(waker)
+            except ValueError:
+                pass
 
     def notify(self) -> None:
-        """Wake every waiter; each is removed and must re-add itself to wait again."""
+        """Wake every waiter and the first exclusive one; each woken one is removed and must
+        re-add itself to wait again."""
         waiters, self._waiters = self._waiters, []
+        if self._exclusive:
+            waiters.append(self._exclusive.pop(0))
         for waker in waiters:
             waker()
 
     def __bool__(self) -> bool:
-        return bool(self._waiters)
+        return bool(self._waiters or self._exclusive)
 
 
 class Block:
@@ -55,9 +64,11 @@ class Block:
     cancel:      what to run (no arguments) if the wait ends without a re-run
                  (a signal interrupts it, the task exits): undo what the
                  handler did before blocking (a FIFO open's waiting end).
+    exclusive:   wait queues whose notify() re-runs the syscall only at the
+                 task's turn among their exclusive waiters (EPOLLEXCLUSIVE).
     """
 
-    __slots__ = ("queues", "deadline", "host_fds", "retry", "restartable", "interruptible", "cancel")
+    __slots__ = ("queues", "deadline", "host_fds", "retry", "restartable", "interruptible", "cancel", "exclusive")
 
     def __init__(
         self,
@@ -68,6 +79,7 @@ class Block:
         restartable: bool = True,
         interruptible: bool = True,
         cancel: Callable[[], object] | None = None,
+        exclusive: tuple[WaitQueue, ...] = (),
     ):
         self.queues = queues
         self.deadline = deadline
@@ -76,6 +88,7 @@ class Block:
         self.restartable = restartable
         self.interruptible = interruptible
         self.cancel = cancel
+        self.exclusive = exclusive
 
 
 # A handler's answer meaning "the task's registers are already set (execve,

@@ -4,15 +4,17 @@ from __future__ import annotations
 import struct
 import time
 
-from ..abi.errno import EACCES, EEXIST, EINVAL, ENAMETOOLONG, ENOENT, ENOTDIR, EPERM
+from ..abi.epoll import (EP_MAX_EVENTS, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EPOLLEXCLUSIVE,
+                         EPOLLEXCLUSIVE_OK_BITS)
+from ..abi.errno import EACCES, EEXIST, EINVAL, ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR, EPERM
 from ..abi.fs import AT_FDCWD, O_CLOEXEC, O_NONBLOCK, PATH_MAX, POLLERR, POLLHUP, R_OK, S_IFDIR
 from ..abi.inotify import (ALL_INOTIFY_BITS, IN_CLOEXEC, IN_DONT_FOLLOW, IN_MASK_ADD, IN_MASK_CREATE, IN_NONBLOCK,
                            IN_ONLYDIR)
-from ..abi.signal import UNBLOCKABLE
-from ..fs.anon import EFD_SEMAPHORE, EpollFile, EventFile, SignalFile, TimerFile
+from ..fs.anon import EFD_SEMAPHORE, EpollFile, EpollItem, EventFile, SignalFile, TimerFile
 from ..fs.inotify import InotifyFile
 from ..fs.memfd import MFD_CLOEXEC, MFD_NAME_MAX, memfd_file
 from ..kernel.errors import SysError
+from ..kernel.signals import read_sigset, with_sigmask
 from ..kernel.waitqueue import Block
 from ..vfs.perm import may_access
 from ..vfs.walk import Walker
@@ -20,13 +22,8 @@ from .args import s32, u32
 from .time import (CLOCK_BOOTTIME, CLOCK_BOOTTIME_ALARM, CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_REALTIME_ALARM,
                    _itimerspec, _now_ns, read_timespec)
 
-EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD = 1, 2, 3
-EPOLLEXCLUSIVE = 1 << 28
-EPOLLWAKEUP = 1 << 29
-EPOLLONESHOT = 1 << 30
-EPOLLET = 1 << 31
-_EVENT = struct.Struct("<IQ")  # struct epoll_event is packed on x86_64
-EP_MAX_EVENTS = 0x7FFFFFFF // _EVENT.size
+_EVENT = struct.Struct("<IQ")  # struct epoll_event (packed)
+_NS = 1_000_000_000
 
 
 def _eventfd(t, initval: int, flags: int) -> int:
@@ -69,73 +66,81 @@ def _epoll(t, epfd: int) -> EpollFile:
 
 
 def epoll_ctl(t, epfd, op, fd, event, *_):
-    ep = _epoll(t, epfd)
-    fd, op = s32(fd), s32(op)
+    op, fd = s32(op), s32(fd)
+    events = data = 0
+    if op != EPOLL_CTL_DEL:
+        events, data = _EVENT.unpack(t.mm.read(event, _EVENT.size))
+    ep = t.fdtable.get(s32(epfd))
     target = t.fdtable.get(fd)
-    if target is ep:
-        raise SysError(EINVAL)
     if target.seekable and not isinstance(target, EpollFile):
         raise SysError(EPERM)  # regular files and directories are always ready: Linux refuses them
-    ep.live(t.fdtable)
-    if op == EPOLL_CTL_DEL:
-        if ep.interest.pop(fd, None) is None:
-            raise SysError(ENOENT)
-        return 0
-    if op not in (EPOLL_CTL_ADD, EPOLL_CTL_MOD):
+    if target is ep or not isinstance(ep, EpollFile):
         raise SysError(EINVAL)
-    events, data = _EVENT.unpack(t.mm.read(event, _EVENT.size))
+    if op != EPOLL_CTL_DEL and events & EPOLLEXCLUSIVE and (
+            op == EPOLL_CTL_MOD or isinstance(target, EpollFile) or events & ~EPOLLEXCLUSIVE_OK_BITS):
+        raise SysError(EINVAL)  # (nor with EPOLLONESHOT, nor on an epoll instance)
+    item = dict(ep.live(t.fdtable)).get(fd)
     if op == EPOLL_CTL_ADD:
-        if fd in ep.interest:
+        if item is not None:
             raise SysError(EEXIST)
-    elif fd not in ep.interest:
-        raise SysError(ENOENT)
-    elif events & EPOLLEXCLUSIVE:
+        if isinstance(target, EpollFile) and target.reaches(ep):
+            raise SysError(ELOOP)
+        ep.put(fd, EpollItem(target, events | POLLERR | POLLHUP, data))
+    elif op not in (EPOLL_CTL_DEL, EPOLL_CTL_MOD):
         raise SysError(EINVAL)
-    ep.interest[fd] = [target, events | POLLERR | POLLHUP, data]
+    elif item is None:
+        raise SysError(ENOENT)
+    elif op == EPOLL_CTL_DEL:
+        ep.put(fd, None)
+    elif item.events & EPOLLEXCLUSIVE:
+        raise SysError(EINVAL)  # an exclusive item cannot be modified
+    else:
+        ep.put(fd, EpollItem(target, events | POLLERR | POLLHUP, data))
     return 0
 
 
-def _wait(t, epfd: int, events: int, maxevents: int, timeout_ms: int):
-    ep = _epoll(t, epfd)
+def _wait(t, epfd: int, events: int, maxevents: int, deadline: float | None):
+    """epoll_wait until `deadline` (monotonic; None: no limit): level-triggered items are
+    reported while ready, the others as EpollItem says."""
     if not 0 < maxevents <= EP_MAX_EVENTS:
         raise SysError(EINVAL)
-    deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
+    ep = _epoll(t, epfd)
 
     def attempt():
-        out = []
-        for _, entry in ep.live(t.fdtable):
-            file, wanted, data = entry
-            ready = file.readiness() & wanted & 0xFFFF
-            if ready:
-                out.append(_EVENT.pack(ready, data))
-                if wanted & EPOLLONESHOT:
-                    entry[1] = 0  # disarmed until EPOLL_CTL_MOD
-                if len(out) == maxevents:
-                    break
+        out = ep.take(t.fdtable, maxevents)
         if out or deadline is not None and time.monotonic() >= deadline:
-            t.mm.write(events, b"".join(out))
+            t.mm.write(events, b"".join(_EVENT.pack(*e) for e in out))
             return len(out)
-        queues, host_fds = ep.wait_sources(0)
-        return Block(queues, deadline, host_fds, retry=attempt, restartable=False)
+        queues, exclusive, host_fds = ep.sources()
+        return Block(queues, deadline, host_fds, retry=attempt, restartable=False, exclusive=exclusive)
 
     return attempt()
 
 
+def _ms_deadline(timeout_ms: int) -> float | None:
+    return None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
+
+
 def epoll_wait(t, epfd, events, maxevents, timeout, *_):
-    return _wait(t, epfd, events, s32(maxevents), s32(timeout))
+    return _wait(t, epfd, events, s32(maxevents), _ms_deadline(s32(timeout)))
 
 
 def epoll_pwait(t, epfd, events, maxevents, timeout, sigmask, size, *_):
-    return _wait(t, epfd, events, s32(maxevents), s32(timeout))
+    """epoll_pwait(2): epoll_wait with the signal mask `sigmask` during the wait."""
+    deadline = _ms_deadline(s32(timeout))
+    return with_sigmask(t, sigmask, size, lambda: _wait(t, epfd, events, s32(maxevents), deadline))
 
 
+def epoll_pwait2(t, epfd, events, maxevents, timeout, sigmask, size, *_):
+    """epoll_pwait2(2): epoll_pwait with a timespec timeout (NULL: none)."""
+    deadline = time.monotonic() + read_timespec(t, timeout) / _NS if timeout else None
+    return with_sigmask(t, sigmask, size, lambda: _wait(t, epfd, events, s32(maxevents), deadline))
 
 
 # -- timerfd ---------------------------------------------------------------------
 TFD_TIMER_ABSTIME = 1
 TFD_TIMER_CANCEL_ON_SET = 2
 _TFD_CLOCKS = (CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME, CLOCK_REALTIME_ALARM, CLOCK_BOOTTIME_ALARM)
-_NS = 1_000_000_000
 
 
 def timerfd_create(t, clock, flags, *_):
@@ -173,9 +178,9 @@ def timerfd_gettime(t, fd, cur, *_):
 
 # -- signalfd --------------------------------------------------------------------
 def _signalfd(t, fd: int, mask_addr: int, size: int, flags: int) -> int:
-    if flags & ~(O_CLOEXEC | O_NONBLOCK) or size != 8:
+    mask = read_sigset(t, mask_addr, size)
+    if flags & ~(O_CLOEXEC | O_NONBLOCK):
         raise SysError(EINVAL)
-    mask = int.from_bytes(t.mm.read(mask_addr, 8), "little") & ~UNBLOCKABLE
     fd = s32(fd)
     if fd != -1:
         _file_of(t, fd, SignalFile).mask = mask  # EBADF if not open

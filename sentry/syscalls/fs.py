@@ -7,19 +7,25 @@ encodes results.
 """
 from __future__ import annotations
 
+import functools
 import time
 
-from ..abi.errno import (E2BIG, EACCES, EBADF, EFAULT, EINTR, EINVAL, ENOENT, ENOTDIR, EPERM, ERANGE,
-                         ESPIPE)
+from ..abi.errno import (E2BIG, EACCES, EAGAIN, EBADF, EFAULT, EFBIG, EINTR, EINVAL, EISDIR, ENODEV, ENOENT, ENOTDIR,
+                         EOPNOTSUPP, EPERM, ERANGE, ESPIPE)
 from ..abi.fs import (AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMOVEDIR, AT_STATX_SYNC_TYPE,
-                      AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_GETFL, F_GETLK,
-                      F_GETPIPE_SZ, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW, F_RDLCK, F_SETFD, F_SETFL, F_SETLK,
-                      F_SETLKW, F_SETPIPE_SZ, F_UNLCK, F_WRLCK, FD_CLOEXEC, FLOCK, INT_PAIR, IOV_MAX, LOCK_EX,
-                      LOCK_MAND, LOCK_NB, LOCK_SH, LOCK_UN, MAX_RW_COUNT, O_APPEND, O_CLOEXEC, O_CREAT,
-                      O_NONBLOCK, O_PATH, O_SETFL_MASK, O_TRUNC, O_WRONLY, OFFSET_MAX, PATH_MAX, POLLERR, POLLFD,
-                      POLLHUP, POLLNVAL, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, S_IFDIR,
-                      S_IFREG, SEEK_CUR, SEEK_END, SEEK_SET, SELECT_EX, SELECT_IN, SELECT_OUT, STATX__RESERVED,
-                      TIMESPEC, UTIME_NOW, UTIME_OMIT, X_OK)
+                      AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, CLOSE_RANGE_CLOEXEC, CLOSE_RANGE_UNSHARE,
+                      FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_INSERT_RANGE, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE,
+                      FALLOC_FL_UNSHARE_RANGE, FALLOC_FL_WRITE_ZEROES, FALLOC_FL_ZERO_RANGE, FD_CLOEXEC, FLOCK,
+                      F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_GETFL, F_GETLK, F_GETPIPE_SZ, F_OFD_GETLK, F_OFD_SETLK,
+                      F_OFD_SETLKW, F_RDLCK, F_SETFD, F_SETFL, F_SETLK, F_SETLKW, F_SETPIPE_SZ, F_UNLCK, F_WRLCK,
+                      INT_PAIR, IOV_MAX, LOCK_EX, LOCK_MAND, LOCK_NB, LOCK_SH, LOCK_UN, MAX_RW_COUNT, OFFSET_MAX,
+                      OPEN_HOW, OPEN_HOW_SIZE_MAX, O_APPEND, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_NONBLOCK, O_PATH,
+                      O_PATH_FLAGS, O_SETFL_MASK, O_TMPFILE_BIT, O_TRUNC, O_WRONLY, PATH_MAX, POLLERR, POLLFD,
+                      POLLHUP, POLLNVAL, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, RESOLVE_ALL,
+                      RESOLVE_BENEATH, RESOLVE_CACHED, RESOLVE_IN_ROOT, RWF_APPEND, RWF_DSYNC, RWF_NOAPPEND,
+                      RWF_NOWAIT, RWF_SUPPORTED, RWF_SYNC, SEEK_CUR, SEEK_END, SEEK_SET, SELECT_EX, SELECT_IN,
+                      SELECT_OUT, STATX__RESERVED, SYNC_FILE_RANGE_ALL, S_IALLUGO, S_IFBLK, S_IFDIR, S_IFIFO, S_IFLNK,
+                      S_IFREG, TIMESPEC, UTIME_NOW, UTIME_OMIT, VALID_OPEN_FLAGS, X_OK)
 from ..abi.ioctl import FIOCLEX, FIONBIO, FIONCLEX
 from ..abi.mm import TASK_SIZE
 from ..fs.memfd import F_ADD_SEALS, F_GET_SEALS, seals_fcntl
@@ -141,17 +147,21 @@ def pwrite64(t, fd, buf, count, offset, *_):
 
 
 def _iovecs(t, iov: int, iovcnt: int) -> list[tuple[int, int]]:
+    """The (base, length) pairs of an iovec array; EFAULT if one leaves user space."""
     n = s32(iovcnt)
     if not 0 <= n <= IOV_MAX:
         raise SysError(EINVAL)
-    return t.mm.read_iovecs(iov, n)
+    vecs = t.mm.read_iovecs(iov, n)
+    if any(base + length > TASK_SIZE for base, length in vecs):
+        raise SysError(EFAULT)
+    return vecs
 
 
-def readv(t, fd, iov, iovcnt, *_):
-    """readv(2): one read scattered over the iovecs."""
-    f = _readable(t, fd)
-    vecs = _iovecs(t, iov, iovcnt)
-    data = f.read(t, min(sum(length for _, length in vecs), MAX_RW_COUNT))
+def _read_into(t, f: File, vecs: list[tuple[int, int]], offset: int | None = None):
+    """One read (at `offset`, else at the file offset) scattered over `vecs`: the count copied
+    (short at a fault after the first byte), or a Block."""
+    n = min(sum(length for _, length in vecs), MAX_RW_COUNT)
+    data = f.read(t, n) if offset is None else f.pread(n, offset)
     if data.__class__ is Block:
         return data
     done = 0
@@ -162,20 +172,132 @@ def readv(t, fd, iov, iovcnt, *_):
             t.mm.write(base, data[done:done + length])
             done += min(length, len(data) - done)
     except SysError:
-        f.unread(data[done:])
+        if offset is None:
+            f.unread(data[done:])
         if not done:
             raise
     return fsnotify.read_done(f, done)
 
 
+def _gather(t, vecs: list[tuple[int, int]]) -> bytes:
+    """The bytes of `vecs` (at most MAX_RW_COUNT), up to a fault after the first iovec."""
+    parts, left = [], MAX_RW_COUNT
+    for base, length in vecs:
+        try:
+            parts.append(t.mm.read(base, min(length, left)))
+        except SysError:
+            if not parts:
+                raise
+            break
+        left -= len(parts[-1])
+    return b"".join(parts)
+
+
+def readv(t, fd, iov, iovcnt, *_):
+    """readv(2): one read scattered over the iovecs."""
+    f = _readable(t, fd)
+    return _read_into(t, f, _iovecs(t, iov, iovcnt))
+
+
 def writev(t, fd, iov, iovcnt, *_):
     """writev(2): the iovecs gathered into one write."""
     f = _writable(t, fd)
-    parts, left = [], MAX_RW_COUNT
-    for base, length in _iovecs(t, iov, iovcnt):
-        parts.append(t.mm.read(base, min(length, left)))
-        left -= len(parts[-1])
-    return fsnotify.write_done(f, f.write(t, b"".join(parts)))
+    return fsnotify.write_done(f, f.write(t, _gather(t, _iovecs(t, iov, iovcnt))))
+
+
+def _position(pos: int, current_ok: bool) -> int | None:
+    """A preadv/pwritev offset: None (the file offset) for -1 if `current_ok` (the *v2 calls);
+    EINVAL if negative."""
+    pos = s64(pos)
+    if pos == -1 and current_ok:
+        return None
+    if pos < 0:
+        raise SysError(EINVAL)
+    return pos
+
+
+def _vector_file(t, fd: int, offset: int | None, write: bool) -> File:
+    """The file of a preadv/pwritev family call: ESPIPE for an offset on an unseekable file,
+    then EBADF unless open for reading (writing if `write`)."""
+    f = _file(t, fd)
+    if offset is not None and not f.seekable:
+        raise SysError(ESPIPE)
+    if not (f.writable if write else f.readable):
+        raise SysError(EBADF)
+    return f
+
+
+def _rwf(flags: int) -> int:
+    """preadv2/pwritev2 flags: EOPNOTSUPP for unknown ones, EINVAL for RWF_APPEND|RWF_NOAPPEND."""
+    flags = u32(flags)
+    if flags & ~RWF_SUPPORTED:
+        raise SysError(EOPNOTSUPP)
+    if flags & RWF_APPEND and flags & RWF_NOAPPEND:
+        raise SysError(EINVAL)
+    return flags
+
+
+def _with_flags(f: File, flags: int, mask: int, op):
+    """Run `op()` with the status flags in `mask` set to `flags` for this call only (RWF_NOWAIT as
+    O_NONBLOCK, RWF_APPEND/RWF_NOAPPEND as O_APPEND)."""
+    saved = f.flags
+    f.flags = saved & ~mask | flags & mask
+    try:
+        return op()
+    finally:
+        f.flags = saved
+
+
+def _preadv(t, fd: int, iov: int, iovcnt: int, offset: int | None, flags: int):
+    f = _vector_file(t, fd, offset, False)
+    vecs = _iovecs(t, iov, iovcnt)
+    if not any(length for _, length in vecs):
+        return 0
+    if _rwf(flags) & RWF_NOWAIT:
+        return _with_flags(f, O_NONBLOCK, O_NONBLOCK, lambda: _read_into(t, f, vecs, offset))
+    return _read_into(t, f, vecs, offset)
+
+
+def _pwritev(t, fd: int, iov: int, iovcnt: int, offset: int | None, flags: int):
+    f = _vector_file(t, fd, offset, True)
+    vecs = _iovecs(t, iov, iovcnt)
+    if not any(length for _, length in vecs):
+        return 0
+    flags = _rwf(flags)
+    regular = f.loc.inode.kind == S_IFREG
+    if flags & RWF_NOWAIT and regular:
+        raise SysError(EOPNOTSUPP)  # (as buffered writes to a disk file system answer)
+    data = _gather(t, vecs)
+    append = bool(f.flags & O_APPEND or flags & RWF_APPEND) and not flags & RWF_NOAPPEND
+    if offset is None:
+        status = (O_NONBLOCK if flags & RWF_NOWAIT else 0) | (O_APPEND if append else 0)
+        n = _with_flags(f, status, O_NONBLOCK | O_APPEND, lambda: f.write(t, data))
+    else:
+        n = f.pwrite(data, f.size() if append else offset)
+    if flags & (RWF_DSYNC | RWF_SYNC) and regular and n.__class__ is int and n > 0:
+        f.fsync(t)
+    return fsnotify.write_done(f, n)
+
+
+def preadv(t, fd, iov, iovcnt, pos_l, pos_h, *_):
+    """preadv(2): readv at an offset (ESPIPE on pipes and terminals)."""
+    return _preadv(t, fd, iov, iovcnt, _position(pos_l, False), 0)
+
+
+def pwritev(t, fd, iov, iovcnt, pos_l, pos_h, *_):
+    """pwritev(2): writev at an offset (appends on O_APPEND files, as Linux does)."""
+    return _pwritev(t, fd, iov, iovcnt, _position(pos_l, False), 0)
+
+
+def preadv2(t, fd, iov, iovcnt, pos_l, pos_h, flags, *_):
+    """preadv2(2): preadv, at the file offset for -1; RWF_NOWAIT reads without blocking."""
+    return _preadv(t, fd, iov, iovcnt, _position(pos_l, True), flags)
+
+
+def pwritev2(t, fd, iov, iovcnt, pos_l, pos_h, flags, *_):
+    """pwritev2(2): pwritev, at the file offset for -1; RWF_APPEND/RWF_NOAPPEND override O_APPEND,
+    RWF_DSYNC/RWF_SYNC flush the file after writing, RWF_NOWAIT: EOPNOTSUPP on regular files."""
+    return _pwritev(t, fd, iov, iovcnt, _position(pos_l, True), flags)
 
 
 def lseek(t, fd, offset, whence, *_):
@@ -201,8 +323,11 @@ def getdents64(t, fd, dirp, count, *_):
 
 
 # -- descriptors ---------------------------------------------------------------
-def _open(t, dirfd: int, addr: int, flags: int, mode: int) -> int:
-    return _install(t, ops.open_file(t, dirfd, _path(t, addr), flags, mode), flags)
+def _open(t, dirfd: int, addr: int, flags: int, mode: int, resolve: int = 0) -> int:
+    """open, openat and openat2 (with its RESOLVE_* flags `resolve`); EINVAL for O_CREAT|O_DIRECTORY."""
+    if flags & O_CREAT and flags & O_DIRECTORY and not flags & O_PATH:
+        raise SysError(EINVAL)
+    return _install(t, ops.open_file(t, dirfd, _path(t, addr), flags, mode, resolve=resolve), flags)
 
 
 def _install(t, f, flags: int):
@@ -221,8 +346,31 @@ def open(t, path, flags, mode, *_):
 
 
 def openat(t, dirfd, path, flags, mode, *_):
-    """openat(2); O_TMPFILE fails with EOPNOTSUPP."""
+    """openat(2)."""
     return _open(t, s32(dirfd), path, u32(flags), u32(mode))
+
+
+def openat2(t, dirfd, path, how, size, *_):
+    """openat2(2): openat with a struct open_how: unknown flags, a mode when not creating, and
+    flags O_PATH does not take are EINVAL; RESOLVE_* flags restrict the walk (vfs/walk.py);
+    RESOLVE_CACHED walks as usual (EAGAIN only with O_CREAT, O_TRUNC or O_TMPFILE, as Linux)."""
+    if size < OPEN_HOW.size:
+        raise SysError(EINVAL)
+    if size > OPEN_HOW_SIZE_MAX:
+        raise SysError(E2BIG)
+    raw = t.mm.read(how, size)
+    if raw.count(0, OPEN_HOW.size) != size - OPEN_HOW.size:
+        raise SysError(E2BIG)
+    flags, mode, resolve = OPEN_HOW.unpack_from(raw)
+    if flags & ~VALID_OPEN_FLAGS or resolve & ~RESOLVE_ALL or \
+            resolve & RESOLVE_BENEATH and resolve & RESOLVE_IN_ROOT:
+        raise SysError(EINVAL)
+    if (mode & ~S_IALLUGO if flags & (O_CREAT | O_TMPFILE_BIT) else mode) or \
+            flags & O_PATH and flags & ~O_PATH_FLAGS:
+        raise SysError(EINVAL)
+    if resolve & RESOLVE_CACHED and flags & (O_CREAT | O_TRUNC | O_TMPFILE_BIT):
+        raise SysError(EAGAIN)
+    return _open(t, s32(dirfd), path, flags, mode, resolve)
 
 
 def creat(t, path, mode, *_):
@@ -233,6 +381,18 @@ def creat(t, path, mode, *_):
 def close(t, fd, *_):
     """close(2)."""
     t.fdtable.close(s32(fd))
+    return 0
+
+
+def close_range(t, first, last, flags, *_):
+    """close_range(2): close (or, with CLOSE_RANGE_CLOEXEC, mark close-on-exec) the fds from
+    `first` to `last`; CLOSE_RANGE_UNSHARE first gives the thread its own fd table if shared."""
+    first, last, flags = u32(first), u32(last), u32(flags)
+    if flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) or first > last:
+        raise SysError(EINVAL)
+    if flags & CLOSE_RANGE_UNSHARE and any(o is not t and o.fdtable is t.fdtable for o in t.tg.tasks.values()):
+        t.fdtable = t.fdtable.fork()
+    t.fdtable.close_range(first, last, bool(flags & CLOSE_RANGE_CLOEXEC))
     return 0
 
 
@@ -403,6 +563,58 @@ fdatasync = fsync  # fdatasync(2)
 
 def sync(t, *_):
     """sync(2): nothing to flush."""
+    return 0
+
+
+def syncfs(t, fd, *_):
+    """syncfs(2): the host file system of a gofer file is synced; the sandbox's memory file
+    systems hold nothing to flush."""
+    _file(t, fd).syncfs(t)
+    return 0
+
+
+def sync_file_range(t, fd, offset, nbytes, flags, *_):
+    """sync_file_range(2): flags and range checked; with any flag the file is flushed as fsync
+    does (a gofer file: on the host)."""
+    f = _file(t, fd)
+    flags, offset, nbytes = u32(flags), s64(offset), s64(nbytes)
+    if flags & ~SYNC_FILE_RANGE_ALL or offset < 0 or nbytes < 0 or offset + nbytes > OFFSET_MAX:
+        raise SysError(EINVAL)
+    if f.loc.inode.kind not in (S_IFREG, S_IFDIR, S_IFLNK, S_IFBLK):
+        raise SysError(ESPIPE)
+    if flags:
+        f.fsync(t)
+    return 0
+
+
+_FALLOC_MODES = (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_ZERO_RANGE | FALLOC_FL_INSERT_RANGE
+                 | FALLOC_FL_UNSHARE_RANGE | FALLOC_FL_WRITE_ZEROES)  # FALLOC_FL_MODE_MASK
+
+
+def fallocate(t, fd, mode, offset, length, *_):
+    """fallocate(2) on regular files: checked as Linux does, then done by the file system (a gofer
+    file: by the host's; the sandbox's memory files: allocate, KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE)."""
+    f = _file(t, fd)
+    mode, offset, length = s32(mode), s64(offset), s64(length)
+    if offset < 0 or length <= 0:
+        raise SysError(EINVAL)
+    op, keep = mode & _FALLOC_MODES, mode & FALLOC_FL_KEEP_SIZE
+    if mode & ~(_FALLOC_MODES | FALLOC_FL_KEEP_SIZE) or op & (op - 1) or op == FALLOC_FL_PUNCH_HOLE and not keep \
+            or op in (FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_INSERT_RANGE, FALLOC_FL_WRITE_ZEROES) and keep:
+        raise SysError(EOPNOTSUPP)
+    if not f.writable:
+        raise SysError(EBADF)
+    kind = f.loc.inode.kind
+    if kind == S_IFIFO:
+        raise SysError(ESPIPE)
+    if kind == S_IFDIR:
+        raise SysError(EISDIR)
+    if kind != S_IFREG:
+        raise SysError(ENODEV)
+    if offset + length > OFFSET_MAX:
+        raise SysError(EFBIG)
+    f.fallocate(mode, offset, length)
+    fsnotify.modified(f)
     return 0
 
 
@@ -788,6 +1000,7 @@ def _poll(t, addr: int, nfds: int, deadline: float | None, timeout_addr: int = 0
         raise SysError(EINVAL)
     raw = t.mm.read(addr, nfds * POLLFD.size)
     wanted = [POLLFD.unpack_from(raw, i * POLLFD.size)[:2] for i in range(nfds)]
+    remaining = functools.partial(_put_remaining, t, timeout_addr, deadline, False)
 
     def attempt():
         revents, files = [], []
@@ -804,17 +1017,14 @@ def _poll(t, addr: int, nfds: int, deadline: float | None, timeout_addr: int = 0
             files.append((f, events))
         ready = sum(1 for r in revents if r)
         if not ready and deliverable(t):
-            interrupted()  # (even when the time is up, as Linux's do_poll)
+            remaining()
+            raise SysError(EINTR)  # (even when the time is up, as Linux's do_poll)
         if ready or deadline is not None and time.monotonic() >= deadline:
             t.mm.write(addr, b"".join(POLLFD.pack(fd, events, r) for (fd, events), r in zip(wanted, revents)))
-            _put_remaining(t, timeout_addr, deadline, False)
+            remaining()
             return ready
         queues, host_fds = _waits(files)
-        return Block(queues, deadline, host_fds, retry=attempt, restartable=False, cancel=interrupted)
-
-    def interrupted():
-        _put_remaining(t, timeout_addr, deadline, False)
-        raise SysError(EINTR)
+        return Block(queues, deadline, host_fds, retry=attempt, restartable=False, cancel=remaining)
 
     return attempt()
 
@@ -845,6 +1055,7 @@ def _select(t, nfds: int, sets: tuple[int, int, int], deadline: float | None, ti
         if events:
             wanted.append((fd, t.fdtable.get(fd), events))
     mask = (1 << n) - 1
+    remaining = functools.partial(_put_remaining, t, timeout_addr, deadline, usec)
 
     def attempt():
         out = [0, 0, 0]
@@ -855,15 +1066,16 @@ def _select(t, nfds: int, sets: tuple[int, int, int], deadline: float | None, ti
                     out[i] |= 1 << fd
         count = sum(bin(o & mask).count("1") for o in out)
         if not count and deliverable(t):
+            remaining()
             raise SysError(EINTR)
         if count or deadline is not None and time.monotonic() >= deadline:
             for addr, o in zip(sets, out):
                 if addr:
                     t.mm.write(addr, o.to_bytes(nbytes, "little"))
-            _put_remaining(t, timeout_addr, deadline, usec)
+            remaining()
             return count
         queues, host_fds = _waits((f, events) for _, f, events in wanted)
-        return Block(queues, deadline, host_fds, retry=attempt, restartable=False)
+        return Block(queues, deadline, host_fds, retry=attempt, restartable=False, cancel=remaining)
 
     return attempt()
 

@@ -13,6 +13,7 @@ from ..abi.signal import (
 from ..kernel import siginfo
 from ..kernel.errors import SysError
 from ..kernel.siginfo import kill_info
+from ..kernel.signals import deliverable, read_sigset
 from ..kernel.waitqueue import JUSTRESUME, Block
 from .args import s32
 from .time import read_timespec
@@ -239,22 +240,16 @@ def rt_sigpending(t, set_, size, *_):
     return 0
 
 
-def _deliverable(t) -> bool:
-    return any(not t.sigmask & bit(e[0]) for e in t.pending + t.tg.pending)
-
-
 def rt_sigsuspend(t, mask, size, *_):
-    if size != 8:
-        raise SysError(E.EINVAL)
-    new = int.from_bytes(t.mm.read(mask, 8), "little") & ~UNBLOCKABLE
+    new = read_sigset(t, mask, size)
     t.saved_sigmask = t.sigmask
     t.sigmask = new
-    if _deliverable(t):
+    if deliverable(t):
         raise SysError(E.EINTR)
     return Block(retry=lambda: Block(restartable=False), restartable=False)
 
 
 def pause(t, *_):
-    if _deliverable(t):
+    if deliverable(t):
         raise SysError(E.EINTR)
     return Block(restartable=False)

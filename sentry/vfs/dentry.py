@@ -17,7 +17,7 @@ from .inode import AttrInode, FileSystem, Inode
 class Dentry:
     """A name bound to an inode, with its parent and the cached children looked up so far."""
 
-    __slots__ = ("name", "parent", "inode", "children", "mounts", "dead", "pinned")
+    __slots__ = ("name", "parent", "inode", "children", "mounts", "dead", "pinned", "linkable")
 
     def __init__(self, name: bytes, parent: Dentry | None, inode: Inode):
         self.name = name
@@ -30,6 +30,7 @@ class Dentry:
         # revalidating gofer tree): a mount point, an ancestor of one, or a mount point that
         # exists in the sentry's view only (see MountNamespace.mount).
         self.pinned = False
+        self.linkable = False  # an O_TMPFILE file (without O_EXCL) that linkat may still name
 
     def child(self, name: bytes) -> Dentry:
         """The child `name` (not `.`/`..`), looked up through the inode on a cache miss."""

@@ -68,6 +68,15 @@ class FDTable:
         self._cloexec.discard(fd)
         self._closed(f)
 
+    def close_range(self, first: int, last: int, cloexec: bool) -> None:
+        """close_range(2): close every open fd from `first` to `last` as close(2) does, or only mark
+        them close-on-exec if `cloexec`."""
+        for fd in sorted(fd for fd in self._files if first <= fd <= last):
+            if cloexec:
+                self._cloexec.add(fd)
+            else:
+                self.close(fd)
+
     def _closed(self, f: File) -> None:
         """An fd of `f` was closed: this table's POSIX locks on the file go, and its reference."""
         release_posix(self, f)

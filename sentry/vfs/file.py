@@ -7,7 +7,7 @@ Linux does for a file that lacks the operation.
 """
 from __future__ import annotations
 
-from ..abi.errno import EINVAL, EISDIR, ENOTDIR, ENOTTY, ENXIO, ESPIPE
+from ..abi.errno import EINVAL, EISDIR, ENOTDIR, ENOTTY, ENXIO, EOPNOTSUPP, ESPIPE
 from ..abi.fs import (DT_SHIFT, O_ACCMODE, O_APPEND, O_NOCTTY, O_PATH, O_RDONLY, O_RDWR, O_WRONLY, POLLIN, POLLOUT,
                       POLLRDNORM, POLLWRNORM, SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET, S_IFDIR, S_IFREG, INT)
 from ..abi.ioctl import FIONREAD
@@ -69,6 +69,13 @@ class File:
 
     def fsync(self, t) -> None:
         """fsync(2): flush what the file system holds for the file (memory files hold nothing to flush)."""
+
+    def syncfs(self, t) -> None:
+        """syncfs(2): flush the file system the file is on (memory file systems hold nothing to flush)."""
+
+    def fallocate(self, mode: int, offset: int, length: int) -> None:
+        """fallocate(2) on a regular file, its arguments checked; files that cannot: EOPNOTSUPP."""
+        raise SysError(EOPNOTSUPP)
 
     def stat(self) -> Attr:
         """The attributes of the file's inode."""

@@ -115,6 +115,11 @@ class Inode:
         """Create a directory (`mode`: permission bits)."""
         raise SysError(EPERM)
 
+    def tmpfile(self, mode: int, uid: int, gid: int) -> Inode:
+        """A regular file on this directory's file system with no name yet (O_TMPFILE; `mode`
+        includes S_IFREG); EOPNOTSUPP where the file system has none (as 9p)."""
+        raise SysError(EOPNOTSUPP)
+
     def symlink(self, name: bytes, target: bytes, uid: int, gid: int) -> Inode:
         """Create a symbolic link."""
         raise SysError(EPERM)

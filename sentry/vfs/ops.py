@@ -10,13 +10,13 @@ from __future__ import annotations
 from ..abi.errno import (EACCES, EBUSY, EEXIST, EINVAL, EISDIR, ELOOP, ENODATA, ENOENT, ENOTDIR, ENOTEMPTY,
                          EOPNOTSUPP, EPERM, EROFS, EXDEV)
 from ..abi.caps import CAP_MKNOD
-from ..abi.fs import (O_ACCMODE, O_CREAT, O_DIRECTORY, O_EXCL, O_LARGEFILE, O_NOCTTY, O_NOFOLLOW, O_OPEN_ONLY, O_PATH,
-                      O_PATH_KEPT, O_RDONLY, O_TMPFILE_BIT, O_TRUNC, O_WRONLY, PIPEFS_MAGIC, R_OK, RENAME_EXCHANGE,
-                      RENAME_NOREPLACE, S_IALLUGO, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG,
-                      S_IFSOCK, S_ISGID, S_ISUID, S_ISVTX, S_IXGRP, ST_NOEXEC, W_OK, X_OK)
+from ..abi.fs import (O_ACCMODE, O_CREAT, O_DIRECTORY, O_EXCL, O_LARGEFILE, O_NOCTTY, O_NOFOLLOW, O_OPEN_ONLY,
+                      O_PATH, O_PATH_KEPT, O_RDONLY, O_RDWR, O_TMPFILE_BIT, O_TRUNC, O_WRONLY, PIPEFS_MAGIC, R_OK,
+                      RENAME_EXCHANGE, RENAME_NOREPLACE, S_IALLUGO, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK,
+                      S_IFMT, S_IFREG, S_IFSOCK, S_ISGID, S_ISUID, S_ISVTX, S_IXGRP, ST_NOEXEC, W_OK, X_OK)
 from ..kernel.errors import SysError
 from . import fsnotify
-from .dentry import Location
+from .dentry import Dentry, Location
 from .fifo import open_fifo, wait_partner
 from .file import File
 from .perm import may_access
@@ -73,15 +73,16 @@ def _owner(t, parent: Location) -> tuple[int, int]:
     return t.creds.fsuid, d.st_gid if d.st_mode & S_ISGID else t.creds.fsgid
 
 
-def open_file(t, dirfd: int, path: bytes, flags: int, mode: int = 0, for_exec: bool = False):
-    """openat(2): resolve, create if asked, check, truncate, and open; execve's open if `for_exec`
-    (EACCES unless a regular file on an exec mount).  The File, or for a FIFO that must wait for
-    its other end a Block whose retry returns the File."""
-    if flags & O_TMPFILE_BIT:
-        raise SysError(EOPNOTSUPP)
-    w = Walker(t)
+def open_file(t, dirfd: int, path: bytes, flags: int, mode: int = 0, for_exec: bool = False, resolve: int = 0):
+    """openat(2): resolve (under openat2's RESOLVE_* flags `resolve`), create if asked, check, truncate,
+    and open; execve's open if `for_exec` (EACCES unless a regular file on an exec mount).  The File,
+    or for a FIFO that must wait for its other end a Block whose retry returns the File."""
+    w = Walker(t, resolve=resolve)
     created = False
-    if flags & O_PATH:
+    if flags & O_TMPFILE_BIT:
+        loc, created = _tmpfile(t, w.resolve(dirfd, path, follow=True), flags, mode), True
+        flags &= ~(O_TMPFILE_BIT | O_DIRECTORY)
+    elif flags & O_PATH:
         flags &= O_PATH_KEPT
         loc = w.resolve(dirfd, path, follow=not flags & O_NOFOLLOW)
     elif flags & O_CREAT:
@@ -106,7 +107,8 @@ def open_file(t, dirfd: int, path: bytes, flags: int, mode: int = 0, for_exec: b
         raise SysError(EISDIR)
     truncate = False
     if created:
-        fsnotify.created(loc.dentry.parent, loc.dentry)
+        if not loc.dentry.dead:  # (an O_TMPFILE file has no name to report)
+            fsnotify.created(loc.dentry.parent, loc.dentry)
     else:
         if (write or flags & O_TRUNC) and kind in (S_IFREG, S_IFDIR) and loc.mount.readonly:
             raise SysError(EROFS)
@@ -125,6 +127,23 @@ def open_file(t, dirfd: int, path: bytes, flags: int, mode: int = 0, for_exec: b
     if truncate:
         fsnotify.modified(f)
     return wait_partner(f) if fifo else f
+
+
+def _tmpfile(t, parent: Location, flags: int, mode: int) -> Location:
+    """O_TMPFILE: a new regular file without a name on the file system of directory `parent`,
+    at a dead dentry named as Linux names it ("#ino"); linkat may name it unless O_EXCL."""
+    if flags & O_TMPFILE_BIT and not flags & O_DIRECTORY or flags & O_CREAT or \
+            flags & O_ACCMODE not in (O_WRONLY, O_RDWR):
+        raise SysError(EINVAL)
+    if parent.inode.kind != S_IFDIR:
+        raise SysError(ENOTDIR)
+    _may_modify_dir(t, parent)
+    uid, gid = _owner(t, parent)
+    inode = parent.inode.tmpfile(S_IFREG | mode & ~t.fs.umask & S_IALLUGO, uid, gid)
+    dentry = Dentry(b"#%d" % inode.stat().st_ino, parent.dentry, inode)
+    dentry.dead = True
+    dentry.linkable = not flags & O_EXCL
+    return Location(parent.mount, dentry)
 
 
 def _open_creating(t, w: Walker, dirfd: int, path: bytes, flags: int, mode: int) -> tuple[Location, bool]:
@@ -202,12 +221,15 @@ def link(t, old: Location, dirfd: int, path: bytes) -> None:
     """linkat(2), `old` already resolved."""
     if old.inode.kind == S_IFDIR:
         raise SysError(EPERM)
+    if old.inode.stat().st_nlink == 0 and not old.dentry.linkable:
+        raise SysError(ENOENT)  # unlinked, and not an O_TMPFILE file that may be named
     w = Walker(t)
     parent, name, slash = w.resolve_parent(dirfd, path)
     _new_name(t, w, parent, name, slash, False)
     if old.mount is not parent.mount:
         raise SysError(EXDEV)
     new = parent.inode.link(name, old.inode)
+    old.dentry.linkable = False
     fsnotify.linked(old.inode)
     fsnotify.created(parent.dentry, parent.dentry.add(name, old.inode if new is None else new))
 

@@ -20,16 +20,7 @@
 #define RENAME_EXCHANGE 2
 #endif
 
-static char top[512];
-
-static const char *p(const char *name)
-{
-    static char buf[4][1024];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(buf[i], sizeof buf[i], "%s/%s", top, name);
-    return buf[i];
-}
+#define p(name) rf_in_top(name)
 
 static void show_stat(const char *label, const char *name)
 {
@@ -108,9 +99,9 @@ static void writes(const char *label, int fd, const char *s)
 int main(int argc, char **argv)
 {
     rf_init();
-    snprintf(top, sizeof top, "%s/rf-fswrite.%d", argc > 1 ? argv[1] : "/tmp", (int)getpid());
+    snprintf(rf_top(), RF_TOP_SIZE, "%s/rf-fswrite.%d", argc > 1 ? argv[1] : "/tmp", (int)getpid());
     umask(022);
-    SHOW("mkdir top", mkdir(top, 0777));
+    SHOW("mkdir top", mkdir(rf_top(), 0777));
     show_stat("top", "");
 
     /* umask and O_EXCL */
@@ -255,7 +246,7 @@ int main(int argc, char **argv)
     SHOW("rmdir e", rmdir(p("e")));
     SHOW("rmdir sg/d", rmdir(p("sg/d")));
     SHOW("rmdir sg", rmdir(p("sg")));
-    SHOW("rmdir top", rmdir(top));
+    SHOW("rmdir top", rmdir(rf_top()));
     printf("done\n");
     return 0;
 }

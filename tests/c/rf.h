@@ -130,4 +130,22 @@ static inline void rf_wait_sleeping(pid_t pid)
     _exit(99);
 }
 
+/* The directory a file-system test program works in (it fills it in), and
+ * paths of names inside it (four live at a time). */
+#define RF_TOP_SIZE 512
+static inline char *rf_top(void)
+{
+    static char top[RF_TOP_SIZE];
+    return top;
+}
+
+static inline const char *rf_in_top(const char *name)
+{
+    static char buf[4][1024];
+    static int i;
+    i = (i + 1) % 4;
+    snprintf(buf[i], sizeof buf[i], "%s/%s", rf_top(), name);
+    return buf[i];
+}
+
 #endif
