@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import array
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -18,9 +19,10 @@ import select
 import shutil
 import signal
 import socket
+import struct
 import subprocess
+import termios
 import time
-import tty
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -732,6 +734,154 @@ def test_exec_with_a_terminal_names_it(rt):
     code, out = harness.run_in_pty([rt.binary, "--root", rt.root, "exec", "-t", cid, "sh", "-c", "echo ready; exec cat"],
                                    ready=b"ready", typed=b"\x03")
     assert code == 128 + signal.SIGINT and b"^C" in out, out
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+@contextlib.contextmanager
+def _subreaper():
+    """Meanwhile the orphans of our children become ours, as they become conmon's: a detached
+    container's pid (runc's init, ringfence's supervisor), a detached exec's (runc's process,
+    ringfence's waiter); reap them with _wait_orphan."""
+    from ringfence.gofer._linux import prctl
+
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+    try:
+        yield
+    finally:
+        prctl(PR_SET_CHILD_SUBREAPER, 0)
+
+
+def _wait_orphan(pid: int, timeout: float = 20) -> int:
+    """The exit status (128+N: killed by signal N) of `pid`, an orphan _subreaper made ours."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            code = os.waitstatus_to_exitcode(status)
+            return 128 - code if code < 0 else code
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise AssertionError(f"process {pid} still runs after {timeout}s")
+        time.sleep(0.05)
+
+
+def _created_with_console(rt: Runtime, args: list[str]) -> tuple[str, int]:
+    """A container created with `args` on a terminal whose master we receive (the console
+    socket's holder); returns its id and the master."""
+    cid = rt.new_id("cons")
+    bundle = rt.bundle(args, terminal=True, cid=cid)
+    server = _console_socket(rt.workdir / f"{cid}.sock")
+    with server, ThreadPoolExecutor(1) as pool:
+        received = pool.submit(_receive_master, server)
+        rt("create", "--bundle", bundle, "--console-socket", rt.workdir / f"{cid}.sock", cid, check=True,
+           detached=True)
+        _, master = received.result(timeout=harness.TIMEOUT)
+    rt.remember(cid)
+    return cid, master
+
+
+def _terminal_holders(master: int) -> list[int]:
+    """The host processes whose controlling terminal is the pty of `master` (ringfence's: in
+    the host's devpts, where a device number names one pty)."""
+    n = int(re.search(r"^tty-index:\s*(\d+)", Path(f"/proc/self/fdinfo/{master}").read_text(), re.M).group(1))
+    dev = os.makedev(136 + n // 256, n % 256)
+    holders = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            stat = (entry / "stat").read_text()
+            if entry.name.isdigit() and int(stat[stat.rindex(")") + 2:].split()[4]) == dev:
+                holders.append(int(entry.name))
+    return holders
+
+
+def test_interrupt_typed_at_a_console_socket_terminal_reaches_the_container(rt):
+    """^C written to the master a --console-socket holder got interrupts init's foreground
+    group: the terminal's line discipline decides, so in raw mode (stty raw) ^C is a byte."""
+    with _subreaper():
+        cid, master = _created_with_console(rt, ["sh", "-c", "echo ready; cat; echo not-here"])
+        try:
+            pid = rt.state(cid)["pid"]
+            rt("start", cid, check=True)
+            assert b"ready" in _read_until(master, b"ready")
+            os.write(master, b"\x03")
+            assert _wait_orphan(pid) == 128 + signal.SIGINT
+            assert b"not-here" not in _read_until(master, b"not-here", timeout=0.5)
+            if rt.name == "ringfence":
+                assert _terminal_holders(master) == []
+        finally:
+            os.close(master)
+        raw, master = _created_with_console(rt, ["sh", "-c", "stty raw -echo; echo ready; head -c 1 | od -An -c"])
+        try:
+            pid = rt.state(raw)["pid"]
+            rt("start", raw, check=True)
+            assert b"ready" in _read_until(master, b"ready")
+            os.write(master, b"\x03")
+            assert b"003" in _read_until(master, b"003")
+            assert _wait_orphan(pid) == 0
+        finally:
+            os.close(master)
+
+
+def test_console_socket_terminal_resized(rt):
+    """Resizing the master a --console-socket holder got signals init's foreground group
+    (SIGWINCH), the new size in force."""
+    with _subreaper():
+        cid, master = _created_with_console(
+            rt, ["sh", "-c", "trap 'echo winch-$(stty size); exit 3' WINCH; echo ready; "
+                             "while :; do sleep 30 & wait; done"])
+        try:
+            pid = rt.state(cid)["pid"]
+            rt("start", cid, check=True)
+            assert b"ready" in _read_until(master, b"ready")
+            fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 99, 0, 0))
+            assert b"winch-33 99" in _read_until(master, b"winch-33 99")
+            assert _wait_orphan(pid) == 3
+        finally:
+            os.close(master)
+
+
+def _exec_with_console(rt: Runtime, cid: str, args: list[str]) -> tuple[int, int]:
+    """`exec --detach --tty --console-socket` of `args` (podman exec -t): the --pid-file pid
+    (runc's process, ringfence's waiter: its status is the process's) and the master."""
+    tag = uuid.uuid4().hex[:8]
+    sock_path, pid_file = rt.workdir / f"exec-{tag}.sock", rt.workdir / f"exec-{tag}.pid"
+    server = _console_socket(sock_path)
+    with server, ThreadPoolExecutor(1) as pool:
+        received = pool.submit(_receive_master, server)
+        rt("exec", "--detach", "--tty", "--console-socket", sock_path, "--pid-file", pid_file, cid, *args,
+           check=True, detached=True)
+        _, master = received.result(timeout=harness.TIMEOUT)
+    pid = int(pid_file.read_text())
+    rt.pids.add(pid)
+    return pid, master
+
+
+def test_exec_with_a_console_socket_terminal_gets_its_signals(rt):
+    """`exec --detach --tty --console-socket`: ^C written to the master ends the exec'd cat;
+    closing the master (the holder went away) hangs the terminal up, and the exec'd shell,
+    its session's leader, gets SIGHUP.  Nothing holds the terminal afterwards."""
+    cid, _ = _create(rt, ["sleep", "60"])
+    rt("start", cid, check=True)
+    _wait_status(rt, cid, "running")
+    with _subreaper():
+        pid, master = _exec_with_console(rt, cid, ["sh", "-c", "echo ready; exec cat"])
+        try:
+            assert b"ready" in _read_until(master, b"ready")
+            os.write(master, b"\x03")
+            assert _wait_orphan(pid) == 128 + signal.SIGINT
+            if rt.name == "ringfence":
+                assert _terminal_holders(master) == []
+        finally:
+            os.close(master)
+        pid, master = _exec_with_console(rt, cid, ["sh", "-c", "echo ready; while :; do sleep 30 & wait; done"])
+        try:
+            assert b"ready" in _read_until(master, b"ready")
+        finally:
+            os.close(master)
+        assert _wait_orphan(pid) == 128 + signal.SIGHUP
 
 
 # -- flags, logs -----------------------------------------------------------------------------

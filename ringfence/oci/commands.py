@@ -21,13 +21,13 @@ import time
 import structlog
 
 from ringfence.runtime import hooks
-from ringfence.runtime.daemon import detach
+from ringfence.runtime.daemon import close_fds_except, detach
 from ringfence.runtime.spec import SpecError, load, parse_hooks, parse_process, rootfs_of
 
 from . import console
 from .state import (CONTROL_SOCK, OCI_VERSION, Container, NotFound, StateError, Store, connect_unix,
                     now_rfc3339, open_cgroup, owner_name, process_start_time, write_json)
-from .supervisor import FORWARD, Options, SupervisorGone, _close_inherited, request
+from .supervisor import FORWARD, Options, SupervisorGone, request
 
 log = structlog.get_logger("ringfence.oci")
 
@@ -236,7 +236,7 @@ def _run_foreground(args) -> int:
         raise
     finally:
         os.close(lock)
-    relay = console.Relay(sup.master, on_signal=_foreground_signaller(p.c)) if sup.master is not None else None
+    relay = console.Relay(sup.master) if sup.master is not None else None
     try:
         code = sup.serve(relay)
     finally:
@@ -496,62 +496,74 @@ def cmd_exec(args) -> int:
     if args.console_socket and (not args.detach or not terminal):
         raise StateError("cannot use console socket if ringfence will not detach or allocate tty")
     exec_id = f"exec-{secrets.token_hex(8)}"
-    master = None
+    master = slave = forwarder = None
     stdio: tuple = (0, 1, 2)
     if terminal:
         master, slave = console.open_pty(process.get("consoleSize"))
         stdio = (slave, slave, slave)
-    client = _control(c)
     try:
         try:
-            client.exec(process, stdio, exec_id, terminal)
+            _control(c).exec(process, stdio, exec_id, terminal)
         except ControlError as err:
             raise StateError(f"exec failed: {err.message}") from None
-        finally:
-            if terminal:
-                os.close(slave)
-        if args.console_socket:
-            console.send_master(args.console_socket, master)
-            os.close(master)
-            master = None
         if args.detach:
-            pid = _exec_waiter(c, exec_id, master)
+            pid = _exec_waiter(c, exec_id, slave)
+            if args.console_socket:
+                console.send_master(args.console_socket, master)
             _write_pid_file(args.pid_file, pid)
             return 0
+        if slave is not None:
+            forwarder = console.Forwarder(slave, c.path(CONTROL_SOCK), exec_id)
+            os.close(slave)
+            slave = None
         _write_pid_file(args.pid_file, os.getpid())
         return _exec_foreground(c, exec_id, master)
     finally:
-        if master is not None:
-            os.close(master)
+        if forwarder is not None:
+            forwarder.stop()
+        for fd in (master, slave):
+            if fd is not None:
+                os.close(fd)
 
 
-def _exec_waiter(c: Container, exec_id: str, master: int | None) -> int:
+def _exec_waiter(c: Container, exec_id: str, slave: int | None) -> int:
     """A detached exec's host process: it waits for the exec'd process (its
-    exit status is the waiter's) and forwards signals to it."""
+    exit status is the waiter's) and forwards signals to it; the Forwarder
+    of its terminal (pty `slave`, if it has one) is the waiter's child.
+    Returns once that forwarder is ready."""
+    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid:
+        os.close(ready_w)
+        with open(ready_r, "rb") as r:
+            ready = r.read()
+        if ready != b"r":
+            raise StateError(f"exec: its waiter failed: {ready.decode(errors='replace') or 'it died'}")
         return pid
     code = 125
     try:
         detach()
-        _close_inherited()
-        code = _wait_exec(c, exec_id, None)
+        close_fds_except({0, 1, 2, ready_w, slave})
+        try:
+            forwarder = console.Forwarder(slave, c.path(CONTROL_SOCK), exec_id) if slave is not None else None
+        except OSError as err:
+            os.write(ready_w, str(err).encode())
+            raise
+        os.write(ready_w, b"r")
+        os.close(ready_w)
+        if slave is not None:
+            os.close(slave)
+        try:
+            code = _wait_exec(c, exec_id, None)
+        finally:
+            if forwarder is not None:
+                forwarder.stop()
     finally:
         os._exit(code)
 
 
-def _foreground_signaller(c: Container, exec_id: str = ""):
-    """Signals typed at the terminal of exec `exec_id`'s process (else init's) go to its foreground group."""
-    from ringfence.sentry.control_client import ControlError
-
-    def send(sig: int) -> None:
-        with contextlib.suppress(ControlError, OSError):
-            _control(c, timeout=5).signal(sig, exec_id=exec_id, foreground=True)
-    return send
-
-
 def _exec_foreground(c: Container, exec_id: str, master: int | None) -> int:
-    relay = console.Relay(master, on_signal=_foreground_signaller(c, exec_id)) if master is not None else None
+    relay = console.Relay(master) if master is not None else None
     try:
         return _wait_exec(c, exec_id, relay)
     finally:

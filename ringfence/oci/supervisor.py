@@ -16,7 +16,8 @@ process (foreground). It
   "signal": N}`` (SIGKILL, or a signal the sentry forwards to init),
   ``{"op": "wait"}`` (answered when init exits);
 - passes SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 it receives
-  on to the container's init;
+  on to the container's init; with a terminal, its child the Forwarder
+  (console.py) passes on those the terminal raises;
 - reaps the sentry and the gofer, records the exit status (and OOM kills)
   in ``status.json``, and exits with that status: the supervisor's pid is
   the container's pid (``state``, ``--pid-file``), and a parent that reaps
@@ -88,6 +89,7 @@ class Supervisor:
         self.cgroup = None
         self.sandbox = None
         self.master: int | None = None  # pty master kept for a foreground relay
+        self.forwarder: console.Forwarder | None = None  # the signals of init's terminal
         self.started = False
         self.exit_status: int | None = None
         self._listener: socket.socket | None = None
@@ -104,7 +106,8 @@ class Supervisor:
         """Make the cgroup and the gated sandbox, and listen for requests.
         `stdio`: the container's stdin, stdout, stderr (unless its spec asks
         for a terminal: then a pty's slave, whose master goes to the console
-        socket, or is kept in `self.master` with `keep_master`)."""
+        socket, or is kept in `self.master` with `keep_master`; a Forwarder
+        holds the slave as its controlling terminal)."""
         from ringfence.runtime.sandbox import Sandbox, SandboxError, mount_plan, sentry_config
 
         c = self.container
@@ -124,6 +127,8 @@ class Supervisor:
                                        or None)
                 config.control_sock = control
                 self.sandbox = Sandbox.create(config, self.rootfs, gated=True, on_forked=self._place)
+                if slave is not None:
+                    self.forwarder = console.Forwarder(slave, c.path(CONTROL_SOCK))
             finally:
                 control.close()
                 if slave is not None:
@@ -179,6 +184,7 @@ class Supervisor:
             if self.sandbox is not None:
                 self.sandbox.reaped(pid)
         self._placed = []
+        self._stop_forwarder()
         if self.master is not None:
             os.close(self.master)
             self.master = None
@@ -290,6 +296,8 @@ class Supervisor:
     def _reap(self) -> None:
         for pid, status in exited_children():
             self.sandbox.reaped(pid)
+            if self.forwarder is not None:
+                self.forwarder.reaped(pid)
             if pid == self.sandbox.sentry_pid:
                 from ringfence.runtime.sandbox import exit_code
 
@@ -322,6 +330,7 @@ class Supervisor:
         """init exited: the gofer goes too; record the status, answer waiters."""
         if self._oom_fd is not None:
             self._oom()
+        self._stop_forwarder()
         deadline = time.monotonic() + GOFER_GRACE
         while self._gofer_live and time.monotonic() < deadline:
             self._reap()
@@ -344,6 +353,11 @@ class Supervisor:
         if self.master is not None:
             os.close(self.master)
             self.master = None
+
+    def _stop_forwarder(self) -> None:
+        if self.forwarder is not None:
+            self.forwarder.stop()
+            self.forwarder = None
 
     def _close_sockets(self) -> None:
         if self._listener is not None:
