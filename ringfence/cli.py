@@ -255,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(_normalise(list(sys.argv[1:] if argv is None else argv), parser))
     debug = args.debug or bool(args.debug_log)
     try:
-        log.configure(debug=debug, log_path=args.debug_log or args.log, log_format=args.log_format)
+        log.configure(debug=debug, log_path=args.debug_log or args.log, log_format=args.log_format,
+                      quiet=args.command == "do" and args.quiet)
     except OSError as err:
         print(f"ringfence: cannot open log file: {err}", file=sys.stderr)
         return 2

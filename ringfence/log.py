@@ -7,14 +7,15 @@ import sys
 
 import structlog
 
-# (debug, log_format, stream) of the last configure(), for redirect() and
+# (level, log_format, stream) of the last configure(), for redirect() and
 # current_fd(); no stream before the first configure().
-_settings = (False, "text", None)
+_settings = (logging.INFO, "text", None)
 
 
 def configure(debug: bool = False, log_path: str | None = None, log_format: str = "text",
-              stream=None) -> None:
-    """Send structured logs to `log_path` (default stderr) at INFO, or DEBUG with `debug`.
+              stream=None, quiet: bool = False, level: int | None = None) -> None:
+    """Send structured logs to `log_path` (default stderr) at INFO, DEBUG with `debug`, or
+    only errors with `quiet` (`level`, if given, decides instead).
 
     Everything the renderers need is imported and exercised here, because the
     sentry cannot import (open files) once it is confined.
@@ -25,7 +26,9 @@ def configure(debug: bool = False, log_path: str | None = None, log_format: str 
     out = stream or (open(log_path, "a", buffering=1) if log_path else sys.stderr)
     renderer = (structlog.processors.JSONRenderer() if log_format == "json"
                 else structlog.dev.ConsoleRenderer(colors=False))
-    _settings = (debug, log_format, out)
+    if level is None:
+        level = logging.DEBUG if debug else logging.ERROR if quiet else logging.INFO
+    _settings = (level, log_format, out)
     processors = [
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -34,7 +37,7 @@ def configure(debug: bool = False, log_path: str | None = None, log_format: str 
     ]
     structlog.configure(
         processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG if debug else logging.INFO),
+        wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.WriteLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
@@ -54,8 +57,8 @@ def current_fd() -> int | None:
 
 def redirect(stream) -> None:
     """Keep the current settings but write the logs to `stream`."""
-    debug, log_format, _ = _settings
-    configure(debug=debug, log_format=log_format, stream=stream)
+    level, log_format, _ = _settings
+    configure(level=level, log_format=log_format, stream=stream)
 
 
 class FdStream:

@@ -247,6 +247,17 @@ def test_no_strace_output_without_the_flag(busybox, run_sandboxed):
     assert b"execve" not in proc.stderr and b"write(" not in proc.stderr, explain(proc)
 
 
+def test_quiet_hides_warnings_and_plain_do_shows_them(cprog, run_sandboxed):
+    """`do --quiet` prints nothing of ringfence's own (not even an unsupported syscall's
+    warning); without it the warning is on stderr."""
+    loud = run_sandboxed([cprog("enosys")], quiet=False)
+    quiet = run_sandboxed([cprog("enosys")])
+    assert loud.returncode == quiet.returncode == 0, explain(loud)
+    assert b"unsupported syscall" in loud.stderr, explain(loud)
+    assert quiet.stderr == b"", explain(quiet)
+    assert quiet.stdout == loud.stdout
+
+
 # ------------------------------------------------------- the writable layer
 
 
