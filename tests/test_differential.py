@@ -14,7 +14,7 @@ import pytest
 import harness
 
 # tests/c programs compared with a native run, one per syscall family.
-DIFFERENTIAL = ["fileio", "dirs", "process", "mm", "info", "signals", "threads", "timers", "futex", "stress", "vfork", "identity", "events", "anonfds", "robust", "fpstate", "execveat", "fswrite", "mmapshared", "inotify", "fifo", "pty", "locks", "splice", "fsmore", "epollmore"]
+DIFFERENTIAL = ["fileio", "dirs", "process", "mm", "info", "signals", "threads", "timers", "futex", "stress", "vfork", "identity", "events", "anonfds", "robust", "fpstate", "execveat", "fswrite", "mmapshared", "inotify", "fifo", "pty", "locks", "splice", "fsmore", "epollmore", "unix"]
 # tests/c programs whose expected output is sandbox-specific (test_sandbox.py).
 SANDBOX_ONLY = ["enosys", "efault"]
 

@@ -24,6 +24,16 @@ PROGRAMS = {
     "bash-traps-and-jobs": ["/bin/bash", "-c", "trap 'echo trapped USR1' USR1; kill -USR1 $$; echo after; "
                             "sleep 0.1 & wait $!; echo bg $?; (sleep 5) & kill $!; wait $!; echo killed $?; "
                             "sleep 10 & p=$!; kill -STOP $p; kill -CONT $p; kill $p; wait $p; echo stopped-killed $?"],
+    "python3-asyncio-unix": ["python3", "-c", "import asyncio, socket\n"
+                             "async def main():\n"
+                             "    a, b = socket.socketpair()\n"
+                             "    r, w = await asyncio.open_unix_connection(sock=a)\n"
+                             "    loop = asyncio.get_running_loop()\n"
+                             "    await loop.sock_sendall(b, b'ping\\n')\n"
+                             "    print((await r.readline()).decode().strip())\n"
+                             "    w.write(b'pong'); await w.drain(); print(await loop.sock_recv(b, 10))\n"
+                             "    w.close(); b.close()\n"
+                             "asyncio.run(asyncio.sleep(0)); print('ok'); asyncio.run(main())"],
     "perl": ["perl", "-e", "print join(',', map { $_ * 2 } 1..5), qq(\\n)"],
 }
 
@@ -38,3 +48,14 @@ def test_python_sees_sandbox_pid_and_release(run_sandboxed):
     assert proc.returncode == 0, proc.stderr
     pid, release = proc.stdout.split()
     assert pid == b"1" and release.endswith(b"-ringfence")
+
+
+def test_inet_sockets_are_refused(run_sandboxed):
+    """No inet or netlink sockets yet: socket() fails with EAFNOSUPPORT (natively it succeeds)."""
+    proc = run_sandboxed(["python3", "-c", "import socket\n"
+                          "for family in (socket.AF_INET, socket.AF_INET6, socket.AF_NETLINK):\n"
+                          "    try: socket.socket(family, socket.SOCK_DGRAM)\n"
+                          "    except OSError as e: print(e.errno)\n"
+                          "print(socket.socket(socket.AF_UNIX).family.name)"])
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [b"97", b"97", b"97", b"AF_UNIX"]

@@ -146,7 +146,7 @@ def pwrite64(t, fd, buf, count, offset, *_):
     return fsnotify.write_done(f, f.pwrite(data, f.size() if f.flags & O_APPEND else offset))
 
 
-def _iovecs(t, iov: int, iovcnt: int) -> list[tuple[int, int]]:
+def iovecs(t, iov: int, iovcnt: int) -> list[tuple[int, int]]:
     """The (base, length) pairs of an iovec array; EFAULT if one leaves user space."""
     n = s32(iovcnt)
     if not 0 <= n <= IOV_MAX:
@@ -164,6 +164,13 @@ def _read_into(t, f: File, vecs: list[tuple[int, int]], offset: int | None = Non
     data = f.read(t, n) if offset is None else f.pread(n, offset)
     if data.__class__ is Block:
         return data
+    done = scatter(t, vecs, data, f.unread if offset is None else None)
+    return fsnotify.read_done(f, done)
+
+
+def scatter(t, vecs: list[tuple[int, int]], data: bytes, unread=None) -> int:
+    """Copy `data` over `vecs`: the count copied, short at a fault after the first byte (the
+    rest handed to `unread`, if given; a fault at the first byte raises after that)."""
     done = 0
     try:
         for base, length in vecs:
@@ -172,14 +179,14 @@ def _read_into(t, f: File, vecs: list[tuple[int, int]], offset: int | None = Non
             t.mm.write(base, data[done:done + length])
             done += min(length, len(data) - done)
     except SysError:
-        if offset is None:
-            f.unread(data[done:])
+        if unread is not None:
+            unread(data[done:])
         if not done:
             raise
-    return fsnotify.read_done(f, done)
+    return done
 
 
-def _gather(t, vecs: list[tuple[int, int]]) -> bytes:
+def gather(t, vecs: list[tuple[int, int]]) -> bytes:
     """The bytes of `vecs` (at most MAX_RW_COUNT), up to a fault after the first iovec."""
     parts, left = [], MAX_RW_COUNT
     for base, length in vecs:
@@ -196,13 +203,13 @@ def _gather(t, vecs: list[tuple[int, int]]) -> bytes:
 def readv(t, fd, iov, iovcnt, *_):
     """readv(2): one read scattered over the iovecs."""
     f = _readable(t, fd)
-    return _read_into(t, f, _iovecs(t, iov, iovcnt))
+    return _read_into(t, f, iovecs(t, iov, iovcnt))
 
 
 def writev(t, fd, iov, iovcnt, *_):
     """writev(2): the iovecs gathered into one write."""
     f = _writable(t, fd)
-    return fsnotify.write_done(f, f.write(t, _gather(t, _iovecs(t, iov, iovcnt))))
+    return fsnotify.write_done(f, f.write(t, gather(t, iovecs(t, iov, iovcnt))))
 
 
 def _position(pos: int, current_ok: bool) -> int | None:
@@ -250,7 +257,7 @@ def _with_flags(f: File, flags: int, mask: int, op):
 
 def _preadv(t, fd: int, iov: int, iovcnt: int, offset: int | None, flags: int):
     f = _vector_file(t, fd, offset, False)
-    vecs = _iovecs(t, iov, iovcnt)
+    vecs = iovecs(t, iov, iovcnt)
     if not any(length for _, length in vecs):
         return 0
     if _rwf(flags) & RWF_NOWAIT:
@@ -260,14 +267,14 @@ def _preadv(t, fd: int, iov: int, iovcnt: int, offset: int | None, flags: int):
 
 def _pwritev(t, fd: int, iov: int, iovcnt: int, offset: int | None, flags: int):
     f = _vector_file(t, fd, offset, True)
-    vecs = _iovecs(t, iov, iovcnt)
+    vecs = iovecs(t, iov, iovcnt)
     if not any(length for _, length in vecs):
         return 0
     flags = _rwf(flags)
     regular = f.loc.inode.kind == S_IFREG
     if flags & RWF_NOWAIT and regular:
         raise SysError(EOPNOTSUPP)  # (as buffered writes to a disk file system answer)
-    data = _gather(t, vecs)
+    data = gather(t, vecs)
     append = bool(f.flags & O_APPEND or flags & RWF_APPEND) and not flags & RWF_NOAPPEND
     if offset is None:
         status = (O_NONBLOCK if flags & RWF_NOWAIT else 0) | (O_APPEND if append else 0)
@@ -422,24 +429,28 @@ def dup3(t, oldfd, newfd, flags, *_):
 def _pipe(t, fds: int, flags: int) -> int:
     if flags & ~(O_CLOEXEC | O_NONBLOCK):
         raise SysError(EINVAL)
-    r, w = new_pipe(t, flags)
-    cloexec = bool(flags & O_CLOEXEC)
+    return install_pair(t, *new_pipe(t, flags), bool(flags & O_CLOEXEC), fds)
+
+
+def install_pair(t, a: File, b: File, cloexec: bool, addr: int) -> int:
+    """Install new files `a` and `b` (pipe2, socketpair) and write their fds, as two ints, at
+    `addr`; on a failure neither stays installed (nor referenced).  Returns 0."""
     fdt = t.fdtable
     try:
-        rfd = fdt.install(r, cloexec)
+        afd = fdt.install(a, cloexec)
     except SysError:
-        w.unref()
+        b.unref()
         raise
     try:
-        wfd = fdt.install(w, cloexec)
+        bfd = fdt.install(b, cloexec)
     except SysError:
-        fdt.close(rfd)
+        fdt.close(afd)
         raise
     try:
-        t.mm.write(fds, INT_PAIR.pack(rfd, wfd))
+        t.mm.write(addr, INT_PAIR.pack(afd, bfd))
     except SysError:
-        fdt.close(rfd)
-        fdt.close(wfd)
+        fdt.close(afd)
+        fdt.close(bfd)
         raise
     return 0
 

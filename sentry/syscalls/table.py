@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..abi import sysno
-from . import events, fs, futex, identity, info, mm, process, sched, signal, splice, time
+from . import events, fs, futex, identity, info, mm, net, process, sched, signal, splice, time
 
 
 class Support(enum.Enum):
@@ -163,6 +163,23 @@ _ROWS = [
     _row("inotify_add_watch", events.inotify_add_watch, PARTIAL, "changes made through the sandbox are reported (not the host's, in a shared bind mount); no IN_UNMOUNT; execve reports no IN_ACCESS", args="fd path hex"),
     _row("inotify_rm_watch", events.inotify_rm_watch, args="fd int"),
     _row("memfd_create", events.memfd_create, PARTIAL, "no MFD_HUGETLB (EINVAL)", args="str hex"),
+    # net: AF_UNIX sockets inside the sentry (no inet or netlink sockets yet)
+    _row("socket", net.socket, PARTIAL, "AF_UNIX stream, datagram and seqpacket; other families (AF_INET, AF_INET6, AF_NETLINK...): EAFNOSUPPORT, no inet sockets yet (logged once per family)", args="int hex int"),
+    _row("socketpair", net.socketpair, PARTIAL, "AF_UNIX only (EAFNOSUPPORT otherwise)", args="int hex int hex"),
+    _row("bind", net.bind, PARTIAL, "AF_UNIX: a path (a socket node, in the sandbox's memory file systems only: EPERM on gofer trees), an abstract name, or autobind", args="fd hex int"),
+    _row("listen", net.listen, args="fd int"),
+    _row("connect", net.connect, args="fd hex int"),
+    _row("accept", net.accept, args="fd hex hex"),
+    _row("accept4", net.accept4, args="fd hex hex hex"),
+    _row("getsockname", net.getsockname, args="fd hex hex"),
+    _row("getpeername", net.getpeername, args="fd hex hex"),
+    _row("shutdown", net.shutdown, args="fd int"),
+    _row("setsockopt", net.setsockopt, PARTIAL, "SOL_SOCKET only: SO_SNDBUF/SO_RCVBUF (the send buffer limits what is in flight), SO_PASSCRED; SO_REUSEADDR, SO_KEEPALIVE, SO_LINGER, SO_RCVTIMEO/SO_SNDTIMEO and a few more are stored but have no effect (no timeouts on blocking calls); others ENOPROTOOPT", args="fd int int hex int"),
+    _row("getsockopt", net.getsockopt, PARTIAL, "SOL_SOCKET only: SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_ERROR, SO_SNDBUF, SO_RCVBUF, SO_PASSCRED, SO_PEERCRED (sandbox pid and ids), SO_ACCEPTCONN and the stored ones", args="fd int int hex hex"),
+    _row("sendto", net.sendto, PARTIAL, "no MSG_OOB (EOPNOTSUPP)", args="fd wbuf:2 uint hex hex int"),
+    _row("recvfrom", net.recvfrom, PARTIAL, "no MSG_OOB or MSG_ERRQUEUE", args="fd hex uint hex hex hex"),
+    _row("sendmsg", net.sendmsg, PARTIAL, "SCM_RIGHTS and SCM_CREDENTIALS; no MSG_OOB; files in flight in a cycle of sockets are not garbage-collected", args="fd hex hex"),
+    _row("recvmsg", net.recvmsg, PARTIAL, "SCM_RIGHTS (MSG_CMSG_CLOEXEC), SCM_CREDENTIALS with SO_PASSCRED; no MSG_OOB or MSG_ERRQUEUE", args="fd hex hex"),
     # mm: memory
     _row("mmap", mm.mmap, PARTIAL, "MAP_SHARED file mappings (regular files, memfds) map the file's pages, coherent with read()/write() and other processes; a host file is copied whole into memory when first mapped shared and written back whole on msync, fsync, close, the last munmap or process exit (changes the host makes behind the sandbox's back meanwhile are not seen); MAP_PRIVATE ones are copies taken at mmap time; no MAP_HUGETLB, MAP_LOCKED is ignored", args="hex uint mprot mflags fd hex"),
     _row("mprotect", mm.mprotect, args="hex uint mprot"),
