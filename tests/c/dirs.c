@@ -18,11 +18,6 @@ struct linux_dirent64 {
     char d_name[];
 };
 
-static int cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static const char *dtype(unsigned char t)
 {
     switch (t) {
@@ -66,13 +61,7 @@ static void list(const char *label, const char *path)
         }
     }
     close(fd);
-    qsort(names, count, sizeof names[0], cmp);
-    printf("%s:", label);
-    for (int i = 0; i < count; i++) {
-        printf(" %s", names[i]);
-        free(names[i]);
-    }
-    printf("\n");
+    rf_print_names(label, names, count);
     if (count > 2) /* a 64-byte buffer cannot hold them all */
         YESNO("  needed several getdents64 calls", calls > 1);
 }

@@ -64,11 +64,6 @@ static void show_file(const char *label, const char *name)
     printf("%s: \"%s\"\n", label, buf);
 }
 
-static int cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static void list(const char *label, const char *name)
 {
     char *names[64];
@@ -82,13 +77,7 @@ static void list(const char *label, const char *name)
     while ((e = readdir(d)) && count < 64)
         names[count++] = strdup(e->d_name);
     closedir(d);
-    qsort(names, count, sizeof names[0], cmp);
-    printf("%s:", label);
-    for (int i = 0; i < count; i++) {
-        printf(" %s", names[i]);
-        free(names[i]);
-    }
-    printf("\n");
+    rf_print_names(label, names, count);
 }
 
 static void writes(const char *label, int fd, const char *s)

@@ -11,32 +11,6 @@
 #include <sys/wait.h>
 
 static long page;
-static int probe[2];
-
-/* Can the kernel read one byte at p?  (write() from p into a pipe) */
-static const char *readable(const void *p)
-{
-    char c;
-    if (write(probe[1], p, 1) == 1) {
-        read(probe[0], &c, 1);
-        return "readable";
-    }
-    return errname(errno);
-}
-
-/* Can the kernel write one byte at p?  (read() from a pipe into p) */
-static const char *writable(void *p)
-{
-    char c = 0;
-    if (write(probe[1], &c, 1) != 1)
-        return "probe failed";
-    if (read(probe[0], p, 1) == 1)
-        return "writable";
-    const char *e = errname(errno);
-    read(probe[0], &c, 1); /* drain */
-    return e;
-}
-
 static unsigned sum(const unsigned char *p, size_t n)
 {
     unsigned s = 0;
@@ -58,7 +32,6 @@ int main(void)
     rf_init();
     page = sysconf(_SC_PAGESIZE);
     printf("page size: %ld\n", page);
-    MUST(pipe(probe));
 
     printf("== anonymous mmap\n");
     unsigned char *p = mmap(NULL, 4 * page, PROT_READ | PROT_WRITE,
@@ -75,12 +48,12 @@ int main(void)
     printf("== mprotect\n");
     SHOW("mprotect page 1 read-only", mprotect(p + page, page, PROT_READ));
     printf("page 1 checksum still: %u\n", sum(p + page, page));
-    printf("page 1: %s, %s\n", readable(p + page), writable(p + page));
-    printf("page 0: %s, %s\n", readable(p), writable(p));
+    printf("page 1: %s, %s\n", rf_readable(p + page), rf_writable(p + page));
+    printf("page 0: %s, %s\n", rf_readable(p), rf_writable(p));
     SHOW("mprotect page 2 PROT_NONE", mprotect(p + 2 * page, page, PROT_NONE));
-    printf("page 2: %s, %s\n", readable(p + 2 * page), writable(p + 2 * page));
+    printf("page 2: %s, %s\n", rf_readable(p + 2 * page), rf_writable(p + 2 * page));
     SHOW("mprotect pages 1-2 read-write", mprotect(p + page, 2 * page, PROT_READ | PROT_WRITE));
-    printf("page 2: %s, %s\n", readable(p + 2 * page), writable(p + 2 * page));
+    printf("page 2: %s, %s\n", rf_readable(p + 2 * page), rf_writable(p + 2 * page));
     p[2 * page] = 42;
     printf("page 2 first byte after write: %u\n", p[2 * page]);
     SHOW("mprotect unaligned", mprotect(p + 1, page, PROT_READ));
@@ -88,8 +61,8 @@ int main(void)
 
     printf("== munmap\n");
     SHOW("munmap page 3", munmap(p + 3 * page, page));
-    printf("page 3: %s\n", readable(p + 3 * page));
-    printf("page 2 still: %s\n", readable(p + 2 * page));
+    printf("page 3: %s\n", rf_readable(p + 3 * page));
+    printf("page 2 still: %s\n", rf_readable(p + 2 * page));
     SHOW("mprotect unmapped", mprotect(p + 3 * page, page, PROT_READ));
     SHOW("munmap unaligned", munmap(p + 1, page));
     SHOW("munmap zero length", munmap(p, 0));
@@ -105,7 +78,7 @@ int main(void)
     q = mmap(p + page, page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
     printf("MAP_FIXED_NOREPLACE over a mapping: %s\n", q == MAP_FAILED ? errname(errno) : "mapped");
     SHOW("munmap all", munmap(p, 3 * page));
-    printf("page 0 after munmap: %s\n", readable(p));
+    printf("page 0 after munmap: %s\n", rf_readable(p));
 
     printf("== mmap errors\n");
     q = mmap(NULL, 0, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -141,7 +114,7 @@ int main(void)
         r2[4 * page - 1] = 9;
         unsigned char *r3 = mremap(r2, 4 * page, 2 * page, 0);
         YESNO("shrunk in place", r3 == r2);
-        printf("after shrink: %s\n", readable(r2 + 3 * page));
+        printf("after shrink: %s\n", rf_readable(r2 + 3 * page));
         munmap(r2, 2 * page);
     }
     /* Growing without MREMAP_MAYMOVE: into a hole we made, and into a mapping. */
@@ -152,7 +125,7 @@ int main(void)
     unsigned char *g2 = mremap(g, page, 8 * page, 0);
     printf("grow in place into a hole: %s\n", g2 == MAP_FAILED ? errname(errno) : g2 == g ? "in place" : "moved");
     if (g2 == g)
-        printf("grown tail: %s, first byte %c\n", writable(g + 7 * page), g[0]);
+        printf("grown tail: %s, first byte %c\n", rf_writable(g + 7 * page), g[0]);
     munmap(g + 4 * page, page); /* a hole, then a mapped page above it */
     g2 = mremap(g, 3 * page, 6 * page, 0);
     printf("grow in place over a mapping: %s\n", g2 == MAP_FAILED ? errname(errno) : "grew");

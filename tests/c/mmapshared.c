@@ -21,20 +21,8 @@
 #include <sys/wait.h>
 
 static long page;
-static int probe[2];
 static sigjmp_buf env;
 static volatile int bus_code;
-
-/* Can the kernel read one byte at p?  (write() from p into a pipe) */
-static const char *readable(const void *p)
-{
-    char c;
-    if (write(probe[1], p, 1) == 1) {
-        read(probe[0], &c, 1);
-        return "readable";
-    }
-    return errname(errno);
-}
 
 static void on_bus(int sig, siginfo_t *si, void *ctx)
 {
@@ -214,7 +202,7 @@ static void truncation(const char *path)
     MUST(p == MAP_FAILED ? -1 : 0);
     load("first page", p);
     load("past the end", p + page);
-    printf("kernel read past the end: %s\n", readable(p + page));
+    printf("kernel read past the end: %s\n", rf_readable(p + page));
     MUST(ftruncate(fd, 3 * page));
     load("grown: second page", p + page);
     MUST(pwrite(fd, "GROWN", 5, 2 * page + 8));
@@ -328,7 +316,6 @@ int main(int argc, char **argv)
 {
     rf_init();
     page = sysconf(_SC_PAGESIZE);
-    MUST(pipe(probe));
     struct sigaction sa = {0};
     sa.sa_sigaction = on_bus;
     sa.sa_flags = SA_SIGINFO;

@@ -151,4 +151,57 @@ static inline const char *rf_in_top(const char *name)
     return buf[i];
 }
 
+/* Whether the kernel can read or write one byte at p: write() from p into a
+ * pipe, read() from the pipe into p ("readable"/"writable" or an errno name). */
+static inline int *rf_probe(void)
+{
+    static int fds[2] = {-1, -1};
+    if (fds[0] < 0 && pipe(fds) != 0) {
+        printf("FATAL: no probe pipe: %s\n", errname(errno));
+        _exit(99);
+    }
+    return fds;
+}
+
+static inline const char *rf_readable(const void *p)
+{
+    int *probe = rf_probe();
+    char c;
+    if (write(probe[1], p, 1) == 1) {
+        read(probe[0], &c, 1);
+        return "readable";
+    }
+    return errname(errno);
+}
+
+static inline const char *rf_writable(void *p)
+{
+    int *probe = rf_probe();
+    char c = 0;
+    if (write(probe[1], &c, 1) != 1)
+        return "probe failed";
+    if (read(probe[0], p, 1) == 1)
+        return "writable";
+    const char *e = errname(errno);
+    read(probe[0], &c, 1); /* drain */
+    return e;
+}
+
+static inline int rf_by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Print "label: name name ..." with the `count` names sorted, and free them. */
+static inline void rf_print_names(const char *label, char **names, int count)
+{
+    qsort(names, count, sizeof names[0], rf_by_name);
+    printf("%s:", label);
+    for (int i = 0; i < count; i++) {
+        printf(" %s", names[i]);
+        free(names[i]);
+    }
+    printf("\n");
+}
+
 #endif
