@@ -78,6 +78,16 @@ class Session:
         rows = [line.split() for line in r.stdout.splitlines()[1:] if line.strip()]
         return {row[0]: (int(row[1]), row[2]) for row in rows}
 
+    def delete_killed(self, cid: str) -> None:
+        """Once task `cid`, killed by SIGKILL, has stopped: `task delete` reports exit code 137,
+        the container is deleted, and nothing is left."""
+        self.wait_status(cid, "STOPPED")
+        r = self.ctr("task", "delete", cid)
+        assert r.returncode == 0 and "exit code 137" in r.stderr, r.stderr
+        r = self.ctr("container", "delete", cid)
+        assert r.returncode == 0, r.stderr
+        self.assert_clean()
+
     def wait_status(self, cid: str, status: str, timeout: float = 30) -> tuple[int, str]:
         """Poll `ctr task ls` until cid has `status`; returns its (pid, status)."""
         deadline = time.monotonic() + timeout
@@ -173,12 +183,7 @@ def test_sigkill_of_task_pid_is_an_exit(session):
     assert r.returncode == 0, r.stderr
     pid, _ = session.wait_status(cid, "RUNNING")
     os.kill(pid, signal.SIGKILL)
-    session.wait_status(cid, "STOPPED")
-    r = session.ctr("task", "delete", cid)
-    assert r.returncode == 0 and "exit code 137" in r.stderr, r.stderr
-    r = session.ctr("container", "delete", cid)
-    assert r.returncode == 0, r.stderr
-    session.assert_clean()
+    session.delete_killed(cid)
 
 
 def test_init_ignores_signals_it_does_not_handle(session):
@@ -194,12 +199,7 @@ def test_init_ignores_signals_it_does_not_handle(session):
     assert session.tasks()[cid][1] == "RUNNING"
     r = session.ctr("task", "kill", "-s", "SIGKILL", cid)
     assert r.returncode == 0, r.stderr
-    session.wait_status(cid, "STOPPED")
-    r = session.ctr("task", "delete", cid)
-    assert r.returncode == 0 and "exit code 137" in r.stderr, r.stderr
-    r = session.ctr("container", "delete", cid)
-    assert r.returncode == 0, r.stderr
-    session.assert_clean()
+    session.delete_killed(cid)
 
 
 def _shim_pid(c: ce.Containerd, cid: str) -> int:
