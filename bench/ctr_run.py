@@ -12,29 +12,13 @@ Markdown table with the ratio ringfence/runc; exits 1 if a runtime failed.
 """
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR.parent / "tests"))
 import containerd_env as ce  # noqa: E402  (tests/containerd_env.py: private containerd, image)
-from run import Failed, side_by_side, side_by_side_args  # noqa: E402  (bench/run.py)
-
-
-def ctr_run_ms(c: ce.Containerd, runtime: str, cid: str) -> float:
-    """Wall time in ms of one `ctr run --rm` of /bin/true with `runtime`."""
-    start = time.perf_counter()
-    try:
-        r = c.ctr("run", "--rm", "--runtime", ce.RUNTIMES[runtime], "--fifo-dir", str(c.fifo_dir),
-                  ce.IMAGE_NAME, cid, "/bin/true")
-    except subprocess.TimeoutExpired as e:
-        raise Failed(f"ctr run timed out after {e.timeout:.0f}s") from e
-    elapsed = (time.perf_counter() - start) * 1000
-    if r.returncode != 0:
-        raise Failed(f"ctr run exited {r.returncode}: {r.stderr.strip()[-1500:]}")
-    return elapsed
+from run import side_by_side, side_by_side_args, timed_ms  # noqa: E402  (bench/run.py)
 
 
 def main() -> int:
@@ -42,7 +26,9 @@ def main() -> int:
     with ce.private_containerd() as c:
         c.import_image(ce.busybox_image())
         return side_by_side("`ctr run --rm IMAGE ID /bin/true`", ce.RUNTIMES,
-                            lambda name, i: ctr_run_ms(c, name, f"bench-{name}-{i}"), args)
+                            lambda name, i: timed_ms(c.ctr_argv("run", "--rm", "--runtime", ce.RUNTIMES[name],
+                                                               "--fifo-dir", str(c.fifo_dir), ce.IMAGE_NAME,
+                                                               f"bench-{name}-{i}", "/bin/true"), 120), args)
 
 
 if __name__ == "__main__":

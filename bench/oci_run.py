@@ -16,16 +16,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR.parent / "tests"))
 import harness  # noqa: E402  (tests/harness.py: busybox, the ringfence script)
-from run import Failed, side_by_side, side_by_side_args  # noqa: E402  (bench/run.py)
+from run import Failed, side_by_side, side_by_side_args, timed_ms  # noqa: E402  (bench/run.py)
 
 
 def make_bundle(work: Path, ringfence: str) -> Path:
@@ -47,20 +45,6 @@ def make_bundle(work: Path, ringfence: str) -> Path:
     return bundle
 
 
-def run_ms(binary: str, root: Path, bundle: Path, cid: str) -> float:
-    """Wall time in ms of one `BINARY --root ROOT run --bundle BUNDLE CID`."""
-    start = time.perf_counter()
-    try:
-        r = subprocess.run([binary, "--root", str(root), "run", "--bundle", str(bundle), cid],
-                           stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
-    except subprocess.TimeoutExpired as e:
-        raise Failed(f"run timed out after {e.timeout:.0f}s") from e
-    elapsed = (time.perf_counter() - start) * 1000
-    if r.returncode != 0:
-        raise Failed(f"run exited {r.returncode}: {r.stderr.decode(errors='replace').strip()[-1500:]}")
-    return elapsed
-
-
 def main() -> int:
     args = side_by_side_args(__doc__.split("\n\n")[0])
     ringfence = harness.find_ringfence()
@@ -73,8 +57,8 @@ def main() -> int:
         work = Path(tmp)
         bundle = make_bundle(work, ringfence)
         return side_by_side("`RUNTIME run --bundle B ID` of /bin/true", {name: name for name in runtimes},
-                            lambda name, i: run_ms(runtimes[name], work / f"{name}-root", bundle,
-                                                   f"bench-{name}-{i}"), args)
+                            lambda name, i: timed_ms([runtimes[name], "--root", work / f"{name}-root", "run",
+                                                      "--bundle", bundle, f"bench-{name}-{i}"], 120), args)
 
 
 if __name__ == "__main__":

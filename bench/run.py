@@ -70,14 +70,16 @@ getpid_ns = reported("ns_per_op")  # ns per getpid reported by bench/getpid
 spawn_ms = reported("ms_per_op")  # ms per fork+exec+wait reported by bench/spawn
 
 
+def timed_ms(argv: list, timeout: float = 600) -> float:
+    """Start-to-exit wall time of one run of argv, in ms (Failed if it fails)."""
+    start = time.perf_counter()
+    run([str(a) for a in argv], timeout)
+    return (time.perf_counter() - start) * 1000
+
+
 def wall_ms(argv: list[str], reps: int) -> list[float]:
     """Start-to-exit wall time of argv, in ms, once per repetition."""
-    values = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        run(argv)
-        values.append((time.perf_counter() - start) * 1000)
-    return values
+    return [timed_ms(argv) for _ in range(reps)]
 
 
 def measure(name: str, fn, *args, warmup: bool = False) -> dict:
