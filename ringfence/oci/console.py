@@ -227,7 +227,7 @@ class Relay:
         if not data:
             self.stdin = None  # stdin ended: the container's terminal stays open
             return True
-        _write_master(self.master, data)
+        _write_all(self.master, data)
         return True
 
     def drain(self) -> None:
@@ -250,17 +250,8 @@ class Relay:
 
 
 def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        try:
-            view = view[os.write(fd, view):]
-        except BlockingIOError:
-            select.select([], [fd], [])
-        except BrokenPipeError:
-            return
-
-
-def _write_master(fd: int, data: bytes) -> None:
+    """Write all of `data` to `fd` (non-blocking or not); stop quietly when the other side is
+    gone (EPIPE; EIO on a pty master whose slave closed)."""
     view = memoryview(data)
     while view:
         try:
