@@ -517,7 +517,7 @@ class TaskService:
         p = self._container(req.id).process(req.exec_id)
         if p.io is None or not p.io.terminal:
             raise TtrpcError(Code.FAILED_PRECONDITION, f"{p.name} has no terminal")
-        p.io.resize(req.width, req.height)
+        await asyncio.to_thread(p.io.resize, req.width, req.height)  # (may signal the sentry)
         return Empty()
 
     async def CloseIO(self, req, ctx):

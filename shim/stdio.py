@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import signal
 import struct
 import termios
 import threading
@@ -26,8 +27,9 @@ CHUNK = 64 * 1024
 
 class ProcessIO:
     """The copiers of one process and the fds its sandbox side needs.  With a terminal,
-    `on_signal(sig)` is called (from the stdin copier's thread) for each signal character
-    typed at it (see typed_signals): the pty signals nobody in the sandbox itself."""
+    `on_signal(sig)` is called for each signal character typed at it (see typed_signals;
+    from the stdin copier's thread) and for a resize: the pty signals nobody in the sandbox
+    itself."""
 
     def __init__(self, stdin: str, stdout: str, stderr: str, terminal: bool, on_signal=None):
         self.terminal = terminal
@@ -81,10 +83,15 @@ class ProcessIO:
                 self._stdin_w = None
 
     def resize(self, width: int, height: int) -> None:
-        """Set the terminal's window size (Task.ResizePty)."""
+        """Set the terminal's window size (Task.ResizePty); a change is SIGWINCH for its
+        foreground group, told through `on_signal` (the pty itself signals nobody in the sandbox)."""
         if self._master is None:
             raise ValueError("the process has no terminal")
-        fcntl.ioctl(self._master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+        size = struct.pack("HHHH", height, width, 0, 0)
+        old = fcntl.ioctl(self._master, termios.TIOCGWINSZ, bytes(len(size)))
+        fcntl.ioctl(self._master, termios.TIOCSWINSZ, size)
+        if old != size and self.on_signal is not None:
+            self.on_signal(signal.SIGWINCH)
 
     def drain(self, timeout: float) -> None:
         """Wait (at most `timeout` seconds in all) until the output copiers are done."""

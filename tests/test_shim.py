@@ -275,6 +275,22 @@ def test_interrupt_typed_at_a_terminal(session):
     session.wait_status(cid, "STOPPED")
 
 
+def test_resizing_a_terminal_tells_its_foreground_group():
+    """Task.ResizePty on a process's terminal: a new size is SIGWINCH for the foreground group
+    in the sandbox (the host pty signals nobody there); the same size again is no change."""
+    from ringfence.shim.stdio import ProcessIO
+
+    sent = []
+    io = ProcessIO("", "", "", terminal=True, on_signal=sent.append)
+    try:
+        io.resize(101, 33)
+        io.resize(101, 33)
+        io.resize(80, 24)
+    finally:
+        io.close()
+    assert sent == [signal.SIGWINCH, signal.SIGWINCH]
+
+
 def test_cri_plugin_starts():
     """With cri=True the CRI plugin loads with restrict_oom_score_adj and the
     runtimes runc and ringfence, and takes the CNI bridge config without error."""
