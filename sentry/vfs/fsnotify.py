@@ -127,14 +127,14 @@ def modified(file) -> None:
 
 def read_done(file, result):
     """A read's result, reported (IN_ACCESS) when it returned data; returned as it is."""
-    if result.__class__ is int and result > 0:
+    if _marks and result.__class__ is int and result > 0:  # (no watch anywhere: at once)
         accessed(file)
     return result
 
 
 def write_done(file, result):
     """A write's result, reported (IN_MODIFY) when it wrote something; returned as it is."""
-    if result.__class__ is int and result > 0:
+    if _marks and result.__class__ is int and result > 0:
         modified(file)
     return result
 
