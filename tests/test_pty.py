@@ -123,11 +123,13 @@ def test_devpts_nodes(run_sandboxed):
 
 def test_ctrl_c_interrupts_the_foreground_group(sandbox_argv):
     """^C typed at the terminal gives SIGINT to the shell that script started (its session's
-    foreground group): its trap runs, and script -e returns its status."""
+    foreground group): its trap runs, and script -e returns its status. script runs $SHELL, so
+    the test names it: one shell whatever the caller's environment (an outer dash without a
+    trap would die of the SIGINT itself, status 130)."""
     inner = "trap 'echo got-INT; exit 3' INT; echo ready; while :; do sleep 0.1; done"
-    argv = sandbox_argv(["script", "-qec", f"sh -c \"{inner}\"", "/dev/null"])
+    argv = sandbox_argv(["script", "-qec", inner, "/dev/null"])
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+                            start_new_session=True, env={**os.environ, "SHELL": "/bin/sh"})
     out = b""
     try:
         deadline = time.monotonic() + harness.TIMEOUT
