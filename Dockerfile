@@ -26,7 +26,10 @@
 #
 #   docker run --rm --privileged ringfence-installer ringfence do
 
-FROM debian:bookworm-slim AS build
+# The Debian bookworm image both stages start from (a registry's, or a local one).
+ARG BASE=debian:bookworm-slim
+
+FROM ${BASE} AS build
 
 ENV DEBIAN_FRONTEND=noninteractive \
     PIP_BREAK_SYSTEM_PACKAGES=1 \
@@ -47,7 +50,7 @@ RUN python3 deploy/bundle.py /src /usr/local/lib/ringfence \
  && /usr/local/lib/ringfence/bin/ringfence syscalls --format json > /dev/null
 
 
-FROM debian:bookworm-slim
+FROM ${BASE}
 
 # No python3 here: the bundle has its own. busybox-static: a static program
 # for `ringfence do /bin/busybox ...`.

@@ -3,6 +3,11 @@
 The root (default `/`) is served read-only by a gofer; the sentry puts an
 in-memory writable layer on top.  The command's exit status is ours; SIGINT,
 SIGTERM and friends are forwarded to the sandbox's init.
+
+When stdin is our controlling terminal, it is the sandbox's /dev/console, and
+what it raises comes to us: ^C (SIGINT), ^\\ (SIGQUIT) and resizes (SIGWINCH)
+are forwarded to its foreground process group in the sandbox (a job of a shell
+there), as the host's kernel would.  ^Z stops `ringfence do` itself, as usual.
 """
 from __future__ import annotations
 
@@ -15,6 +20,8 @@ import structlog
 
 log = structlog.get_logger("ringfence")
 
+# What a terminal raises for its foreground group, and we forward to the sandbox's.
+TERMINAL_SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGWINCH)
 DEFAULT_COMMAND = ["/bin/sh", "-c",
                    'echo "Hello from the ringfence sandbox: pid $$ on $(uname -sr)"; ls /']
 
@@ -57,22 +64,35 @@ def run_do(args) -> int:
         strace=args.strace or bool(args.strace_syscalls),
         strace_syscalls=set(filter(None, args.strace_syscalls.split(","))) or None,
     )
+    if _is_controlling_terminal(0):
+        config.terminal_host_signals = True
+        config.terminal_typed_signals = TERMINAL_SIGNALS
     log.debug("starting sandbox", root=root, cwd=cwd, argv=cmd)
     try:
         sandbox = Sandbox.create(config, root)
     except SandboxError as err:
         print(f"ringfence do: the sandbox did not start: {err}", file=sys.stderr)
         return 125
-    for sig in FORWARDED:
-        signal.signal(sig, lambda signo, _frame: sandbox.signal(signo))
+    forwarded = {*FORWARDED, *config.terminal_typed_signals}
+    for sig in forwarded:
+        signal.signal(sig, lambda signo, _frame: sandbox.pass_on(signo))
     _, status = os.waitpid(sandbox.sentry_pid, 0)
     sandbox.reaped(sandbox.sentry_pid)
-    for sig in FORWARDED:
+    for sig in forwarded:
         signal.signal(sig, signal.SIG_DFL)
     _reap_gofer(sandbox)
     code = exit_code(status)
     log.debug("sandbox exited", status=code)
     return code
+
+
+def _is_controlling_terminal(fd: int) -> bool:
+    """Whether `fd` is our controlling terminal."""
+    try:
+        os.tcgetpgrp(fd)
+    except OSError:
+        return False
+    return True
 
 
 def _reap_gofer(sandbox) -> None:

@@ -84,6 +84,14 @@ class SentryConfig:
     # overlaid, OCI mounts, masked and read-only paths); the runtime starts the gofer to match.
     # None: `ringfence do`'s root, the gofer's tree read-only under an in-memory writable layer.
     fs: object | None = None
+    # The terminal on stdin (a host pty) is held by a host session whose runtime process passes
+    # on the signals the host raises for it (SIGWINCH for a size set in the sandbox too): the
+    # sentry raises none itself.
+    terminal_host_signals: bool = False
+    # Of the signals the runtime sends the sentry, these come from the terminal on stdin
+    # (`ringfence do` in the foreground of its caller's terminal): they go to that terminal's
+    # foreground process group in the sandbox, not to init.
+    terminal_typed_signals: tuple[int, ...] = ()
     extra: dict = field(default_factory=dict)
 
 
@@ -236,12 +244,16 @@ def _sentry_main(config: SentryConfig, gofer_sock, ready_w: int, go_r: int) -> i
     sandbox = Container(kernel, "", gofer_sock, [], config.fs)
     # A terminal on stdin is init's: a container's is /dev/pts/0, `ringfence do`'s (the caller's own) /dev/console.
     uid, gid = config.user[:2] if config.user else (0, 0)
-    terminal = host_terminal(sandbox, 0, uid, gid, console=True, named=config.container) if os.isatty(0) else None
+    terminal = None
+    if os.isatty(0):
+        terminal = host_terminal(sandbox, 0, uid, gid, console=True, named=config.container,
+                                 host_signals=config.terminal_host_signals)
     sandbox.install_stdio(std_files(terminal=terminal))
     kernel.install_seccomp(sandbox, config.seccomp)
     control = ControlServer(kernel, sandbox, config.control_sock) if config.control_sock is not None else None
     kernel.forward_host_signals((signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
-                                 signal.SIGUSR1, signal.SIGUSR2))
+                                 signal.SIGUSR1, signal.SIGUSR2),
+                                terminal, config.terminal_typed_signals if terminal is not None else ())
     if config.start_fd is not None and os.read(config.start_fd, 1) != b"s":
         return 125
     try:

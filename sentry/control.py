@@ -293,7 +293,7 @@ class ControlServer:
         argv, envp, cwd, attrs = _parse_process(_json_object(req.process_json, "process_json"))
         fdtable = FDTable()
         fds = call.take_fds(req.fd_roles, STDIO_ROLES)
-        terminal = _terminal(member.box, fds, attrs["creds"]) if req.terminal else None
+        terminal = _terminal(member.box, fds, attrs["creds"], req.terminal_host_signals) if req.terminal else None
         for n, file in enumerate(_stdio_files(fds, terminal)):
             fdtable.install_at(n, file)
         try:
@@ -522,13 +522,13 @@ def _stdio_files(fds: dict[str, int], terminal=None) -> list[File]:
     return std_files([fds.get(role) for role in STDIO_ROLES], owned=True, terminal=terminal)
 
 
-def _terminal(box: Container, fds: dict[str, int], creds: Credentials):
+def _terminal(box: Container, fds: dict[str, int], creds: Credentials, host_signals: bool):
     """The HostTerminal a process run as `creds` gets for the host pty passed as its stdin (a
-    request with `terminal`); None if stdin is not a terminal."""
+    request with `terminal`; `host_signals` as host_terminal's); None if stdin is not a terminal."""
     fd = fds.get("stdin")
     if fd is None or not os.isatty(fd):
         return None
-    return host_terminal(box, fd, creds.uid, creds.gid)
+    return host_terminal(box, fd, creds.uid, creds.gid, host_signals=host_signals)
 
 
 def _named(cid: str) -> str:

@@ -69,12 +69,14 @@ class ControlClient:
         return self._call("StartSubcontainer", request, pb.StartSubcontainerResponse, self.timeout).pid
 
     def exec(self, process: dict, stdio: tuple[int | None, int | None, int | None], exec_id: str,
-             terminal: bool = False, container_id: str = "") -> int:
+             terminal: bool = False, container_id: str = "", host_signals: bool = False) -> int:
         """Start OCI process `process` (args, env, cwd, user) in the container; its stdin, stdout
-        and stderr are the host fds in `stdio` (None: /dev/null).  Returns its sandbox pid."""
+        and stderr are the host fds in `stdio` (None: /dev/null), stdin a host pty that is its
+        terminal with `terminal` (`host_signals`: ExecRequest's terminal_host_signals).
+        Returns its sandbox pid."""
         roles, fds = _stdio_roles(stdio)
         request = pb.ExecRequest(container_id=container_id, exec_id=exec_id, process_json=json.dumps(process).encode(),
-                                 terminal=terminal, fd_roles=roles)
+                                 terminal=terminal, fd_roles=roles, terminal_host_signals=host_signals)
         return self._call("Exec", request, pb.ExecResponse, self.timeout, fds).pid
 
     def signal(self, sig: int, pid: int = 0, exec_id: str = "", all: bool = False, container_id: str = "",

@@ -296,16 +296,24 @@ def assert_same_behaviour(native: subprocess.CompletedProcess,
 
 
 def run_in_pty(argv: list, rows: int = 24, cols: int = 80, timeout: float = TIMEOUT,
-               ready: bytes = b"", typed: bytes = b"") -> tuple[int, bytes]:
-    """Run argv with a pseudo-terminal (raw, rows x cols) as its stdio; once it has
-    written `ready` (if given), type `typed` at it.  Returns its exit status and
-    everything it wrote."""
+               ready: bytes = b"", typed: bytes = b"", controlling: bool = False,
+               resize: tuple[int, int] | None = None, then: tuple[tuple[bytes, bytes], ...] = ()
+               ) -> tuple[int, bytes]:
+    """Run argv with a pseudo-terminal (raw, rows x cols) as its stdio (and, if
+    `controlling`, cooked and its controlling terminal, argv leading the session in the
+    foreground, as in a login); once it has written `ready` (if given), type `typed`
+    at it and resize the terminal to `resize` (rows, cols) if given; then for each
+    (ready, typed) of `then` in turn, the same.  Returns its exit status and everything
+    it wrote."""
+    steps = [(ready, typed), *then] if ready else []
     argv = [str(a) for a in argv]
     master, slave = os.openpty()
-    tty.setraw(slave)
+    if not controlling:
+        tty.setraw(slave)
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     try:
-        proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+        proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+                                preexec_fn=(lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0)) if controlling else None)
     finally:
         os.close(slave)
     out, deadline = b"", time.monotonic() + timeout
@@ -318,9 +326,11 @@ def run_in_pty(argv: list, rows: int = 24, cols: int = 80, timeout: float = TIME
             if not data:
                 break
             out += data
-            if ready and ready in out:
-                os.write(master, typed)
-                ready = b""
+            if steps and steps[0][0] in out:
+                os.write(master, steps.pop(0)[1])
+                if resize is not None:
+                    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", *resize, 0, 0))
+                    resize = None
         try:
             return proc.wait(max(0.1, deadline - time.monotonic())), out
         except subprocess.TimeoutExpired:

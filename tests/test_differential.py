@@ -17,6 +17,8 @@ import harness
 DIFFERENTIAL = ["fileio", "dirs", "process", "mm", "info", "signals", "threads", "timers", "futex", "stress", "vfork", "identity", "events", "anonfds", "robust", "fpstate", "execveat", "fswrite", "mmapshared", "inotify", "fifo", "pty", "locks", "splice", "fsmore", "epollmore", "unix"]
 # tests/c programs whose expected output is sandbox-specific (test_sandbox.py).
 SANDBOX_ONLY = ["enosys", "efault"]
+# tests/c programs that need a terminal (test_pty.py, test_oci_cli.py).
+ON_A_TERMINAL = ["winch"]
 
 BUSYBOX_CASES = {
     "echo": ["echo", "hello", "world"],
@@ -52,10 +54,10 @@ def test_busybox_matches_native(case, busybox, differential):
 
 
 def test_every_c_program_is_used():
-    assert sorted(DIFFERENTIAL + SANDBOX_ONLY) == harness.c_programs()
+    assert sorted(DIFFERENTIAL + SANDBOX_ONLY + ON_A_TERMINAL) == harness.c_programs()
 
 
-@pytest.mark.parametrize("name", DIFFERENTIAL + SANDBOX_ONLY)
+@pytest.mark.parametrize("name", DIFFERENTIAL + SANDBOX_ONLY + ON_A_TERMINAL)
 def test_c_program_compiles_without_warnings(name, tmp_path, run_native):
     proc = run_native(["gcc", "-static", "-O1", "-Wall", "-o", tmp_path / name,
                        harness.C_DIR / f"{name}.c"])

@@ -50,12 +50,13 @@ def cgroup_parent():
 
 
 @pytest.fixture(scope="module")
-def rootfs(tmp_path_factory, busybox) -> Path:
-    """A busybox root file system shared by every bundle (read-only)."""
+def rootfs(tmp_path_factory, busybox, cprog) -> Path:
+    """A busybox root file system shared by every bundle (read-only), with tests/c/winch.c."""
     root = tmp_path_factory.mktemp("oci") / "rootfs"
     for d in ("bin", "etc", "tmp", "dev", "proc", "sys", "root"):
         (root / d).mkdir(parents=True)
     shutil.copy(busybox, root / "bin" / "busybox")
+    shutil.copy(cprog("winch"), root / "bin" / "winch")
     for applet in APPLETS:
         os.symlink("busybox", root / "bin" / applet)
     (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
@@ -882,6 +883,27 @@ def test_exec_with_a_console_socket_terminal_gets_its_signals(rt):
         finally:
             os.close(master)
         assert _wait_orphan(pid) == 128 + signal.SIGHUP
+
+
+def test_a_size_set_in_the_container_signals_once(rt):
+    """A program that sets the size of its terminal (tests/c/winch.c) gets one SIGWINCH, as
+    init and as an exec'd process with a --console-socket terminal: with runc the host
+    raises it; with ringfence the host raises it for the terminal's forwarder, which passes
+    it on, and the sentry raises none of its own."""
+    expected = b"new size: 1 winch, size is the one set: yes\r\nsame size again: 0 more\r\n"
+    with _subreaper():
+        cid, master = _created_with_console(rt, ["sh", "-c", "winch; sleep 60"])
+        try:
+            rt("start", cid, check=True)
+            assert expected in _read_until(master, b"more\r\n")
+            pid, exec_master = _exec_with_console(rt, cid, ["winch"])
+            try:
+                assert expected in _read_until(exec_master, b"more\r\n")
+                assert _wait_orphan(pid) == 0
+            finally:
+                os.close(exec_master)
+        finally:
+            os.close(master)
 
 
 # -- flags, logs -----------------------------------------------------------------------------

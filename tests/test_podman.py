@@ -24,19 +24,17 @@ import contextlib
 import io
 import os
 import shutil
-import subprocess
 import tarfile
 import time
 from pathlib import Path
 
 import pytest
 
-import harness
+from podman_env import Tools
 
 IMAGE = "localhost/ringfence-test/busybox:latest"
 ULIMITS = ("--ulimit", "nofile=20000:20000", "--ulimit", "nproc=4096:4096")
 APPLETS = "sh echo cat ls sleep true false ps id env kill wc head tr tty stty uname hostname test pwd".split()
-TIMEOUT = 120
 
 
 def _rootfs_tar(busybox: str) -> bytes:
@@ -61,24 +59,6 @@ def _rootfs_tar(busybox: str) -> bytes:
     return buf.getvalue()
 
 
-class Tools:
-    """podman and buildah over private storage, with one runtime."""
-
-    def __init__(self, base: Path, runtime: str, runtime_root: Path):
-        self.base, self.runtime, self.runtime_root = base, runtime, runtime_root  # the runtime's default root
-        self.storage = ["--root", str(base / "storage"), "--runroot", str(base / "run"),
-                        "--storage-driver", "vfs"]
-
-    def podman(self, *args, input: bytes | None = None, timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
-        argv = ["podman", *self.storage, "--tmpdir", str(self.base / "libpod"), "--cgroup-manager", "cgroupfs",
-                "--events-backend", "none", "--network-config-dir", str(self.base / "networks"),
-                "--volumepath", str(self.base / "volumes"), "--runtime", self.runtime, *map(str, args)]
-        return harness.run(argv, timeout=timeout, input=input)
-
-    def buildah(self, *args, timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
-        return harness.run(["buildah", *self.storage, *map(str, args)], timeout=timeout)
-
-
 @pytest.fixture(scope="module")
 def image_env(tmp_path_factory, busybox):
     """Private storage holding the imported busybox image (shared by the module's tests)."""
@@ -92,16 +72,7 @@ def image_env(tmp_path_factory, busybox):
     imported = tools.podman("import", "--change", "CMD=[\"sh\"]", tar, IMAGE)
     assert imported.returncode == 0, imported.stderr
     yield base
-    tools.podman("rm", "--all", "--force", "--time", "0")
-    tools.buildah("rm", "--all")
-    tools.podman("rmi", "--all", "--force")
-    for path in (base / "storage", base / "run"):
-        subprocess.run(["umount", "-R", "-l", str(path)], capture_output=True)
-    shutil.rmtree(base, ignore_errors=True)
-    for hierarchy in Path("/sys/fs/cgroup").iterdir():  # podman's groups for conmon, once empty
-        for group in ("libpod_parent/conmon", "libpod_parent"):
-            with contextlib.suppress(OSError):
-                (hierarchy / group).rmdir()
+    tools.remove_all()
 
 
 @pytest.fixture(params=["runc", "ringfence"])

@@ -161,3 +161,42 @@ def test_window_size_comes_from_the_console():
                                       "/dev/null"], 33, 101)
     assert status == 0, out
     assert re.search(rb"33 101\r?\n/dev/pts/\d+\r?\n", out), out
+
+
+def test_do_passes_typed_signals_to_a_job_in_the_sandbox(sandbox_argv):
+    """With its caller's terminal as its controlling one, `ringfence do` passes ^C to the
+    terminal's foreground group in the sandbox: an interactive bash there runs a job in a
+    process group of its own, whose trap gets the SIGINT (bash does not), as natively."""
+    # (the job's trap ends its sleep too: nothing is left holding the terminal)
+    typed = b"bash -c 'trap \"kill \\$!; echo job-INT; exit 5\" INT; echo tr''apped; sleep 60 & wait'; echo af''ter-$?\n"
+    shell = ["env", "PS1=$ ", "bash", "--norc", "--noediting", "-i"]
+    runs = []
+    for argv in (shell, sandbox_argv(shell)):
+        start = time.monotonic()
+        status, out = harness.run_in_pty(argv, controlling=True, ready=b"$ ", typed=typed,
+                                         then=((b"trapped\r\n", b"\x03"), (b"after-", b"exit\n")))
+        assert time.monotonic() - start < 30, (argv, out)
+        runs.append((status, re.findall(rb"^(?:\^C)?(trapped|job-INT|after-\d+)\r$", out, re.M)))
+    assert runs[0] == (0, [b"trapped", b"job-INT", b"after-5"]), runs
+    assert runs[1] == runs[0]
+
+
+def test_do_passes_resizes_to_the_sandbox(sandbox_argv):
+    """A resize of `ringfence do`'s controlling terminal reaches the foreground group in the
+    sandbox (SIGWINCH), the new size in force."""
+    script = "trap 'echo winch-$(stty size); exit 3' WINCH; echo ready; while :; do sleep 0.1; done"
+    status, out = harness.run_in_pty(sandbox_argv(["sh", "-c", script]), controlling=True, ready=b"ready",
+                                     resize=(33, 99))
+    assert (status, b"winch-33 99" in out) == (3, True), out
+
+
+@pytest.mark.parametrize("controlling", [True, False], ids=["controlling", "not-controlling"])
+def test_a_size_set_in_the_sandbox_signals_once(controlling, cprog, sandbox_argv):
+    """A program that sets its terminal's size gets one SIGWINCH (tests/c/winch.c), as on
+    Linux: from the host when `ringfence do` holds the terminal in the foreground and passes
+    on what it raises, else from the sentry (the sandbox's init always leads a session on
+    its console)."""
+    status, out = harness.run_in_pty(sandbox_argv([cprog("winch")]), controlling=controlling)
+    assert status == 0, out
+    assert out.replace(b"\r\n", b"\n") == (b"new size: 1 winch, size is the one set: yes\n"
+                                           b"same size again: 0 more\n")

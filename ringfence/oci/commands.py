@@ -483,8 +483,6 @@ def _exec_process(args, state: dict) -> dict:
 
 
 def cmd_exec(args) -> int:
-    from ringfence.sentry.control_client import ControlError
-
     c, state = _loaded(args, args.id)
     status, _ = c.status(state)
     if status != "running":
@@ -501,19 +499,22 @@ def cmd_exec(args) -> int:
     if terminal:
         master, slave = console.open_pty(process.get("consoleSize"))
         stdio = (slave, slave, slave)
+    # The terminal's Forwarder leads it before the process starts: the host then raises the
+    # signals for a size the process sets at once, and the sentry leaves them to it.
     try:
-        try:
-            _control(c).exec(process, stdio, exec_id, terminal)
-        except ControlError as err:
-            raise StateError(f"exec failed: {err.message}") from None
         if args.detach:
-            pid = _exec_waiter(c, exec_id, slave)
+            waiter, go = _exec_waiter(c, exec_id, slave)
+            with open(go, "wb", buffering=0) as go_file:
+                _exec_request(c, process, stdio, exec_id, terminal)
+                go_file.write(b"g")
             if args.console_socket:
                 console.send_master(args.console_socket, master)
-            _write_pid_file(args.pid_file, pid)
+            _write_pid_file(args.pid_file, waiter)
             return 0
         if slave is not None:
             forwarder = console.Forwarder(slave, c.path(CONTROL_SOCK), exec_id)
+        _exec_request(c, process, stdio, exec_id, terminal)
+        if slave is not None:
             os.close(slave)
             slave = None
         _write_pid_file(args.pid_file, os.getpid())
@@ -526,24 +527,39 @@ def cmd_exec(args) -> int:
                 os.close(fd)
 
 
-def _exec_waiter(c: Container, exec_id: str, slave: int | None) -> int:
+def _exec_request(c: Container, process: dict, stdio: tuple, exec_id: str, terminal: bool) -> None:
+    """Ask the sentry to start exec `exec_id` (a terminal's signals come from its Forwarder)."""
+    from ringfence.sentry.control_client import ControlError
+
+    try:
+        _control(c).exec(process, stdio, exec_id, terminal, host_signals=terminal)
+    except ControlError as err:
+        raise StateError(f"exec failed: {err.message}") from None
+
+
+def _exec_waiter(c: Container, exec_id: str, slave: int | None) -> tuple[int, int]:
     """A detached exec's host process: it waits for the exec'd process (its
     exit status is the waiter's) and forwards signals to it; the Forwarder
     of its terminal (pty `slave`, if it has one) is the waiter's child.
-    Returns once that forwarder is ready."""
+    Returns, once that forwarder is ready, the waiter's pid and a pipe's write end:
+    "g" written there once the process is started (closed without: the waiter exits)."""
     ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+    go_r, go_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid:
         os.close(ready_w)
+        os.close(go_r)
         with open(ready_r, "rb") as r:
             ready = r.read()
         if ready != b"r":
+            os.close(go_w)
             raise StateError(f"exec: its waiter failed: {ready.decode(errors='replace') or 'it died'}")
-        return pid
+        return pid, go_w
     code = 125
     try:
+        os.close(go_w)
         detach()
-        close_fds_except({0, 1, 2, ready_w, slave})
+        close_fds_except({0, 1, 2, ready_w, go_r, slave})
         try:
             forwarder = console.Forwarder(slave, c.path(CONTROL_SOCK), exec_id) if slave is not None else None
         except OSError as err:
@@ -554,7 +570,8 @@ def _exec_waiter(c: Container, exec_id: str, slave: int | None) -> int:
         if slave is not None:
             os.close(slave)
         try:
-            code = _wait_exec(c, exec_id, None)
+            if os.read(go_r, 1) == b"g":
+                code = _wait_exec(c, exec_id, None)
         finally:
             if forwarder is not None:
                 forwarder.stop()

@@ -121,6 +121,7 @@ class Supervisor:
             control = listen_unix(c.path(CONTROL_SOCK))
             try:
                 config = sentry_config(self.spec, self.rootfs, stdio=stdio, platform=self.opts.platform,
+                                       terminal_host_signals=slave is not None,  # (the Forwarder's)
                                        fs=mount_plan(self.spec, overlay=self.opts.overlay),
                                        strace=self.opts.strace or bool(self.opts.strace_syscalls),
                                        strace_syscalls=set(filter(None, self.opts.strace_syscalls.split(",")))

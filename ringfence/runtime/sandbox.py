@@ -141,6 +141,12 @@ class Sandbox:
             raise SandboxError(f"signal {sig} cannot be sent to the sandbox's init yet")
         if sig != signal.SIGKILL and self._start_fd is not None:
             sig = signal.SIGKILL  # init does not exist yet: there is nothing to signal
+        self.pass_on(sig)
+
+    def pass_on(self, sig: int) -> None:
+        """Send `sig` to the sentry, which delivers it as its config says (init, or the
+        foreground group of init's terminal for `terminal_typed_signals`); nothing once
+        the sentry is reaped."""
         if self.sentry_pid in self._live:
             os.kill(self.sentry_pid, sig)
 

@@ -11,7 +11,9 @@ and /dev/console is a bind of it, as runc makes them), the process's controlling
 session's leader in the foreground.  The host pty's line discipline does the terminal's work
 (echo, line editing, termios, which are passed through); the sentry keeps the sessions:
 TIOCSCTTY, TIOC[GS]PGRP, TIOCGSID, /dev/tty, and signals the foreground group when the runtime
-reports a signal character typed (control.py) or a window size is set.  Without a devpts on
+reports a signal character typed (control.py) or a window size is set (unless a host session
+holds the pty, whose runtime process passes on what the host raises: `host_signals`; the
+SIGWINCH the host raises for that size then comes back through it).  Without a devpts on
 /dev/pts, an init's terminal is /dev/console and an exec'd one has no name (`host:[N]`).
 `ringfence do`'s terminal (the caller's own) is always /dev/console.  The name lasts while a
 file is open on the terminal or a session has it.
@@ -187,14 +189,18 @@ def _host_file(fd: int, flags: int, owned: bool) -> HostFile:
 class HostTerminal(Controlling):
     """A host pty as a terminal of the sandbox (see the module docstring)."""
 
-    __slots__ = ("fd", "pts", "name", "files")
+    __slots__ = ("fd", "pts", "name", "files", "host_signals")
 
-    def __init__(self, fd: int, pts: Location | None, uid: int, gid: int, console: bool):
+    def __init__(self, fd: int, pts: Location | None, uid: int, gid: int, console: bool,
+                 host_signals: bool = False):
         """On host fd `fd` (the terminal's own from now on): replica N of the devpts at `pts`,
-        owned by `uid`/`gid`; without `pts` /dev/console (`console`) or nameless."""
+        owned by `uid`/`gid`; without `pts` /dev/console (`console`) or nameless.
+        `host_signals`: a host session holds the pty and the runtime passes on the signals the
+        host raises for it (SIGWINCH for a size set here among them), so the sentry raises none."""
         super().__init__()
         self.fd = fd
         self.files = 0
+        self.host_signals = host_signals
         self.pts = pts
         if pts is not None:
             self.inode = pts.inode.fs.add(self, uid, gid)
@@ -284,7 +290,8 @@ class HostTerminalFile(SessionIoctls, HostFile):
 
     def ioctl(self, t, cmd: int, arg: int) -> int:
         """Termios and window size on the host pty (TCSETSW without waiting: output is with the
-        host already), a changed size signalling the foreground group; the session ioctls."""
+        host already), a changed size signalling the foreground group (unless the host does:
+        `host_signals`); the session ioctls."""
         fd = self.fd
         if self._query(t, cmd, arg, _TERMINAL_QUERIES):
             return 0
@@ -297,7 +304,8 @@ class HostTerminalFile(SessionIoctls, HostFile):
             size = t.mm.read(arg, WINSIZE_SIZE)
             if size != _host_ioctl(fd, TIOCGWINSZ, bytes(WINSIZE_SIZE)):
                 _host_ioctl(fd, TIOCSWINSZ, size)
-                self.term.signal_foreground(SIGWINCH)
+                if not self.term.host_signals:
+                    self.term.signal_foreground(SIGWINCH)
         elif cmd == TCFLSH:
             if arg not in (TCIFLUSH, TCOFLUSH, TCIOFLUSH):
                 raise SysError(EINVAL)
@@ -312,15 +320,15 @@ class HostTerminalFile(SessionIoctls, HostFile):
 
 
 def host_terminal(box, fd: int, uid: int = 0, gid: int = 0, console: bool = False,
-                  named: bool = True) -> HostTerminal:
+                  named: bool = True, host_signals: bool = False) -> HostTerminal:
     """A HostTerminal on a copy of host pty `fd` for a process of container `box` run as
     `uid`/`gid`, named in the devpts on the container's /dev/pts if `named` and it has one;
     `console`: the container's init's, then also /dev/console (a bind of its replica, or the
-    terminal itself without a devpts)."""
+    terminal itself without a devpts); `host_signals` as HostTerminal's."""
     walker = Walker(None, box.context(b"/"))
     pts = _find(walker, b"/dev/pts") if named else None
     term = HostTerminal(os.dup(fd), pts if pts is not None and isinstance(pts.inode, DevptsRoot) else None,
-                        uid, gid, console)
+                        uid, gid, console, host_signals)
     dev = _find(walker, b"/dev")
     if console and dev is not None and isinstance(dev.inode, TmpfsDir):
         if term.pts is None:

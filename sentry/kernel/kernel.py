@@ -101,6 +101,8 @@ class Kernel:
         self.protect_inits = False
         self.memory_limit: int | None = None  # the container's, in bytes (see memory())
         self.external_signals: list[int] = []
+        self._typed: frozenset[int] = frozenset()  # (forward_host_signals)
+        self._typed_to = None
         self._enosys_logged: set[int] = set()
         self._strace = strace
         self._guarded: set[int] = set()  # numbers whose handler is behind a seccomp filter
@@ -129,14 +131,17 @@ class Kernel:
                 self._guarded.add(nr)
                 self.handlers[nr] = self._handler(nr, filtered=True)
 
-    def forward_host_signals(self, signals) -> None:
-        """Deliver these signals, when the sentry receives them, to the sandbox's init."""
+    def forward_host_signals(self, signals, terminal=None, typed=()) -> None:
+        """Deliver these signals, when the sentry receives them, to the sandbox's init; those
+        in `typed` (also caught) to the foreground process group of `terminal` instead."""
         import signal as host
 
         r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._signal_fd = r
         host.set_wakeup_fd(w)
-        for sig in signals:
+        self._typed_to = terminal
+        self._typed = frozenset(typed)
+        for sig in {*signals, *typed}:
             host.signal(sig, lambda signo, _frame: self.external_signals.append(signo))
 
     def watch(self, fd: int, events: int, callback: Callable[[int], None]) -> None:
@@ -386,7 +391,9 @@ class Kernel:
     def _take_external_signals(self) -> None:
         sigs, self.external_signals = self.external_signals, []
         for sig in sigs:
-            if self.init is not None and self.init.exit_status is None:
+            if sig in self._typed:
+                self._typed_to.signal_foreground(sig)
+            elif self.init is not None and self.init.exit_status is None:
                 self.signals.send_group(self.init, sig, SI_USER, kill_info(0), FROM_RUNTIME)
 
     # -- blocking ------------------------------------------------------------
