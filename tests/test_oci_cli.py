@@ -769,16 +769,16 @@ def _wait_orphan(pid: int, timeout: float = 20) -> int:
         time.sleep(0.05)
 
 
-def _created_with_console(rt: Runtime, args: list[str]) -> tuple[str, int]:
+def _created_with_console(rt: Runtime, args: list[str], global_flags: tuple = ()) -> tuple[str, int]:
     """A container created with `args` on a terminal whose master we receive (the console
-    socket's holder); returns its id and the master."""
+    socket's holder), the runtime given `global_flags`; returns its id and the master."""
     cid = rt.new_id("cons")
     bundle = rt.bundle(args, terminal=True, cid=cid)
     server = _console_socket(rt.workdir / f"{cid}.sock")
     with server, ThreadPoolExecutor(1) as pool:
         received = pool.submit(_receive_master, server)
-        rt("create", "--bundle", bundle, "--console-socket", rt.workdir / f"{cid}.sock", cid, check=True,
-           detached=True)
+        rt(*global_flags, "create", "--bundle", bundle, "--console-socket", rt.workdir / f"{cid}.sock", cid,
+           check=True, detached=True)
         _, master = received.result(timeout=harness.TIMEOUT)
     rt.remember(cid)
     return cid, master
@@ -883,6 +883,24 @@ def test_exec_with_a_console_socket_terminal_gets_its_signals(rt):
         finally:
             os.close(master)
         assert _wait_orphan(pid) == 128 + signal.SIGHUP
+
+
+def test_logs_go_to_the_log_file_not_the_terminal(rf):
+    """With a terminal and --log, the supervisor's and the sentry's logs go to the log file,
+    never to the container's terminal: not to the master's output, nor typed as its input."""
+    log = rf.workdir / "debug.log"
+    with _subreaper():
+        cid, master = _created_with_console(rf, ["sh", "-c", "echo hello; read line; echo got-$line"],
+                                            global_flags=("--debug", "--log", log))
+        try:
+            rf("start", cid, check=True)
+            out = _read_until(master, b"hello\r\n")
+            os.write(master, b"typed\n")
+            out += _read_until(master, b"got-typed\r\n")
+        finally:
+            os.close(master)
+    assert out == b"hello\r\ntyped\r\ngot-typed\r\n"
+    assert "sandbox created" in log.read_text()
 
 
 def test_a_size_set_in_the_container_signals_once(rt):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from typing import Iterator
 
+from ringfence import log as logs
+
 
 def detach() -> None:
     """Start a session of our own with stdin, stdout and stderr on /dev/null
@@ -17,7 +19,10 @@ def detach() -> None:
 
 
 def close_fds_except(keep) -> None:
-    """Close every open fd not in `keep` (what a forked child must not hold of its parent's)."""
+    """Close every open fd not in `keep` (what a forked child must not hold of its parent's)
+    but the log's: its stream would write to (and, once replaced, close) whatever a later
+    open gets that number, a pty's master say."""
+    keep = {*keep, logs.current_fd()}
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
         if fd not in keep:
