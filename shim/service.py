@@ -198,7 +198,7 @@ class TaskService:
 
         io = ProcessIO(req.stdin, req.stdout, req.stderr, req.terminal, _foreground_signaller(c, ""))
         try:
-            gofer_pid, gofer_sock = start_gofer(c.rootfs, c.spec)
+            gofer_pid, gofer_sock = start_gofer(c.rootfs, c.spec, c.pod.sandbox.cpu)
         except SandboxError as err:
             io.close()
             raise TtrpcError(Code.FAILED_PRECONDITION, str(err)) from None

@@ -86,3 +86,13 @@ def test_program_cannot_name_host_processes(busybox, run_sandboxed):
     proc = run_sandboxed([busybox, "sh", "-c", f"kill -0 {host_pid} && echo reached || echo no-such-process"])
     assert b"no-such-process" in proc.stdout, proc.stdout + proc.stderr
     assert re.search(rb"^Name:", open(f"/proc/{host_pid}/status", "rb").read(), re.M)
+
+
+def test_sentry_stubs_and_gofer_share_one_cpu(running_sandbox):
+    """A ptrace stop or a gofer's answer handed between CPUs costs a cross-CPU wakeup each way:
+    the sentry, its stubs and its gofer are pinned to one CPU, the same."""
+    ringfence, sentry, stubs = running_sandbox
+    gofers = [pid for pid in harness.descendants(ringfence) if _status(pid).get("Name") == "ringfence-gofer"]
+    assert len(gofers) == 1, gofers
+    cpus = {pid: _status(pid)["Cpus_allowed_list"] for pid in (sentry, *stubs, *gofers)}
+    assert len(set(cpus.values())) == 1 and re.fullmatch(r"\d+", cpus[sentry]), cpus

@@ -245,6 +245,12 @@ def shims_of(c: ce.Containerd) -> dict[int, list[str]]:
             if parents[pid] not in argvs and parents[pid] != containerd}
 
 
+def cpus_allowed(pid: int) -> str:
+    """The CPUs process `pid` may run on (/proc/PID/status Cpus_allowed_list)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return re.search(r"^Cpus_allowed_list:\s*(\S+)$", status, re.M).group(1)
+
+
 def children_of(pid: int) -> list[int]:
     """The pids whose parent is `pid`."""
     found = []
@@ -359,6 +365,10 @@ def test_pod_lifecycle(cri, handler, tmp_path):
     if handler == "ringfence":  # and one sentry: the containers are sub-containers of the pod's
         sentries = [pid for pid in children_of(shim_pid) if Path(f"/proc/{pid}").stat().st_uid == NOBODY]
         assert len(sentries) == 1, f"expected one sentry for the pod, found {sentries}"
+        # each container's gofer runs on the sentry's CPU (an answer handed between CPUs is slow)
+        gofers = [pid for pid in children_of(shim_pid) if read(Path(f"/proc/{pid}/comm")).strip() == "ringfence-gofer"]
+        cpus = {pid: cpus_allowed(pid) for pid in (*sentries, *gofers)}
+        assert len(gofers) == 3 and len(set(cpus.values())) == 1, cpus
     served = set(harness.descendants(shim_pid))
     for cid in ids:
         pid = verbose_info(cri(api.ContainerStatusRequest(container_id=cid, verbose=True))).get("pid")

@@ -8,6 +8,7 @@ child in one place; `ringfence do` waits for the sentry).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -84,12 +85,21 @@ def sentry_config(spec: Spec, rootfs: str, **kw) -> boot.SentryConfig:
                              **kw)
 
 
+def sandbox_cpu() -> int:
+    """A CPU for a new sandbox (its sentry, stubs and gofers share it: a ptrace stop or a gofer's
+    answer handed between CPUs costs a cross-CPU wakeup each way): one of ours, chosen by our
+    pid, so that sandboxes spread over the CPUs."""
+    cpus = sorted(os.sched_getaffinity(0))
+    return cpus[os.getpid() % len(cpus)]
+
+
 class Sandbox:
     """The gofer and sentry of one container."""
 
-    def __init__(self, sentry_pid: int, gofer_pid: int, start_fd: int | None):
+    def __init__(self, sentry_pid: int, gofer_pid: int, start_fd: int | None, cpu: int | None = None):
         self.sentry_pid = sentry_pid
         self.gofer_pid = gofer_pid
+        self.cpu = cpu  # where the sentry runs (a pod's other gofers go there too)
         self._start_fd = start_fd
         # Host pids not yet reaped by the owner (see reaped()): only these may be signalled.
         self._live = {sentry_pid, gofer_pid}
@@ -102,7 +112,9 @@ class Sandbox:
 
         gated: init waits for start(); on_forked(pid) runs for each of the two
         processes before it can fork others (to place them in a cgroup)."""
-        gofer_pid, gofer_sock = start_gofer(root, config.fs)
+        if config.cpu is None:
+            config.cpu = sandbox_cpu()
+        gofer_pid, gofer_sock = start_gofer(root, config.fs, config.cpu)
         if on_forked is not None:
             on_forked(gofer_pid)
         start_r = start_w = None
@@ -122,7 +134,7 @@ class Sandbox:
             if start_r is not None:
                 os.close(start_r)
         log.debug("sandbox created", sentry=sentry_pid, gofer=gofer_pid, root=root)
-        return cls(sentry_pid, gofer_pid, start_w)
+        return cls(sentry_pid, gofer_pid, start_w, config.cpu)
 
     def start(self) -> None:
         """Let the sentry spawn the container's init."""
@@ -171,8 +183,10 @@ class Sandbox:
                 pass
 
 
-def start_gofer(root: str, plan: MountPlan | Spec | None = None) -> tuple[int, socket.socket]:
-    """A gofer serving `root`: (its pid, the sentry's end of its socket).
+def start_gofer(root: str, plan: MountPlan | Spec | None = None,
+                cpu: int | None = None) -> tuple[int, socket.socket]:
+    """A gofer serving `root`: (its pid, the sentry's end of its socket), on CPU `cpu` (its
+    sentry's) if given and allowed.
 
     With a mount plan (or the Spec to make it from) the root is writable unless the plan says
     read-only (or overlay), and each bind mount's source is served as gofer mount 1, 2, ...
@@ -190,6 +204,10 @@ def start_gofer(root: str, plan: MountPlan | Spec | None = None) -> tuple[int, s
                 raise SandboxError(f"bind mount {m.destination}: source {source} does not exist")
             mounts.append(gofer.Mount(source, m.readonly))
     try:
-        return gofer.start(root, readonly=readonly, mounts=mounts)
+        pid, sock = gofer.start(root, readonly=readonly, mounts=mounts)
     except OSError as err:
         raise SandboxError(f"the gofer did not start over {root}: {err}") from err
+    if cpu is not None:
+        with contextlib.suppress(OSError):  # (a CPU the caller may not use: the gofer runs anywhere)
+            os.sched_setaffinity(pid, {cpu})
+    return pid, sock
