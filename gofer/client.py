@@ -8,7 +8,7 @@ import socket
 import struct
 
 from .protocol import (MAX_MESSAGE, NO_ID, SETATTR_ATIME, SETATTR_GID, SETATTR_MODE, SETATTR_MTIME,
-                       SETATTR_SIZE, SETATTR_UID, SPEC, UTIME_OMIT, Dirent, Op, Stat, StatFS,
+                       SETATTR_SIZE, SETATTR_UID, SPEC, UTIME_OMIT, Dirent, DirStat, Op, Stat, StatFS,
                        Timespec, decode_reply, encode_request)
 
 _FD = struct.Struct("i")
@@ -78,9 +78,17 @@ class GoferClient:
 
     def getdents(self, handle: int) -> list[Dirent]:
         """All entries of directory `handle` but '.' and '..', as (ino, d_type, name)."""
+        return self._pages(Op.GETDENTS, handle)
+
+    def dirstat(self, handle: int) -> list[DirStat]:
+        """All entries of directory `handle` but '.' and '..', as (name, attributes)."""
+        return self._pages(Op.DIRSTAT, handle)
+
+    def _pages(self, op: Op, handle: int) -> list:
+        """The entries of a listing `op` answers a page at a time (cookie, entries)."""
         entries, cookie = [], 0
         while True:
-            cookie, page = self._call(Op.GETDENTS, handle, cookie)
+            cookie, page = self._call(op, handle, cookie)
             if not page:
                 return entries
             entries.extend(page)

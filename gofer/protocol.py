@@ -63,6 +63,7 @@ class Op(enum.IntEnum):
     SETXATTR = 19
     LISTXATTR = 20
     REMOVEXATTR = 21
+    DIRSTAT = 22
 
 
 class Stat(NamedTuple):
@@ -105,6 +106,13 @@ class Dirent(NamedTuple):
     ino: int
     type: int
     name: bytes
+
+
+class DirStat(NamedTuple):
+    """One directory entry with its attributes (the entry's own: a symlink is not followed)."""
+
+    name: bytes
+    stat: Stat
 
 
 class Timespec(NamedTuple):
@@ -248,6 +256,9 @@ _STAT = _Fixed("IQQQIIQqqqqqq", Stat)
 _STATFS = _Fixed("qqQQQQQQqqq", StatFS)
 _TIMESPEC = _Fixed("qq", Timespec)
 _DIRENTS = _List(_Record(Dirent, _U64, _U8, _NAME))
+_DIRSTATS = _List(_Record(DirStat, _NAME, _STAT))
+DIRSTAT_ROOM = MAX_MESSAGE - HEADER.size - _U64.struct.size - _U32.struct.size  # for a page's entries
+DIRSTAT_ENTRY = _U32.struct.size + _STAT.struct.size  # an entry's size, its name's bytes excepted
 _NODE = dict(handle=_HANDLE, stat=_STAT)
 _ENTRY = dict(parent=_HANDLE, name=_NAME)
 
@@ -262,6 +273,9 @@ SPEC = {
     Op.READLINK: Spec(dict(handle=_HANDLE), dict(target=_BYTES)),
     # cookie 0: from the start; the reply's cookie continues; no entries: the end
     Op.GETDENTS: Spec(dict(handle=_HANDLE, cookie=_U64), dict(cookie=_U64, entries=_DIRENTS)),
+    # GETDENTS with each entry's attributes instead of its inode number and type (a page: as
+    # many as fit one message)
+    Op.DIRSTAT: Spec(dict(handle=_HANDLE, cookie=_U64), dict(cookie=_U64, entries=_DIRSTATS)),
     Op.STATFS: Spec(dict(handle=_HANDLE), dict(statfs=_STATFS)),
     # every handle released; one unknown or listed twice: EBADF/EINVAL and none released
     Op.CLOSE: Spec(dict(handles=_List(_HANDLE)), {}),

@@ -8,7 +8,7 @@ Nothing resolves more than one component, and nothing follows a symlink: WALK an
 one validated name with openat2 RESOLVE_BENEATH|NO_SYMLINKS|NO_MAGICLINKS (`_linux.open_beneath`);
 MKDIR, MKNOD, SYMLINK, UNLINK and RENAME are *at calls on one name in a directory handle, which
 never follow the last component; LINK, chown and utimes work on the node's own O_PATH fd
-(AT_EMPTY_PATH); OPEN, chmod, truncate, FSYNC, GETDENTS and xattrs work on a fresh fd that
+(AT_EMPTY_PATH); OPEN, chmod, truncate, FSYNC, GETDENTS, DIRSTAT and xattrs work on a fresh fd that
 `_reopen` opens by the node's name through `open_beneath` and checks is still the same file.
 
 A handle names its file by (parent, name): once that name is renamed or unlinked, the calls
@@ -31,10 +31,10 @@ from typing import NamedTuple, Sequence
 import pyseccomp
 
 from . import _linux
-from .protocol import (AT_REMOVEDIR, MAX_MESSAGE, NO_ID, RENAME_EXCHANGE, RENAME_NOREPLACE,
-                       SETATTR_ATIME, SETATTR_GID, SETATTR_MODE, SETATTR_MTIME, SETATTR_SIZE,
-                       SETATTR_UID, SPEC, UTIME_OMIT, Dirent, Op, RequestError, Stat, StatFS,
-                       decode_request, encode_error, encode_reply)
+from .protocol import (AT_REMOVEDIR, DIRSTAT_ENTRY, DIRSTAT_ROOM, MAX_MESSAGE, NO_ID, RENAME_EXCHANGE,
+                       RENAME_NOREPLACE, SETATTR_ATIME, SETATTR_GID, SETATTR_MODE, SETATTR_MTIME,
+                       SETATTR_SIZE, SETATTR_UID, SPEC, UTIME_OMIT, Dirent, DirStat, Op, RequestError,
+                       Stat, StatFS, decode_request, encode_error, encode_reply)
 
 MAX_HANDLES = 1 << 20
 _DIRENT_BUF = 32 * 1024
@@ -103,7 +103,10 @@ def _open_tree(path: str, mount: int) -> _Node:
 
 
 def _fstat(fd: int) -> Stat:
-    st = os.fstat(fd)
+    return _stat_of(os.fstat(fd))
+
+
+def _stat_of(st: os.stat_result) -> Stat:
     return Stat(st.st_mode, st.st_ino, st.st_dev, st.st_nlink, st.st_uid, st.st_gid,
                 st.st_rdev, st.st_size, st.st_blksize, st.st_blocks, st.st_atime_ns,
                 st.st_mtime_ns, st.st_ctime_ns)
@@ -316,6 +319,31 @@ class _Server:
                 cookie = batch[-1][1]
                 entries = [Dirent(ino, dtype, name) for ino, _, dtype, name in batch
                            if name not in (b".", b"..")]
+                if entries:
+                    return cookie, entries
+            return cookie, []
+
+    def _dirstat(self, handle: int, cookie: int):
+        """As _getdents, each entry with its attributes (fstatat without following a symlink,
+        as WALK sees it; an entry gone meanwhile is left out), as many as fit one reply."""
+        if cookie >= 1 << 63:
+            raise OSError(errno.EINVAL, "bad directory cookie")
+        with self._reopened(self._node(handle), os.O_RDONLY | os.O_DIRECTORY) as fd:
+            os.lseek(fd, cookie, os.SEEK_SET)
+            entries, room = [], DIRSTAT_ROOM
+            while batch := _linux.getdents64(fd, _DIRENT_BUF):
+                for _, off, _, name in batch:
+                    if name in (b".", b".."):
+                        cookie = off
+                        continue
+                    room -= DIRSTAT_ENTRY + len(name)
+                    if room < 0:
+                        return cookie, entries
+                    try:
+                        entries.append(DirStat(name, _stat_of(os.stat(name, dir_fd=fd, follow_symlinks=False))))
+                    except FileNotFoundError:
+                        pass
+                    cookie = off
                 if entries:
                     return cookie, entries
             return cookie, []

@@ -645,7 +645,7 @@ def test_gofer_without_openat2(tree, monkeypatch, readonly):
 _IN_DIR = [
     ("create", (b"x", os.O_RDWR, 0o644)), ("mkdir", (b"x", 0o755)),
     ("mknod", (b"x", stat.S_IFREG | 0o644)), ("symlink", (b"x", b"y")),
-    ("unlink", (b"secret",)), ("walk", (b"secret",)), ("getdents", ()),
+    ("unlink", (b"secret",)), ("walk", (b"secret",)), ("getdents", ()), ("dirstat", ()),
 ]
 
 
@@ -808,7 +808,20 @@ def test_getdents_lists_the_root(gofer, tree):
         assert dtype == _DT[stat.S_IFMT(host.st_mode)]
 
 
-def test_getdents_pages_through_a_big_directory(tmp_path):
+def test_dirstat_lists_the_root_with_each_entrys_own_attributes(gofer, tree):
+    """DIRSTAT: GETDENTS with each entry's attributes, as WALK sees it (lstat: a symlink's own)."""
+    entries = gofer.client.dirstat(gofer.root_handle)
+    assert sorted(e.name for e in entries) == sorted(os.fsencode(n) for n in os.listdir(tree))
+    for name, st in entries:
+        host = os.lstat(tree / os.fsdecode(name))
+        assert (st.st_mode, st.st_ino, st.st_dev, st.st_nlink, st.st_size, st.st_mtime_ns) == (
+            host.st_mode, host.st_ino, host.st_dev, host.st_nlink, host.st_size, host.st_mtime_ns), name
+        assert st == gofer.client.walk(gofer.root_handle, name)[1]
+
+
+@pytest.mark.parametrize("op", [Op.GETDENTS, Op.DIRSTAT])
+def test_listings_page_through_a_big_directory(tmp_path, op):
+    """A page is what one message holds; the cookie continues it, and every name comes once."""
     big = tmp_path / "big"
     big.mkdir()
     for i in range(3000):
@@ -820,21 +833,23 @@ def test_getdents_pages_through_a_big_directory(tmp_path):
         cookie = 0
         while True:
             g.raw_id += 1
-            g.sock.sendmsg([protocol.encode_request(Op.GETDENTS, g.raw_id, handle, cookie)])
-            _, _, (cookie, page) = protocol.decode_reply(Op.GETDENTS, g.sock.recv(MAX_MESSAGE))
+            g.sock.sendmsg([protocol.encode_request(op, g.raw_id, handle, cookie)])
+            _, _, (cookie, page) = protocol.decode_reply(op, g.sock.recv(MAX_MESSAGE))
             if not page:
                 break
             pages += 1
         assert pages > 3
-        names = [e.name for e in g.client.getdents(handle)]
+        listing = g.client.getdents if op == Op.GETDENTS else g.client.dirstat
+        names = [e.name for e in listing(handle)]
         assert len(names) == len(set(names)) == 3000
         assert set(names) == {os.fsencode(n) for n in os.listdir(big)}
     finally:
         assert g.stop() == 0
 
 
-def test_getdents_of_a_file_is_enotdir(gofer):
-    assert _errno(gofer.client.getdents, gofer.walk(b"hello.txt")) == errno.ENOTDIR
+@pytest.mark.parametrize("listing", ["getdents", "dirstat"])
+def test_listing_a_file_is_enotdir(gofer, listing):
+    assert _errno(getattr(gofer.client, listing), gofer.walk(b"hello.txt")) == errno.ENOTDIR
 
 
 def test_statfs(gofer, tree):
@@ -927,6 +942,7 @@ HOSTILE = {
     "unknown handle": (_msg(7, Op.STAT, struct.pack("<Q", 424242)), 7, errno.EBADF),
     "handle 0": (_msg(7, Op.WALK, struct.pack("<QI", 0, 3) + b"dir"), 7, errno.EBADF),
     "bad cookie": (_msg(7, Op.GETDENTS, struct.pack("<QQ", 1, 1 << 63)), 7, errno.EINVAL),
+    "bad dirstat cookie": (_msg(7, Op.DIRSTAT, struct.pack("<QQ", 1, 1 << 63)), 7, errno.EINVAL),
     "attach no mount": (_msg(7, Op.ATTACH, b""), 7, errno.EINVAL),
     "attach unknown mount": (_msg(7, Op.ATTACH, struct.pack("<I", 1)), 7, errno.ENOENT),
     "create truncated": (_msg(7, Op.CREATE, _body(("Q", 1), _name(b"n"), ("III", 2, 0o644, 0))),

@@ -548,6 +548,69 @@ def test_gofer_fs_caches_stay_coherent(tmp_path, gofer_tree):
     assert h.dead
 
 
+class _CountingClient:
+    """A GoferClient whose requests are counted by method name."""
+
+    def __init__(self, client):
+        self.client, self.calls = client, {}
+
+    def __getattr__(self, name):
+        method = getattr(self.client, name)
+
+        def call(*args):
+            self.calls[name] = self.calls.get(name, 0) + 1
+            return method(*args)
+        return call
+
+
+def test_gofer_fs_lists_a_directory_whose_names_keep_missing(tmp_path, gofer_tree):
+    """Lookups of uncached names walk until they have cost about what listing the directory
+    with its entries' attributes will (list_after); then one DIRSTAT listing answers every
+    name, present or absent, and the sandbox's own changes keep it true."""
+    from ringfence.sentry.abi.errno import ENOENT
+    from ringfence.sentry.abi.fs import S_IFLNK, S_IFREG
+    from ringfence.sentry.fs.gofer import GoferFS, list_after
+    from ringfence.sentry.kernel.errors import SysError
+
+    many = tmp_path / "tree" / "many"
+    many.mkdir()
+    for i in range(300):
+        (many / f"f{i}").write_bytes(b"x" * i)
+    (many / "ln").symlink_to("f1")
+    client = _CountingClient(gofer_tree)
+    root = GoferFS(client).attach()
+    d = root.lookup(b"many")
+    walks = client.calls["walk"]
+    before = list_after(d.stat())
+    assert 8 <= before < 300, before
+    for i in range(before - 1):
+        assert d.lookup(b"f%d" % i).stat().st_size == i
+    assert client.calls["walk"] == walks + before - 1 and "dirstat" not in client.calls
+    assert d.lookup(b"f299").stat().st_size == 299  # the miss that lists
+    assert client.calls["dirstat"] == 1
+    walks = client.calls["walk"]
+    for i in range(300):
+        assert d.lookup(b"f%d" % i).stat().st_size == i
+    assert d.lookup(b"ln").kind == S_IFLNK and d.lookup(b"ln").stat().st_size == 2
+    with pytest.raises(SysError) as absent:
+        d.lookup(b"absent")
+    assert absent.value.errno == ENOENT
+    assert client.calls["walk"] == walks and client.calls["dirstat"] == 1  # all answered by the listing
+    listed = d.lookup(b"f298")
+    assert listed._handle < 0 and listed.contents(1000) == b"x" * 298  # a handle once one is needed
+    # the sandbox's own changes keep the listing true
+    new = d.create(b"new", S_IFREG | 0o644, 0, 0)
+    assert d.lookup(b"new") is new
+    d.unlink(b"f5", d.lookup(b"f5"))
+    f6 = d.lookup(b"f6")
+    d.rename(b"f6", f6, d, b"f6b", None, False)
+    for gone in (b"f5", b"f6"):
+        with pytest.raises(SysError):
+            d.lookup(gone)
+    assert d.lookup(b"f6b") is f6 and f6.contents(100) == b"x" * 6
+    assert sorted(os.listdir(many)) == sorted({f"f{i}" for i in range(300)} - {"f5", "f6"} | {"f6b", "new", "ln"})
+
+
 def test_revalidating_gofer_fs_sees_host_changes(tmp_path, gofer_tree):
     from ringfence.sentry.fs.gofer import GoferFS
     from ringfence.sentry.kernel.errors import SysError
