@@ -264,7 +264,8 @@ _ENTRY = dict(parent=_HANDLE, name=_NAME)
 
 # opcode: Spec(request fields, reply fields, ...). The handlers in server.py take the request
 # fields as arguments of the same names. `parent` is a directory handle, `name` one entry of
-# it; `mode` holds permission bits (MKNOD: plus S_IFREG or S_IFIFO); uid/gid NO_ID: unchanged.
+# it; `mode` holds permission bits (MKNOD: plus S_IFREG, S_IFIFO or S_IFSOCK, a node the
+# sandbox binds its own sockets to, where no host socket listens); uid/gid NO_ID: unchanged.
 SPEC = {
     Op.ATTACH: Spec(dict(mount=_U32), _NODE),                     # 0: the container's root
     Op.WALK: Spec(dict(parent=_HANDLE, name=_NAME), _NODE),       # never follows a symlink

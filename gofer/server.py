@@ -377,9 +377,9 @@ class _Server:
 
     def _mknod(self, parent: int, name: bytes, mode: int, uid: int, gid: int):
         kind, perms = stat.S_IFMT(mode) or stat.S_IFREG, _mode(mode & ~_S_IFMT)
-        if kind in (stat.S_IFCHR, stat.S_IFBLK, stat.S_IFSOCK):
-            raise OSError(errno.EPERM, "only regular files and FIFOs are made")
-        if kind not in (stat.S_IFREG, stat.S_IFIFO):
+        if kind in (stat.S_IFCHR, stat.S_IFBLK):
+            raise OSError(errno.EPERM, "no device nodes are made")
+        if kind not in (stat.S_IFREG, stat.S_IFIFO, stat.S_IFSOCK):
             raise OSError(errno.EINVAL, f"bad file type {kind:#o}")
         return self._make(parent, name, uid, gid,
                           lambda dirfd: os.mknod(name, kind | perms, dir_fd=dirfd), perms)
@@ -498,7 +498,7 @@ def serve(sock: socket.socket, trees: Sequence[tuple[_Node, bool]]) -> None:
 def _seccomp_filter(readonly: bool) -> pyseccomp.SyscallFilter:
     """The gofer's allowlist. Read-only: openat may not ask for write access (openat2's flags
     are in memory seccomp cannot read: the gofer only calls it with O_PATH or O_RDONLY there).
-    Writable: the write calls too, mknodat for regular files and FIFOs only, linkat by fd
+    Writable: the write calls too, mknodat for regular files, FIFOs and socket nodes only, linkat by fd
     only, renameat2 without RENAME_WHITEOUT."""
     filt = pyseccomp.SyscallFilter(pyseccomp.ERRNO(errno.EPERM))
     for name in _SYSCALLS:
@@ -509,7 +509,7 @@ def _seccomp_filter(readonly: bool) -> pyseccomp.SyscallFilter:
         return filt
     for name in _WRITE_SYSCALLS:
         filt.add_rule(pyseccomp.ALLOW, name)
-    for kind in (stat.S_IFREG, stat.S_IFIFO):
+    for kind in (stat.S_IFREG, stat.S_IFIFO, stat.S_IFSOCK):
         filt.add_rule(pyseccomp.ALLOW, "mknodat",
                       pyseccomp.Arg(2, pyseccomp.MASKED_EQ, _S_IFMT, kind))
     filt.add_rule(pyseccomp.ALLOW, "linkat", pyseccomp.Arg(4, pyseccomp.EQ, _linux.AT_EMPTY_PATH))

@@ -423,7 +423,7 @@ def test_mkdir(rw, tree):
     assert _errno(rw.client.mkdir, rw.root_handle, b"x", 0o40755) == errno.EINVAL
 
 
-@pytest.mark.parametrize("mode", [stat.S_IFREG | 0o640, 0o640, stat.S_IFIFO | 0o640])
+@pytest.mark.parametrize("mode", [stat.S_IFREG | 0o640, 0o640, stat.S_IFIFO | 0o640, stat.S_IFSOCK | 0o640])
 def test_mknod(rw, tree, mode):
     handle, st = rw.client.mknod(rw.root_handle, b"node", mode, 5, 6)
     _host_stat_matches(st, tree / "node")
@@ -433,7 +433,7 @@ def test_mknod(rw, tree, mode):
 
 @pytest.mark.parametrize("mode, err", [
     (stat.S_IFCHR | 0o666, errno.EPERM), (stat.S_IFBLK | 0o666, errno.EPERM),
-    (stat.S_IFSOCK | 0o666, errno.EPERM), (stat.S_IFDIR | 0o755, errno.EINVAL),
+    (stat.S_IFDIR | 0o755, errno.EINVAL),
     (stat.S_IFLNK | 0o777, errno.EINVAL), (0o70000 | 0o644, errno.EINVAL),
     (stat.S_IFREG | 0o1000000, errno.EINVAL),
 ])
@@ -1235,18 +1235,18 @@ def test_writable_seccomp_filter_allows_writes_but_no_devices(tmp_path):
             lambda: os.mkdir("d", dir_fd=d),
             lambda: os.mknod("p", stat.S_IFIFO | 0o600, dir_fd=d),
             lambda: os.mknod("r", stat.S_IFREG | 0o600, dir_fd=d),
+            lambda: os.mknod("sock", stat.S_IFSOCK | 0o666, dir_fd=d),
             lambda: os.close(_linux.open_beneath(d, b"f", os.O_WRONLY)),
             lambda: os.mknod("null", stat.S_IFCHR | 0o666, os.makedev(1, 3), dir_fd=d),
             lambda: os.mknod("sda", stat.S_IFBLK | 0o666, os.makedev(8, 0), dir_fd=d),
-            lambda: os.mknod("sock", stat.S_IFSOCK | 0o666, dir_fd=d),
             lambda: os.link("f", "hard", src_dir_fd=d, dst_dir_fd=d),
             lambda: _linux.renameat2(d, b"f", d, b"w", _linux.RENAME_WHITEOUT),
             *_escapes(tmp_path),
         ])
     finally:
         os.close(d)
-    assert results == [0] * 4 + [errno.EPERM] * (len(results) - 4)
-    assert sorted(os.listdir(tmp_path)) == ["d", "f", "p", "r"]
+    assert results == [0] * 5 + [errno.EPERM] * (len(results) - 5)
+    assert sorted(os.listdir(tmp_path)) == ["d", "f", "p", "r", "sock"]
 
 
 def test_gofer_exits_when_the_socket_closes(tree):

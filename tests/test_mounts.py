@@ -402,11 +402,12 @@ def test_shared_mappings_match_native_and_reach_the_host(tmp_path, root, cprog, 
         assert os.listdir(host_dir) == ["kept"] and (host_dir / "kept").read_bytes() == kept, where
 
 
-@pytest.mark.parametrize("name", ["fifo", "inotify", "fsmore"])
+@pytest.mark.parametrize("name", ["fifo", "inotify", "fsmore", "unix"])
 def test_fifos_and_inotify_match_native_on_gofer_files(name, tmp_path, root, cprog, run_native):
-    """tests/c/fifo.c, inotify.c and fsmore.c on gofer-served directories (the rootfs, a revalidating
-    bind mount): FIFO nodes made on the host are opened as the sentry's pipes, the sandbox's
-    changes there are reported, and fallocate, syncfs and openat2 work on host files, as natively."""
+    """tests/c/fifo.c, inotify.c, fsmore.c and unix.c on gofer-served directories (the rootfs, a
+    revalidating bind mount): FIFO nodes made on the host are opened as the sentry's pipes, the
+    sandbox's changes there are reported, fallocate, syncfs and openat2 work on host files, and
+    sockets bind to socket nodes made on the host, as natively."""
     prog = cprog(name)
     native_dir = tmp_path / "native"
     native_dir.mkdir()

@@ -45,7 +45,7 @@ from collections import OrderedDict
 from ...gofer.protocol import RENAME_EXCHANGE
 from ..abi.errno import EIO, ENOENT, ENXIO, EPERM, EPROTO, EROFS, ESTALE
 from ..abi.fs import (AT_REMOVEDIR, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, O_ACCMODE, O_RDONLY, O_RDWR,
-                      S_IALLUGO, S_IFBLK, S_IFCHR, S_IFDIR, S_IFMT, S_IFREG, S_IFSOCK, V9FS_MAGIC)
+                      S_IALLUGO, S_IFBLK, S_IFCHR, S_IFDIR, S_IFMT, S_IFREG, V9FS_MAGIC)
 from ..kernel.errors import SysError
 from ..mm.cache import MappingCache
 from ..vfs.device import open_device
@@ -494,8 +494,9 @@ class GoferInode(Inode):
         return child
 
     def mknod(self, name: bytes, mode: int, rdev: int, uid: int, gid: int) -> Inode:
-        """A FIFO or empty regular file; device and socket nodes are not made on the host (EPERM)."""
-        if mode & S_IFMT in (S_IFCHR, S_IFBLK, S_IFSOCK):
+        """A FIFO, empty regular file or socket node (a sandbox socket bound to it is found by the
+        node's identity: no host socket listens there); device nodes are not made (EPERM)."""
+        if mode & S_IFMT in (S_IFCHR, S_IFBLK):
             raise SysError(EPERM)
         handle, st = self._call(self.fs.client.mknod, name, mode & (S_IFMT | S_IALLUGO), uid, gid)
         return self._add(name, handle, st)

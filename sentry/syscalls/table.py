@@ -126,7 +126,7 @@ _ROWS = [
     _row("openat2", fs.openat2, PARTIAL, "as openat; every RESOLVE_* flag; RESOLVE_CACHED walks as usual (EAGAIN only with O_CREAT, O_TRUNC, O_TMPFILE)", args="dirfd path hex uint"),
     _row("mkdirat", fs.mkdirat, args="dirfd path mode"),
     _row("mknod", fs.mknod, PARTIAL, "as mknodat", args="path mode hex"),
-    _row("mknodat", fs.mknodat, PARTIAL, "device and socket nodes only in the sandbox's memory file systems (tmpfs, the overlay's upper layer): EPERM on the gofer's; a device node opens only the sentry's own devices (ENXIO otherwise)", args="dirfd path mode hex"),
+    _row("mknodat", fs.mknodat, PARTIAL, "device nodes only in the sandbox's memory file systems (tmpfs, the overlay's upper layer): EPERM on the gofer's; a device node opens only the sentry's own devices (ENXIO otherwise)", args="dirfd path mode hex"),
     _row("fchownat", fs.fchownat, args="dirfd path int int atflags"),
     _row("newfstatat", fs.newfstatat, args="dirfd path hex atflags"),
     _row("unlinkat", fs.unlinkat, args="dirfd path atflags"),
@@ -166,7 +166,7 @@ _ROWS = [
     # net: AF_UNIX sockets inside the sentry (no inet or netlink sockets yet)
     _row("socket", net.socket, PARTIAL, "AF_UNIX stream, datagram and seqpacket; other families (AF_INET, AF_INET6, AF_NETLINK...): EAFNOSUPPORT, no inet sockets yet (logged once per family)", args="int hex int"),
     _row("socketpair", net.socketpair, PARTIAL, "AF_UNIX only (EAFNOSUPPORT otherwise)", args="int hex int hex"),
-    _row("bind", net.bind, PARTIAL, "AF_UNIX: a path (a socket node, in the sandbox's memory file systems only: EPERM on gofer trees), an abstract name, or autobind", args="fd hex int"),
+    _row("bind", net.bind, PARTIAL, "AF_UNIX: a path (a socket node; on a gofer tree made on the host, where host processes cannot connect), an abstract name, or autobind", args="fd hex int"),
     _row("listen", net.listen, args="fd int"),
     _row("connect", net.connect, args="fd hex int"),
     _row("accept", net.accept, args="fd hex hex"),

@@ -404,9 +404,10 @@ static socklen_t un_addr(struct sockaddr_un *a, const char *path, int abstract)
     return sizeof *a;
 }
 
-static void names(void)
+static void names(const char *base)
 {
-    char dir[] = "/tmp/rf-unix-XXXXXX";
+    char dir[96];  /* (a socket path must fit sun_path) */
+    snprintf(dir, sizeof dir, "%s/rf-unix-XXXXXX", base);
     MUST(mkdtemp(dir) ? 0 : -1);
     char path[128], file[128];
     snprintf(path, sizeof path, "%s/sock", dir);
@@ -479,7 +480,8 @@ static void names(void)
     printf("client getsockname len %d\n", (int)glen);
     glen = 4;
     MUST(getpeername(c, (struct sockaddr *)&got, &glen));
-    printf("short getpeername len %d\n", (int)glen);
+    printf("short getpeername: the full length %d\n",
+           glen == offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1);
     SHOW("connect 3 now", connect(c3, (struct sockaddr *)&a, alen));
     close(s);
     /* closing the listener resets the connections it had not accepted */
@@ -618,7 +620,7 @@ static void readiness(void)
     close(sv[1]);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     rf_init();
     stream_basics();
@@ -628,7 +630,7 @@ int main(void)
     rights(SOCK_STREAM, "stream");
     rights(SOCK_DGRAM, "dgram");
     credentials();
-    names();
+    names(argc > 1 ? argv[1] : "/tmp");  /* where socket nodes are made */
     families();
     readiness();
     printf("done\n");
