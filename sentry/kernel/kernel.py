@@ -270,6 +270,7 @@ class Kernel:
             nr = stopped[1]
             args = stopped[2:]
             handler = handlers[nr] if nr < nhandlers else self._unsupported(nr)
+            t.syscall = (handler, args)  # (a new object each call: what outlives one call keys on it)
             try:
                 result = handler(t, *args)
             except SysError as err:
@@ -281,7 +282,6 @@ class Kernel:
                 result = -E.EIO
             if result.__class__ is not int:
                 if result.__class__ is Block:
-                    t.syscall = (handler, args)
                     self._park(t, result)
                     continue
                 if result is NORESUME or t.state is not running:

@@ -66,9 +66,13 @@ class Block:
                  handler did before blocking (a FIFO open's waiting end).
     exclusive:   wait queues whose notify() re-runs the syscall only at the
                  task's turn among their exclusive waiters (EPOLLEXCLUSIVE).
+    partial:     what the call returns (no arguments) if its wait is cut short by
+                 a timeout of the file's own (a socket's SO_RCVTIMEO): what it
+                 moved so far; None: it moved nothing.
     """
 
-    __slots__ = ("queues", "deadline", "host_fds", "retry", "restartable", "interruptible", "cancel", "exclusive")
+    __slots__ = ("queues", "deadline", "host_fds", "retry", "restartable", "interruptible", "cancel", "exclusive",
+                 "partial")
 
     def __init__(
         self,
@@ -80,6 +84,7 @@ class Block:
         interruptible: bool = True,
         cancel: Callable[[], object] | None = None,
         exclusive: tuple[WaitQueue, ...] = (),
+        partial: Callable[[], object] | None = None,
     ):
         self.queues = queues
         self.deadline = deadline
@@ -89,6 +94,7 @@ class Block:
         self.interruptible = interruptible
         self.cancel = cancel
         self.exclusive = exclusive
+        self.partial = partial
 
 
 # A handler's answer meaning "the task's registers are already set (execve,

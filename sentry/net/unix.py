@@ -9,6 +9,7 @@ server ends of connections not yet accepted ("embryos": connect() makes them at 
 """
 from __future__ import annotations
 
+import time
 from collections import deque
 from typing import NamedTuple
 
@@ -18,8 +19,8 @@ from ..abi.fs import (INT, O_NONBLOCK, O_RDWR, POLLERR, POLLHUP, POLLIN, POLLOUT
                       POLLWRBAND, POLLWRNORM, S_IFSOCK)
 from ..abi.ioctl import FIONREAD, TIOCOUTQ
 from ..abi.socket import (MSG_DONTWAIT, MSG_NOSIGNAL, MSG_PEEK, MSG_TRUNC, MSG_WAITALL, RCV_SHUTDOWN, SEND_SHUTDOWN,
-                          SHUTDOWN_MASK, SOCK_BUF_DEFAULT, SOCK_DGRAM, SOCK_STREAM, SOCKFS_MAGIC, SOMAXCONN,
-                          UNIX_MAX_DGRAM_QLEN)
+                          SHUTDOWN_MASK, SO_RCVTIMEO, SO_SNDTIMEO, SOCK_BUF_DEFAULT, SOCK_DGRAM, SOCK_STREAM,
+                          SOCKFS_MAGIC, SOMAXCONN, UNIX_MAX_DGRAM_QLEN)
 from ..fs.pipe import broken_pipe
 from ..kernel.errors import SysError
 from ..kernel.waitqueue import Block, WaitQueue
@@ -95,7 +96,7 @@ class UnixSocket(File):
     """An AF_UNIX socket of type `stype` (SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET)."""
 
     __slots__ = ("stype", "peer", "queue", "backlog", "listening", "shutdown", "err", "addr", "bound_key",
-                 "wmem", "sndbuf", "rcvbuf", "passcred", "peercred", "opts", "dead", "embryo", "rq", "wq")
+                 "wmem", "sndbuf", "rcvbuf", "passcred", "peercred", "opts", "timeouts", "dead", "embryo", "rq", "wq")
     seekable = False
 
     def __init__(self, t, stype: int, flags: int):
@@ -114,7 +115,8 @@ class UnixSocket(File):
         self.sndbuf = self.rcvbuf = SOCK_BUF_DEFAULT
         self.passcred = False
         self.peercred = NO_CREDS
-        self.opts: dict[int, bytes] = {}  # options only stored (SO_REUSEADDR, SO_KEEPALIVE, timeouts...)
+        self.opts: dict[int, bytes] = {}  # options as set (SO_REUSEADDR, SO_KEEPALIVE, timeouts...)
+        self.timeouts: dict[int, float] = {}  # SO_RCVTIMEO, SO_SNDTIMEO in seconds (0: do not wait)
         self.dead = False
         self.embryo = False  # a connection waiting in a listener's queue
         self.rq = WaitQueue()  # readers: data, a connection to accept, end-of-file
@@ -165,7 +167,7 @@ class UnixSocket(File):
         if len(other.queue) > other.backlog:
             if self.flags & O_NONBLOCK:
                 raise SysError(EAGAIN)
-            return Block(queues=(other.wq,))
+            return self._timed(t, SO_SNDTIMEO, Block(queues=(other.wq,)))
         self.autobind(t)
         server = UnixSocket(t, self.stype, 0)
         server.addr = other.addr
@@ -188,14 +190,14 @@ class UnixSocket(File):
         self.wq.notify()
         return 0
 
-    def accept(self):
+    def accept(self, t):
         """The next connection of a listening socket (its new fd's File), EAGAIN or a Block."""
         if not self.listening:
             raise SysError(EINVAL if self.stype != SOCK_DGRAM else EOPNOTSUPP)
         if not self.queue:
             if self.flags & O_NONBLOCK:
                 raise SysError(EAGAIN)
-            return Block(queues=(self.rq,))
+            return self._timed(t, SO_RCVTIMEO, Block(queues=(self.rq,)))
         server = self.queue.popleft()
         server.embryo = False
         self.wq.notify()
@@ -248,6 +250,31 @@ class UnixSocket(File):
             return broken_pipe(t)
         return SysError(EPIPE)
 
+    def _timed(self, t, option: int, result):
+        """`result` of a call under the socket's timeout `option` (SO_RCVTIMEO, SO_SNDTIMEO): a
+        Block ends at the timeout, counted from the call, which then returns what it moved
+        (the Block's partial) or fails with EAGAIN; a signal interrupts it (EINTR, even with
+        SA_RESTART), as Linux."""
+        timeout = self.timeouts.get(option)
+        if timeout is None or result.__class__ is not Block:
+            return result
+        call, deadline = t.timed_call or (None, 0.0)
+        if call is not t.syscall:
+            deadline = time.monotonic() + timeout
+            t.timed_call = (t.syscall, deadline)
+        if time.monotonic() >= deadline:
+            if result.partial is not None:
+                return result.partial()
+            if result.cancel is not None:
+                result.cancel()
+            raise SysError(EAGAIN)
+        result.deadline = deadline if result.deadline is None else min(result.deadline, deadline)
+        result.restartable = False
+        if result.retry is not None:
+            retry = result.retry
+            result.retry = lambda: self._timed(t, option, retry())
+        return result
+
     def _nonblocking(self, flags: int) -> bool:
         return bool(self.flags & O_NONBLOCK or flags & MSG_DONTWAIT)
 
@@ -257,8 +284,8 @@ class UnixSocket(File):
         `creds` defaults to the sender's."""
         creds = creds or ucred(t)
         if self.stype == SOCK_STREAM:
-            return self._send_stream(t, data, flags, files, creds, 0)
-        return self._send_message(t, data, flags, to, files, creds)
+            return self._timed(t, SO_SNDTIMEO, self._send_stream(t, data, flags, files, creds, 0))
+        return self._timed(t, SO_SNDTIMEO, self._send_message(t, data, flags, to, files, creds))
 
     def _send_stream(self, t, data: bytes, flags: int, files, creds, done: int):
         peer = self.peer
@@ -278,7 +305,8 @@ class UnixSocket(File):
                     raise SysError(EAGAIN)
                 if not done:
                     return Block(queues=(self.wq,))  # run again from the start
-                return Block(queues=(self.wq,), retry=lambda: self._send_stream(t, data, flags, files, creds, done))
+                return Block(queues=(self.wq,), retry=lambda: self._send_stream(t, data, flags, files, creds, done),
+                             partial=lambda: done)
             chunk = data[done:done + room]
             peer.queue.append(Packet(chunk, files, creds, self))
             files = None
@@ -325,6 +353,9 @@ class UnixSocket(File):
     def recv(self, t, n: int, flags: int = 0):
         """recvmsg(2) of up to `n` bytes with MSG_PEEK, MSG_WAITALL (streams), MSG_DONTWAIT:
         a Received, or a Block.  A stream read stops after the bytes that carried files."""
+        return self._timed(t, SO_RCVTIMEO, self._recv(t, n, flags))
+
+    def _recv(self, t, n: int, flags: int):
         if self.stype == SOCK_STREAM:
             if not self.connected:
                 raise SysError(EINVAL)
@@ -390,7 +421,8 @@ class UnixSocket(File):
         if len(got) < n and not files and flags & MSG_WAITALL and not peek \
                 and not (self.err or self.shutdown & RCV_SHUTDOWN or self._nonblocking(flags)):
             return Block(queues=(self.rq,), retry=lambda: self._recv_stream(t, n, flags, got, head),
-                         cancel=lambda: self.unread(bytes(got)))
+                         cancel=lambda: self.unread(bytes(got)),
+                         partial=lambda: Received(bytes(got), len(got), [], *head, 0))
         creds, address = head
         return Received(bytes(got), len(got), files, creds, address, 0)
 
@@ -458,6 +490,9 @@ def then(result, finish):
     if result.retry is not None:
         retry = result.retry
         result.retry = lambda: then(retry(), finish)
+    if result.partial is not None:
+        partial = result.partial
+        result.partial = lambda: finish(partial())
     return result
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import structlog
 
 from ..abi.caps import CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN
-from ..abi.errno import (EAFNOSUPPORT, EINVAL, EISCONN, EMSGSIZE, ENOBUFS, ENOPROTOOPT, ENOTCONN, ENOTSOCK,
+from ..abi.errno import (EAFNOSUPPORT, EDOM, EINVAL, EISCONN, EMSGSIZE, ENOBUFS, ENOPROTOOPT, ENOTCONN, ENOTSOCK,
                          EOPNOTSUPP, EPERM, EPROTONOSUPPORT, ESOCKTNOSUPPORT)
 from ..abi.fs import INT, IOV_MAX, MAX_RW_COUNT
 from ..abi.socket import (AF_MAX, AF_UNIX, AF_UNSPEC, CMSGHDR, MSG_CMSG_CLOEXEC, MSG_CTRUNC, MSG_OOB, MSG_TRUNC,
@@ -136,7 +136,7 @@ def _accept(t, fd, upeer, upeerlen, flags: int):
     if upeer:  # check the length before taking the connection
         if INT.unpack(t.mm.read(upeerlen, 4))[0] < 0:
             raise SysError(EINVAL)
-    server = sock.accept()
+    server = sock.accept(t)
     if server.__class__ is Block:
         return server
     server.flags |= flags & SOCK_NONBLOCK
@@ -201,6 +201,8 @@ def setsockopt(t, fd, level, optname, optval, optlen, *_):
         value = t.mm.read(optval, size)
         if size == INT.size and optname != SO_RCVLOWAT:
             value = INT.pack(INT.unpack(value)[0] != 0)
+        if optname in (SO_RCVTIMEO, SO_SNDTIMEO):
+            value = _set_timeout(sock, optname, value)
         sock.opts[optname] = value
         return 0
     if optlen < INT.size:
@@ -216,6 +218,22 @@ def setsockopt(t, fd, level, optname, optval, optlen, *_):
     else:
         raise SysError(ENOPROTOOPT)
     return 0
+
+
+def _set_timeout(sock: UnixSocket, optname: int, raw: bytes) -> bytes:
+    """SO_RCVTIMEO/SO_SNDTIMEO from struct timeval `raw` (EDOM for bad microseconds; 0: no
+    timeout; a negative one: do not wait, read back as 0): the value getsockopt shows."""
+    sec, usec = TIMEVAL.unpack(raw)
+    if not 0 <= usec < 1_000_000:
+        raise SysError(EDOM)
+    if sec < 0:
+        sock.timeouts[optname] = 0.0
+        return TIMEVAL.pack(0, 0)
+    if sec or usec:
+        sock.timeouts[optname] = sec + usec / 1e6
+    else:
+        sock.timeouts.pop(optname, None)
+    return raw
 
 
 def getsockopt(t, fd, level, optname, optval, optlen, *_):

@@ -10,6 +10,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -591,6 +592,93 @@ static void families(void)
     close(p[1]);
 }
 
+static double seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+}
+
+/* Set SO_RCVTIMEO or SO_SNDTIMEO to `usec` microseconds (tv_sec `sec`). */
+static int set_timeout(int fd, int opt, long sec, long usec)
+{
+    struct timeval tv = {sec, usec};
+    return setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof tv);
+}
+
+/* SO_RCVTIMEO and SO_SNDTIMEO: a blocking call waits at most that long, then fails with
+ * EAGAIN or returns what it moved; a signal interrupts it even with SA_RESTART. */
+static void timeouts(void)
+{
+    int sv[2];
+    MUST(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    struct timeval tv;
+    socklen_t len = sizeof tv;
+    MUST(getsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, &len));
+    printf("default timeout: %ld.%06ld len %d\n", (long)tv.tv_sec, (long)tv.tv_usec, (int)len);
+    SHOW("bad usec", set_timeout(sv[0], SO_RCVTIMEO, 0, 1000000));
+    SHOW("set 0.1s", set_timeout(sv[0], SO_RCVTIMEO, 0, 100000));
+    len = sizeof tv;
+    MUST(getsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, &len));
+    printf("read back: %ld.%06ld\n", (long)tv.tv_sec, (long)tv.tv_usec);
+    char buf[4096];
+    double start = seconds();
+    SHOW("recv, nothing comes", recv(sv[0], buf, sizeof buf, 0));
+    double took = seconds() - start;
+    printf("waited about the timeout: %d\n", took >= 0.09 && took < 3);
+    MUST(write(sv[1], "abc", 3) == 3 ? 0 : -1);
+    SHOW("MSG_WAITALL, 3 of 10 came", recv(sv[0], buf, 10, MSG_WAITALL));
+    SHOW("read, nothing comes", read(sv[0], buf, sizeof buf));
+
+    struct sigaction sa = {0}, old;
+    sa.sa_handler = on_alarm;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGALRM, &sa, &old);
+    SHOW("set 5s", set_timeout(sv[0], SO_RCVTIMEO, 5, 0));
+    struct itimerval it = {{0, 0}, {0, 100000}};
+    setitimer(ITIMER_REAL, &it, NULL);
+    start = seconds();
+    SHOW("recv, a signal with SA_RESTART", recv(sv[0], buf, sizeof buf, 0));
+    printf("interrupted before the timeout: %d\n", seconds() - start < 4);
+    sigaction(SIGALRM, &old, NULL);
+
+    SHOW("set negative", set_timeout(sv[0], SO_RCVTIMEO, -1, 0));
+    len = sizeof tv;
+    MUST(getsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, &len));
+    printf("negative reads back: %ld.%06ld\n", (long)tv.tv_sec, (long)tv.tv_usec);
+    SHOW("recv, negative: no wait", recv(sv[0], buf, sizeof buf, 0));
+    SHOW("set 0: none", set_timeout(sv[0], SO_RCVTIMEO, 0, 0));
+
+    int small = 4096;
+    MUST(setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &small, sizeof small));
+    SHOW("SO_SNDTIMEO 0.1s", set_timeout(sv[1], SO_SNDTIMEO, 0, 100000));
+    static char big[1 << 20];
+    long sent = send(sv[1], big, sizeof big, 0);
+    printf("send of 1 MiB: some, not all: %d\n", sent > 0 && sent < (long)sizeof big);
+    int flags = fcntl(sv[1], F_GETFL);
+    fcntl(sv[1], F_SETFL, flags | O_NONBLOCK);
+    while (send(sv[1], big, sizeof big, 0) > 0)
+        ;
+    fcntl(sv[1], F_SETFL, flags);
+    SHOW("send, no room at all", send(sv[1], big, 10, 0));
+    close(sv[0]);
+    close(sv[1]);
+
+    int l = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un a;
+    socklen_t alen = un_addr(&a, "rf-timeo", 1);
+    MUST(bind(l, (struct sockaddr *)&a, alen));
+    MUST(listen(l, 1));
+    SHOW("accept timeout", set_timeout(l, SO_RCVTIMEO, 0, 50000));
+    SHOW("accept, nobody connects", accept(l, NULL, NULL));
+    close(l);
+}
+
 static void readiness(void)
 {
     int sv[2];
@@ -633,6 +721,7 @@ int main(int argc, char **argv)
     names(argc > 1 ? argv[1] : "/tmp");  /* where socket nodes are made */
     families();
     readiness();
+    timeouts();
     printf("done\n");
     return 0;
 }
