@@ -39,8 +39,8 @@ ENV DEBIAN_FRONTEND=noninteractive \
 
 # gcc + libc6-dev + python3-dev: the platform extension (cffi); libseccomp2:
 # the library pyseccomp loads (the bundle carries a copy).
-RUN apt-get update \
- && apt-get install -y --no-install-recommends \
+RUN apt-get -o Acquire::Retries=3 update \
+ && apt-get -o Acquire::Retries=3 install -y --no-install-recommends \
         ca-certificates gcc libc6-dev libseccomp2 python3 python3-dev python3-pip \
  && rm -rf /var/lib/apt/lists/*
 
@@ -54,8 +54,8 @@ FROM ${BASE}
 
 # No python3 here: the bundle has its own. busybox-static: a static program
 # for `ringfence do /bin/busybox ...`.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends busybox-static \
+RUN apt-get -o Acquire::Retries=3 update \
+ && apt-get -o Acquire::Retries=3 install -y --no-install-recommends busybox-static \
  && rm -rf /var/lib/apt/lists/*
 
 COPY --from=build /usr/local/lib/ringfence /usr/local/lib/ringfence
