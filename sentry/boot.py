@@ -201,15 +201,18 @@ def _host_hwcap() -> tuple[int, int]:
     return pairs.get(AT_HWCAP, 0), pairs.get(AT_HWCAP2, 0)
 
 
+def sandbox_cpu() -> int:
+    """A CPU for a sandbox (its sentry, stubs and gofers share it: a ptrace stop or a gofer's
+    answer handed between CPUs costs a cross-CPU wakeup each way, ~6x slower here): one of
+    ours, chosen by our pid, so that sandboxes spread over the CPUs."""
+    cpus = sorted(os.sched_getaffinity(0))
+    return cpus[os.getpid() % len(cpus)]
+
+
 def _pin_to_one_cpu(cpu: int | None) -> None:
     """Run the sentry and its stubs (which inherit this) on one CPU: `cpu` (the sandbox's, its
-    gofers' too) if we may, else one chosen by our pid.
-
-    A ptrace stop handed between CPUs costs a cross-CPU wakeup each way
-    (~6x slower here), as does a gofer's answer.
-    """
-    cpus = sorted(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {cpu if cpu in cpus else cpus[os.getpid() % len(cpus)]})
+    gofers' too) if we may, else sandbox_cpu()."""
+    os.sched_setaffinity(0, {cpu if cpu in os.sched_getaffinity(0) else sandbox_cpu()})
 
 
 def _chroot_empty() -> None:

@@ -85,14 +85,6 @@ def sentry_config(spec: Spec, rootfs: str, **kw) -> boot.SentryConfig:
                              **kw)
 
 
-def sandbox_cpu() -> int:
-    """A CPU for a new sandbox (its sentry, stubs and gofers share it: a ptrace stop or a gofer's
-    answer handed between CPUs costs a cross-CPU wakeup each way): one of ours, chosen by our
-    pid, so that sandboxes spread over the CPUs."""
-    cpus = sorted(os.sched_getaffinity(0))
-    return cpus[os.getpid() % len(cpus)]
-
-
 class Sandbox:
     """The gofer and sentry of one container."""
 
@@ -113,7 +105,7 @@ class Sandbox:
         gated: init waits for start(); on_forked(pid) runs for each of the two
         processes before it can fork others (to place them in a cgroup)."""
         if config.cpu is None:
-            config.cpu = sandbox_cpu()
+            config.cpu = boot.sandbox_cpu()
         gofer_pid, gofer_sock = start_gofer(root, config.fs, config.cpu)
         if on_forked is not None:
             on_forked(gofer_pid)
