@@ -63,6 +63,7 @@ MSG_EOR = 0x80
 MSG_WAITALL = 0x100
 MSG_NOSIGNAL = 0x4000
 MSG_MORE = 0x8000
+MSG_WAITFORONE = 0x10000
 MSG_CMSG_CLOEXEC = 0x40000000
 
 # Control messages (SOL_SOCKET level).
@@ -87,6 +88,7 @@ SOCKFS_MAGIC = 0x534F434B
 
 # Structure layouts.
 MSGHDR = struct.Struct("<QI4xQQQQi4x")  # struct msghdr: name, namelen, iov, iovlen, control, controllen, flags
+MMSGHDR_SIZE = MSGHDR.size + 8  # struct mmsghdr: a msghdr, then unsigned msg_len (and padding)
 MMSGHDR = struct.Struct("<56sI4x")  # struct mmsghdr: msghdr, msg_len
 CMSGHDR = struct.Struct("<Qii")  # struct cmsghdr: len, level, type (data follows, 8-aligned)
 UCRED = struct.Struct("<iII")  # struct ucred: pid, uid, gid

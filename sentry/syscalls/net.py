@@ -5,13 +5,16 @@ leave the protocol to the socket.
 """
 from __future__ import annotations
 
+import time
+
 import structlog
 
 from ..abi.caps import CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN
 from ..abi.errno import (EAFNOSUPPORT, EDOM, EINVAL, EISCONN, EMSGSIZE, ENOBUFS, ENOPROTOOPT, ENOTCONN, ENOTSOCK,
                          EOPNOTSUPP, EPERM, EPROTONOSUPPORT, ESOCKTNOSUPPORT)
-from ..abi.fs import INT, IOV_MAX, MAX_RW_COUNT
-from ..abi.socket import (AF_MAX, AF_UNIX, AF_UNSPEC, CMSGHDR, MSG_CMSG_CLOEXEC, MSG_CTRUNC, MSG_OOB, MSG_TRUNC,
+from ..abi.fs import INT, IOV_MAX, MAX_RW_COUNT, TIMESPEC
+from ..abi.socket import (AF_MAX, AF_UNIX, AF_UNSPEC, CMSGHDR, MMSGHDR_SIZE, MSG_CMSG_CLOEXEC, MSG_CTRUNC,
+                          MSG_DONTWAIT, MSG_OOB, MSG_TRUNC, MSG_WAITFORONE,
                           MSGHDR, SA_FAMILY, SCM_CREDENTIALS, SCM_MAX_FD, SCM_RIGHTS, SO_ACCEPTCONN, SO_BROADCAST,
                           SO_DOMAIN, SO_DONTROUTE, SO_ERROR, SO_KEEPALIVE, SO_LINGER, SO_OOBINLINE, SO_PASSCRED,
                           SO_PEERCRED, SO_PROTOCOL, SO_RCVBUF, SO_RCVBUFFORCE, SO_RCVLOWAT, SO_RCVTIMEO, SO_REUSEADDR,
@@ -24,6 +27,7 @@ from ..net import addr
 from ..net.unix import UnixSocket, socketpair as _socketpair, then
 from .args import s32, u32
 from .fs import gather, install_pair, iovecs, scatter
+from .time import read_timespec
 
 log = structlog.get_logger("ringfence.sentry")
 # Options only stored and read back (no effect on AF_UNIX here): option -> (size, default).
@@ -469,3 +473,57 @@ def recvmsg(t, fd, msg, flags, *_):
                                     r.flags | cm.flags))
         return count
     return _recv(t, sock, vecs, flags, finish)
+
+
+# -- several messages ----------------------------------------------------------------
+def _each_message(t, vec: int, vlen: int, one, stop=lambda: False):
+    """one(msghdr address, first) for each struct mmsghdr of `vec`, its msg_len set to what
+    that returned: the count done (the first message's error, or its Block, if none was).
+    After the first, `one` must not wait; an error ends the run, as does stop()."""
+    done = 0
+
+    def record(count: int) -> int:
+        nonlocal done
+        t.mm.write(vec + done * MMSGHDR_SIZE + MSGHDR.size, INT.pack(count))
+        done += 1
+        while done < vlen and not stop():
+            try:
+                count = one(vec + done * MMSGHDR_SIZE, False)
+            except SysError:
+                break
+            t.mm.write(vec + done * MMSGHDR_SIZE + MSGHDR.size, INT.pack(count))
+            done += 1
+        return done
+
+    if not vlen:
+        return 0
+    return then(one(vec, True), record)
+
+
+def sendmmsg(t, fd, msgvec, vlen, flags, *_):
+    """sendmmsg(2): sendmsg of each message in turn (at most IOV_MAX), its msg_len set; the
+    count sent.  Once one is sent, a message that would block ends the call."""
+    flags = u32(flags)
+    return _each_message(t, msgvec, min(u32(vlen), IOV_MAX),
+                         lambda msg, first: sendmsg(t, fd, msg, flags if first else flags | MSG_DONTWAIT))
+
+
+def recvmmsg(t, fd, msgvec, vlen, flags, timeout, *_):
+    """recvmmsg(2): recvmsg into each message in turn (at most IOV_MAX), its msg_len set; the
+    count received.  The first may wait; the others take what is there (MSG_WAITFORONE's
+    way, whatever the flags); `timeout` is checked after each message, as Linux does, and
+    what is left of it written back."""
+    flags = u32(flags)
+    deadline = None
+    if timeout:
+        deadline = time.monotonic() + read_timespec(t, timeout) / 1e9
+    each = flags & ~MSG_WAITFORONE
+
+    def finish(count):
+        if deadline is not None and count.__class__ is int:
+            left = max(0, int((deadline - time.monotonic()) * 1e9))
+            t.mm.write(timeout, TIMESPEC.pack(*divmod(left, 1_000_000_000)))
+        return count
+    return then(_each_message(t, msgvec, min(u32(vlen), IOV_MAX),
+                              lambda msg, first: recvmsg(t, fd, msg, each if first else each | MSG_DONTWAIT),
+                              lambda: deadline is not None and time.monotonic() >= deadline), finish)

@@ -180,6 +180,8 @@ _ROWS = [
     _row("recvfrom", net.recvfrom, PARTIAL, "no MSG_OOB or MSG_ERRQUEUE", args="fd hex uint hex hex hex"),
     _row("sendmsg", net.sendmsg, PARTIAL, "SCM_RIGHTS and SCM_CREDENTIALS; no MSG_OOB; files in flight in a cycle of sockets are not garbage-collected", args="fd hex hex"),
     _row("recvmsg", net.recvmsg, PARTIAL, "SCM_RIGHTS (MSG_CMSG_CLOEXEC), SCM_CREDENTIALS with SO_PASSCRED; no MSG_OOB or MSG_ERRQUEUE", args="fd hex hex"),
+    _row("sendmmsg", net.sendmmsg, PARTIAL, "as sendmsg, message by message; once one is sent, a message that would block ends the call (Linux waits)", args="fd hex uint hex"),
+    _row("recvmmsg", net.recvmmsg, PARTIAL, "as recvmsg, message by message; after the first, only what is there is taken (MSG_WAITFORONE's way, whatever the flags); the timeout is checked after each message, as Linux", args="fd hex uint hex hex"),
     # mm: memory
     _row("mmap", mm.mmap, PARTIAL, "MAP_SHARED file mappings (regular files, memfds) map the file's pages, coherent with read()/write() and other processes; a host file is copied whole into memory when first mapped shared and written back whole on msync, fsync, close, the last munmap or process exit (changes the host makes behind the sandbox's back meanwhile are not seen); MAP_PRIVATE ones are copies taken at mmap time; no MAP_HUGETLB, MAP_LOCKED is ignored", args="hex uint mprot mflags fd hex"),
     _row("mprotect", mm.mprotect, args="hex uint mprot"),

@@ -679,6 +679,50 @@ static void timeouts(void)
     close(l);
 }
 
+/* sendmmsg and recvmmsg: several datagrams in one call, each message's msg_len set. */
+static void several_messages(void)
+{
+    int sv[2];
+    MUST(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv));
+    char out[3][8] = {"one", "two!", "three"};
+    struct iovec oiov[3];
+    struct mmsghdr omsg[3];
+    memset(omsg, 0, sizeof omsg);
+    for (int i = 0; i < 3; i++) {
+        oiov[i].iov_base = out[i];
+        oiov[i].iov_len = strlen(out[i]);
+        omsg[i].msg_hdr.msg_iov = &oiov[i];
+        omsg[i].msg_hdr.msg_iovlen = 1;
+    }
+    SHOW("sendmmsg 3", sendmmsg(sv[0], omsg, 3, 0));
+    printf("msg_len: %u %u %u\n", omsg[0].msg_len, omsg[1].msg_len, omsg[2].msg_len);
+    SHOW("sendmmsg 0", sendmmsg(sv[0], omsg, 0, 0));
+    SHOW("sendmmsg bad vector", sendmmsg(sv[0], (struct mmsghdr *)8, 1, 0));
+
+    char in[5][16];
+    struct iovec iiov[5];
+    struct mmsghdr imsg[5];
+    memset(imsg, 0, sizeof imsg);
+    memset(in, 0, sizeof in);
+    for (int i = 0; i < 5; i++) {
+        iiov[i].iov_base = in[i];
+        iiov[i].iov_len = sizeof in[i] - 1;
+        imsg[i].msg_hdr.msg_iov = &iiov[i];
+        imsg[i].msg_hdr.msg_iovlen = 1;
+    }
+    SHOW("recvmmsg 5, MSG_WAITFORONE", recvmmsg(sv[1], imsg, 5, MSG_WAITFORONE, NULL));
+    printf("got: %s(%u) %s(%u) %s(%u)\n", in[0], imsg[0].msg_len, in[1], imsg[1].msg_len, in[2], imsg[2].msg_len);
+    SHOW("recvmmsg, nothing there, MSG_DONTWAIT", recvmmsg(sv[1], imsg, 5, MSG_DONTWAIT, NULL));
+    MUST(sendmmsg(sv[0], omsg, 2, 0) == 2 ? 0 : -1);
+    struct timespec left = {5, 0};
+    SHOW("recvmmsg 5, a timeout", recvmmsg(sv[1], imsg, 2, 0, &left));
+    printf("timeout left, written back: %d\n", left.tv_sec <= 5 && left.tv_sec >= 3);
+    struct timespec bad = {0, 2000000000};
+    SHOW("recvmmsg, a bad timeout", recvmmsg(sv[1], imsg, 2, 0, &bad));
+    close(sv[0]);
+    close(sv[1]);
+}
+
 static void readiness(void)
 {
     int sv[2];
@@ -722,6 +766,7 @@ int main(int argc, char **argv)
     families();
     readiness();
     timeouts();
+    several_messages();
     printf("done\n");
     return 0;
 }
