@@ -88,7 +88,6 @@ SOCKFS_MAGIC = 0x534F434B
 
 # Structure layouts.
 MSGHDR = struct.Struct("<QI4xQQQQi4x")  # struct msghdr: name, namelen, iov, iovlen, control, controllen, flags
-MMSGHDR_SIZE = MSGHDR.size + 8  # struct mmsghdr: a msghdr, then unsigned msg_len (and padding)
 MMSGHDR = struct.Struct("<56sI4x")  # struct mmsghdr: msghdr, msg_len
 CMSGHDR = struct.Struct("<Qii")  # struct cmsghdr: len, level, type (data follows, 8-aligned)
 UCRED = struct.Struct("<iII")  # struct ucred: pid, uid, gid

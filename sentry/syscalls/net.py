@@ -12,8 +12,8 @@ import structlog
 from ..abi.caps import CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN
 from ..abi.errno import (EAFNOSUPPORT, EDOM, EINVAL, EISCONN, EMSGSIZE, ENOBUFS, ENOPROTOOPT, ENOTCONN, ENOTSOCK,
                          EOPNOTSUPP, EPERM, EPROTONOSUPPORT, ESOCKTNOSUPPORT)
-from ..abi.fs import INT, IOV_MAX, MAX_RW_COUNT, TIMESPEC
-from ..abi.socket import (AF_MAX, AF_UNIX, AF_UNSPEC, CMSGHDR, MMSGHDR_SIZE, MSG_CMSG_CLOEXEC, MSG_CTRUNC,
+from ..abi.fs import INT, IOV_MAX, MAX_RW_COUNT
+from ..abi.socket import (AF_MAX, AF_UNIX, AF_UNSPEC, CMSGHDR, MMSGHDR, MSG_CMSG_CLOEXEC, MSG_CTRUNC,
                           MSG_DONTWAIT, MSG_OOB, MSG_TRUNC, MSG_WAITFORONE,
                           MSGHDR, SA_FAMILY, SCM_CREDENTIALS, SCM_MAX_FD, SCM_RIGHTS, SO_ACCEPTCONN, SO_BROADCAST,
                           SO_DOMAIN, SO_DONTROUTE, SO_ERROR, SO_KEEPALIVE, SO_LINGER, SO_OOBINLINE, SO_PASSCRED,
@@ -27,7 +27,7 @@ from ..net import addr
 from ..net.unix import UnixSocket, socketpair as _socketpair, then
 from .args import s32, u32
 from .fs import gather, install_pair, iovecs, scatter
-from .time import read_timespec
+from .time import read_timespec, write_timespec
 
 log = structlog.get_logger("ringfence.sentry")
 # Options only stored and read back (no effect on AF_UNIX here): option -> (size, default).
@@ -480,24 +480,18 @@ def _each_message(t, vec: int, vlen: int, one, stop=lambda: False):
     """one(msghdr address, first) for each struct mmsghdr of `vec`, its msg_len set to what
     that returned: the count done (the first message's error, or its Block, if none was).
     After the first, `one` must not wait; an error ends the run, as does stop()."""
-    done = 0
-
-    def record(count: int) -> int:
-        nonlocal done
-        t.mm.write(vec + done * MMSGHDR_SIZE + MSGHDR.size, INT.pack(count))
-        done += 1
-        while done < vlen and not stop():
-            try:
-                count = one(vec + done * MMSGHDR_SIZE, False)
-            except SysError:
-                break
-            t.mm.write(vec + done * MMSGHDR_SIZE + MSGHDR.size, INT.pack(count))
+    def record(count: int, done: int = 0) -> int:
+        while True:
+            t.mm.write(vec + done * MMSGHDR.size + MSGHDR.size, INT.pack(count))
             done += 1
-        return done
+            if done == vlen or stop():
+                return done
+            try:
+                count = one(vec + done * MMSGHDR.size, False)
+            except SysError:
+                return done
 
-    if not vlen:
-        return 0
-    return then(one(vec, True), record)
+    return then(one(vec, True), record) if vlen else 0
 
 
 def sendmmsg(t, fd, msgvec, vlen, flags, *_):
@@ -519,10 +513,9 @@ def recvmmsg(t, fd, msgvec, vlen, flags, timeout, *_):
         deadline = time.monotonic() + read_timespec(t, timeout) / 1e9
     each = flags & ~MSG_WAITFORONE
 
-    def finish(count):
-        if deadline is not None and count.__class__ is int:
-            left = max(0, int((deadline - time.monotonic()) * 1e9))
-            t.mm.write(timeout, TIMESPEC.pack(*divmod(left, 1_000_000_000)))
+    def finish(count: int) -> int:
+        if deadline is not None:
+            write_timespec(t, timeout, max(0, int((deadline - time.monotonic()) * 1e9)))
         return count
     return then(_each_message(t, msgvec, min(u32(vlen), IOV_MAX),
                               lambda msg, first: recvmsg(t, fd, msg, each if first else each | MSG_DONTWAIT),

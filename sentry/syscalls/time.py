@@ -65,7 +65,8 @@ def _now_ns(t, clock: int) -> int:
     raise SysError(E.EINVAL)
 
 
-def _write_timespec(t, addr: int, ns: int) -> None:
+def write_timespec(t, addr: int, ns: int) -> None:
+    """Store `ns` nanoseconds at `addr` as a struct timespec."""
     t.mm.write(addr, _TIMESPEC.pack(*divmod(ns, _NS)))
 
 
@@ -78,7 +79,7 @@ def read_timespec(t, addr: int) -> int:
 
 
 def clock_gettime(t, clock, tp, *_):
-    _write_timespec(t, tp, _now_ns(t, s32(clock)))
+    write_timespec(t, tp, _now_ns(t, s32(clock)))
     return 0
 
 
@@ -87,7 +88,7 @@ def clock_getres(t, clock, res, *_):
     _now_ns(t, clock)  # validates the clock
     if res:
         coarse = clock in (CLOCK_REALTIME_COARSE, CLOCK_MONOTONIC_COARSE)
-        _write_timespec(t, res, _COARSE_RES if coarse else 1)
+        write_timespec(t, res, _COARSE_RES if coarse else 1)
     return 0
 
 
