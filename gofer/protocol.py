@@ -257,8 +257,11 @@ _STATFS = _Fixed("qqQQQQQQqqq", StatFS)
 _TIMESPEC = _Fixed("qq", Timespec)
 _DIRENTS = _List(_Record(Dirent, _U64, _U8, _NAME))
 _DIRSTATS = _List(_Record(DirStat, _NAME, _STAT))
-DIRSTAT_ROOM = MAX_MESSAGE - HEADER.size - _U64.struct.size - _U32.struct.size  # for a page's entries
-DIRSTAT_ENTRY = _U32.struct.size + _STAT.struct.size  # an entry's size, its name's bytes excepted
+# A listing's page (GETDENTS, DIRSTAT): the room for its entries, and an entry's size, its name's
+# bytes excepted.
+PAGE_ROOM = MAX_MESSAGE - HEADER.size - _U64.struct.size - _U32.struct.size
+DIRENT_ENTRY = _U64.struct.size + _U8.struct.size + _U32.struct.size
+DIRSTAT_ENTRY = _U32.struct.size + _STAT.struct.size
 _NODE = dict(handle=_HANDLE, stat=_STAT)
 _ENTRY = dict(parent=_HANDLE, name=_NAME)
 
@@ -272,10 +275,10 @@ SPEC = {
     Op.STAT: Spec(dict(handle=_HANDLE), dict(stat=_STAT)),
     Op.OPEN: Spec(dict(handle=_HANDLE, flags=_U32), {}, fds=1),   # O_* flags -> a host fd
     Op.READLINK: Spec(dict(handle=_HANDLE), dict(target=_BYTES)),
-    # cookie 0: from the start; the reply's cookie continues; no entries: the end
+    # a page, as many entries as fit one message; cookie 0: from the start; the reply's cookie
+    # continues; no entries: the end
     Op.GETDENTS: Spec(dict(handle=_HANDLE, cookie=_U64), dict(cookie=_U64, entries=_DIRENTS)),
-    # GETDENTS with each entry's attributes instead of its inode number and type (a page: as
-    # many as fit one message)
+    # GETDENTS with each entry's attributes instead of its inode number and type
     Op.DIRSTAT: Spec(dict(handle=_HANDLE, cookie=_U64), dict(cookie=_U64, entries=_DIRSTATS)),
     Op.STATFS: Spec(dict(handle=_HANDLE), dict(statfs=_STATFS)),
     # every handle released; one unknown or listed twice: EBADF/EINVAL and none released

@@ -31,8 +31,8 @@ from typing import NamedTuple, Sequence
 import pyseccomp
 
 from . import _linux
-from .protocol import (AT_REMOVEDIR, DIRSTAT_ENTRY, DIRSTAT_ROOM, MAX_MESSAGE, NO_ID, RENAME_EXCHANGE,
-                       RENAME_NOREPLACE, SETATTR_ATIME, SETATTR_GID, SETATTR_MODE, SETATTR_MTIME,
+from .protocol import (AT_REMOVEDIR, DIRENT_ENTRY, DIRSTAT_ENTRY, MAX_MESSAGE, NO_ID, PAGE_ROOM,
+                       RENAME_EXCHANGE, RENAME_NOREPLACE, SETATTR_ATIME, SETATTR_GID, SETATTR_MODE, SETATTR_MTIME,
                        SETATTR_SIZE, SETATTR_UID, SPEC, UTIME_OMIT, Dirent, DirStat, Op, RequestError,
                        Stat, StatFS, decode_request, encode_error, encode_reply)
 
@@ -309,40 +309,36 @@ class _Server:
         return (os.readlink(b"", dir_fd=node.fd),)
 
     def _getdents(self, handle: int, cookie: int):
-        """Entries after `cookie` (0: from the start) but '.' and '..', as many as one
-        getdents64 buffer holds, and the cookie to continue from; no entries at the end."""
-        if cookie >= 1 << 63:
-            raise OSError(errno.EINVAL, "bad directory cookie")
-        with self._reopened(self._node(handle), os.O_RDONLY | os.O_DIRECTORY) as fd:
-            os.lseek(fd, cookie, os.SEEK_SET)
-            while batch := _linux.getdents64(fd, _DIRENT_BUF):
-                cookie = batch[-1][1]
-                entries = [Dirent(ino, dtype, name) for ino, _, dtype, name in batch
-                           if name not in (b".", b"..")]
-                if entries:
-                    return cookie, entries
-            return cookie, []
+        return self._page(handle, cookie, DIRENT_ENTRY, lambda fd, ino, dtype, name: Dirent(ino, dtype, name))
 
     def _dirstat(self, handle: int, cookie: int):
-        """As _getdents, each entry with its attributes (fstatat without following a symlink,
-        as WALK sees it; an entry gone meanwhile is left out), as many as fit one reply."""
+        """Each entry with its attributes: fstatat without following a symlink, as WALK sees it
+        (an entry gone meanwhile is left out)."""
+        def entry(fd: int, ino: int, dtype: int, name: bytes) -> DirStat | None:
+            try:
+                return DirStat(name, _stat_of(os.stat(name, dir_fd=fd, follow_symlinks=False)))
+            except FileNotFoundError:
+                return None
+        return self._page(handle, cookie, DIRSTAT_ENTRY, entry)
+
+    def _page(self, handle: int, cookie: int, size: int, entry):
+        """A listing's page: the entries after `cookie` (0: from the start) but '.' and '..', as
+        entry(dir fd, ino, d_type, name) makes them (None: left out), as many as fit one reply
+        (`size` bytes each besides the name), and the cookie to continue from; none at the end."""
         if cookie >= 1 << 63:
             raise OSError(errno.EINVAL, "bad directory cookie")
         with self._reopened(self._node(handle), os.O_RDONLY | os.O_DIRECTORY) as fd:
             os.lseek(fd, cookie, os.SEEK_SET)
-            entries, room = [], DIRSTAT_ROOM
+            entries, room = [], PAGE_ROOM
             while batch := _linux.getdents64(fd, _DIRENT_BUF):
-                for _, off, _, name in batch:
-                    if name in (b".", b".."):
-                        cookie = off
-                        continue
-                    room -= DIRSTAT_ENTRY + len(name)
-                    if room < 0:
-                        return cookie, entries
-                    try:
-                        entries.append(DirStat(name, _stat_of(os.stat(name, dir_fd=fd, follow_symlinks=False))))
-                    except FileNotFoundError:
-                        pass
+                for ino, off, dtype, name in batch:
+                    if name not in (b".", b".."):
+                        room -= size + len(name)
+                        if room < 0:
+                            return cookie, entries
+                        item = entry(fd, ino, dtype, name)
+                        if item is not None:
+                            entries.append(item)
                     cookie = off
                 if entries:
                     return cookie, entries
