@@ -57,7 +57,9 @@ _NS = 1_000_000_000
 _libc = ctypes.CDLL(None, use_errno=True)  # fallocate and syncfs, which `os` lacks
 _libc.fallocate.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
 MAX_HANDLES = 512
+EVICT_BATCH = 64  # handles given back to the gofer in one message once MAX_HANDLES is passed
 LIST_AFTER = 8  # a directory's first misses always walk
+_MISSING = object()
 
 
 def list_after(attr: Attr) -> int:
@@ -66,8 +68,6 @@ def list_after(attr: Attr) -> int:
     listing will.  A listed entry costs about an eighth of a walk, and Linux's file systems
     give a directory at least 16 bytes of size an entry (ext4 20-34 here, tmpfs 20)."""
     return max(LIST_AFTER, attr.st_size // (16 * 8))
-EVICT_BATCH = 64  # handles given back to the gofer in one message once MAX_HANDLES is passed
-_MISSING = object()
 
 
 def _sys(err: OSError) -> SysError:
