@@ -27,7 +27,7 @@ from ..abi import errno as E
 from ..abi import sysno
 from ..abi.signal import (
     CLD_CONTINUED, CLD_EXITED, CLD_KILLED, CLD_STOPPED, SA_NOCLDSTOP, SA_NOCLDWAIT, SI_USER, SIG_IGN, SIGCHLD,
-    SIGCONT, SIGKILL, SIGSTOP, bit,
+    SIGCONT, SIGKILL, SIGSTOP,
 )
 from .siginfo import child_info, fault_info, kill_info
 from ..syscalls.table import TABLE
@@ -35,7 +35,7 @@ from . import seccomp
 from .creds import Credentials
 from .errors import SysError
 from .futex import Futexes, futex_key
-from .signals import FROM_RUNTIME, Signals
+from .signals import FROM_RUNTIME, Signals, deliverable
 from .task import Task, TaskState, ThreadGroup
 from .timers import TimerQueue
 from .waitqueue import JUSTRESUME, NORESUME, Block
@@ -409,7 +409,7 @@ class Kernel:
             t.block_timer = self.timers.call_at(block.deadline, waker)
         if block.host_fds:
             self.host_waits[t] = block.host_fds
-        if block.interruptible and any(bit(entry[0]) & ~t.sigmask for entry in t.pending + t.tg.pending):
+        if block.interruptible and deliverable(t):
             # A signal came while t ran, after its stub had stopped for this syscall (the kick
             # is only seen once it resumes): it must not sleep through it, as on Linux.
             self.interrupt(t)
@@ -577,10 +577,18 @@ class Kernel:
             self._defer_wake(t)  # the signal stays pending: its syscall is re-run at the thaw, and
             return  # parking again sees the signal (_park)
         if t.state is TaskState.BLOCKED:
-            block = self._unpark(t)
+            partial = t.block.partial if t.block is not None else None
+            block = self._unpark(t, rerun=partial is not None)  # (what moved stays: no cancel)
             t.state = TaskState.RUNNING
             self.ready = collections.deque(x for x in self.ready if x is not t)
-            self._finish(t, -E.ERESTARTSYS if block is not None and block.restartable else -E.EINTR)
+            if partial is not None:  # a transfer under way returns what it moved, as Linux
+                try:
+                    result = partial()
+                except SysError as err:
+                    result = -err.errno
+            else:
+                result = -E.ERESTARTSYS if block is not None and block.restartable else -E.EINTR
+            self._finish(t, result)
         elif t.state is TaskState.RUNNING:
             self.platform.interrupt(t.host_pid, t.host_tid)
 

@@ -66,9 +66,9 @@ class Block:
                  handler did before blocking (a FIFO open's waiting end).
     exclusive:   wait queues whose notify() re-runs the syscall only at the
                  task's turn among their exclusive waiters (EPOLLEXCLUSIVE).
-    partial:     what the call returns (no arguments) if its wait is cut short by
-                 a timeout of the file's own (a socket's SO_RCVTIMEO): what it
-                 moved so far; None: it moved nothing.
+    partial:     what the call returns (no arguments) if its wait is cut short, by
+                 a signal or a timeout of the file's own (a socket's SO_RCVTIMEO):
+                 what it moved so far; None: it moved nothing.
     """
 
     __slots__ = ("queues", "deadline", "host_fds", "retry", "restartable", "interruptible", "cancel", "exclusive",

@@ -679,6 +679,30 @@ static void timeouts(void)
     close(l);
 }
 
+/* A blocking write of 4 MiB to a stream socket nobody reads, interrupted by a signal (SA_RESTART)
+ * once the buffer is full: it returns the count it moved, and that is exactly what is queued. */
+static void interrupted_write(void)
+{
+    int sv[2];
+    MUST(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    struct sigaction sa = {0}, old;
+    sa.sa_handler = on_alarm;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGALRM, &sa, &old);
+    struct itimerval it = {{0, 0}, {0, 100000}};
+    setitimer(ITIMER_REAL, &it, NULL);
+    static char big[4 << 20];
+    long sent = write(sv[0], big, sizeof big);
+    sigaction(SIGALRM, &old, NULL);
+    printf("interrupted write returns a part: %d\n", sent > 0 && sent < (long)sizeof big);
+    long queued = 0, n;
+    while ((n = recv(sv[1], big, sizeof big, MSG_DONTWAIT)) > 0)
+        queued += n;
+    printf("what is queued is what it returned: %d\n", queued == sent);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 /* sendmmsg and recvmmsg: several datagrams in one call, each message's msg_len set. */
 static void several_messages(void)
 {
@@ -767,6 +791,7 @@ int main(int argc, char **argv)
     readiness();
     timeouts();
     several_messages();
+    interrupted_write();
     printf("done\n");
     return 0;
 }
