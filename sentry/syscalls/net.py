@@ -349,17 +349,18 @@ def sendto(t, fd, buff, length, flags, daddr, addrlen, *_):
 
 
 def _msghdr(t, ptr: int):
-    """The fields of the struct msghdr at `ptr` (EMSGSIZE for too many iovecs)."""
-    name, namelen, iov, iovlen, control, controllen, _ = MSGHDR.unpack(t.mm.read(ptr, MSGHDR.size))
-    if iovlen > IOV_MAX:
+    """The struct msghdr at `ptr`: its fields (as MSGHDR has them) and its iovecs (EMSGSIZE for
+    too many)."""
+    fields = MSGHDR.unpack(t.mm.read(ptr, MSGHDR.size))
+    if fields[3] > IOV_MAX:
         raise SysError(EMSGSIZE)
-    return name, namelen, iovecs(t, iov, iovlen), control, controllen
+    return fields, iovecs(t, fields[2], fields[3])
 
 
 def sendmsg(t, fd, msg, flags, *_):
     """sendmsg(2) with SCM_RIGHTS and SCM_CREDENTIALS."""
     sock = _sock(t, fd)
-    name, namelen, vecs, control, controllen = _msghdr(t, msg)
+    (name, namelen, _, _, control, controllen, _), vecs = _msghdr(t, msg)
     if controllen > 0x7FFFFFFF:
         raise SysError(ENOBUFS)
     raw_to = _sockaddr(t, name, namelen) if name and namelen else None
@@ -455,7 +456,7 @@ def recvmsg(t, fd, msg, flags, *_):
     """recvmsg(2) with SCM_RIGHTS (MSG_CMSG_CLOEXEC) and SCM_CREDENTIALS (with SO_PASSCRED)."""
     sock = _sock(t, fd)
     flags = u32(flags)
-    name, namelen, vecs, control, controllen = _msghdr(t, msg)
+    (name, namelen, iov, iovlen, control, controllen, _), vecs = _msghdr(t, msg)
     if s32(namelen) < 0:
         raise SysError(EINVAL)
 
@@ -468,7 +469,6 @@ def recvmsg(t, fd, msg, flags, *_):
         raw = r.addr if r.addr != addr.UNNAMED else b""
         if name and raw:
             t.mm.write(name, raw[:namelen])
-        iov, iovlen, _ = MSGHDR.unpack(t.mm.read(msg, MSGHDR.size))[2:5]
         t.mm.write(msg, MSGHDR.pack(name, len(raw) if name else namelen, iov, iovlen, control, cm.used,
                                     r.flags | cm.flags))
         return count
