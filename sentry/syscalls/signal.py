@@ -182,9 +182,7 @@ def rt_tgsigqueueinfo(t, tgid, tid, sig, info, *_):
 
 
 def rt_sigtimedwait(t, set_, info, timeout, size, *_):
-    if size != 8:
-        raise SysError(E.EINVAL)
-    mask = int.from_bytes(t.mm.read(set_, 8), "little") & ~UNBLOCKABLE
+    mask = read_sigset(t, set_, size)
     deadline = time.monotonic() + read_timespec(t, timeout) / 1e9 if timeout else None
 
     def take():
