@@ -68,7 +68,8 @@ def sentry_config(spec: Spec, rootfs: str, **kw) -> boot.SentryConfig:
     rlimits, noNewPrivileges and seccomp profile, its hostname (the sandbox's uname); its `fs`
     is the spec's mount plan unless given.  SandboxError if the spec asks for what cannot be."""
     check_namespaces(spec)
-    kw.setdefault("fs", mount_plan(spec))
+    if "fs" not in kw:
+        kw["fs"] = mount_plan(spec)
     proc = spec.process
     argv = list(proc.args)
     try:
