@@ -95,7 +95,7 @@ class Received(NamedTuple):
 class UnixSocket(File):
     """An AF_UNIX socket of type `stype` (SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET)."""
 
-    __slots__ = ("stype", "peer", "queue", "backlog", "listening", "shutdown", "err", "addr", "bound_key",
+    __slots__ = ("stype", "peer", "queue", "backlog", "shutdown", "err", "addr", "bound_key",
                  "wmem", "sndbuf", "rcvbuf", "passcred", "peercred", "opts", "timeouts", "dead", "embryo", "rq", "wq")
     seekable = False
 
@@ -106,7 +106,6 @@ class UnixSocket(File):
         self.peer: UnixSocket | None = None
         self.queue: deque[Packet] = deque()
         self.backlog = -1  # the listen() backlog; -1 while not listening
-        self.listening = False
         self.shutdown = 0  # RCV_SHUTDOWN | SEND_SHUTDOWN
         self.err = 0  # sk_err, reported once (SO_ERROR, or a read that finds nothing)
         self.addr = addr.UNNAMED
@@ -123,6 +122,11 @@ class UnixSocket(File):
         self.wq = WaitQueue()  # writers: send-buffer room, room in a listener's backlog
 
     # -- connection state ----------------------------------------------------------
+    @property
+    def listening(self) -> bool:
+        """Whether listen() made it a listening socket."""
+        return self.backlog >= 0
+
     @property
     def connected(self) -> bool:
         """Whether the socket has a peer (a stream's connection, or a datagram's default destination)."""
@@ -149,11 +153,10 @@ class UnixSocket(File):
             raise SysError(EOPNOTSUPP)
         if self.bound_key is None or self.connected:
             raise SysError(EINVAL)
-        self.backlog = min(max(backlog, 0), SOMAXCONN)
         if not self.listening:
-            self.listening = True
             self.peercred = ucred(t, True)
-            self.wq.notify()  # connecting tasks waiting on a full backlog see the new size
+        self.backlog = min(max(backlog, 0), SOMAXCONN)
+        self.wq.notify()  # connecting tasks waiting on a full backlog see the new size
 
     def connect_stream(self, t, other: UnixSocket):
         """connect(2) of a stream or seqpacket socket to `other`: 0, EAGAIN or a Block while
@@ -315,10 +318,8 @@ class UnixSocket(File):
         return done
 
     def _send_message(self, t, data: bytes, flags: int, to: UnixSocket | None, files, creds):
-        if self.stype != SOCK_DGRAM:  # seqpacket: the connection only
-            if not self.connected:
-                raise SysError(ENOTCONN)
-            to = None
+        if self.stype != SOCK_DGRAM and not self.connected:  # seqpacket: the connection only
+            raise SysError(ENOTCONN)
         if len(data) > self.sndbuf - _DGRAM_OVERHEAD:
             raise SysError(EMSGSIZE)
         other = to or self.peer
