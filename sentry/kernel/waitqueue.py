@@ -97,6 +97,21 @@ class Block:
         self.partial = partial
 
 
+def then(result, finish):
+    """`finish(result)` of a handler's `result`, or for a Block, a Block whose retry and partial
+    finish what they return (a receive that waits again after taking some bytes, say, gives
+    its result only at the end)."""
+    if result.__class__ is not Block:
+        return finish(result)
+    if result.retry is not None:
+        retry = result.retry
+        result.retry = lambda: then(retry(), finish)
+    if result.partial is not None:
+        partial = result.partial
+        result.partial = lambda: finish(partial())
+    return result
+
+
 # A handler's answer meaning "the task's registers are already set (execve,
 # rt_sigreturn): resume it without touching %rax".
 JUSTRESUME = object()

@@ -23,7 +23,7 @@ from ..abi.socket import (MSG_DONTWAIT, MSG_NOSIGNAL, MSG_PEEK, MSG_TRUNC, MSG_W
                           SOCKFS_MAGIC, SOMAXCONN, UNIX_MAX_DGRAM_QLEN)
 from ..fs.pipe import broken_pipe
 from ..kernel.errors import SysError
-from ..kernel.waitqueue import Block, WaitQueue
+from ..kernel.waitqueue import Block, WaitQueue, then
 from ..vfs.dentry import internal_location, internal_mount
 from ..vfs.file import File
 from ..vfs.inode import AttrInode, FileSystem
@@ -481,20 +481,6 @@ class UnixSocket(File):
         if self.stype == SOCK_DGRAM and self.peer is not None:
             queues += (self.peer.wq,)
         return queues, ()
-
-
-def then(result, finish):
-    """`finish(result)`, or for a Block, a Block whose retry finishes what it returns (a receive
-    that waits again after taking some bytes returns its Received only at the end)."""
-    if result.__class__ is not Block:
-        return finish(result)
-    if result.retry is not None:
-        retry = result.retry
-        result.retry = lambda: then(retry(), finish)
-    if result.partial is not None:
-        partial = result.partial
-        result.partial = lambda: finish(partial())
-    return result
 
 
 def _data_only(r: Received) -> bytes:

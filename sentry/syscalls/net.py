@@ -22,9 +22,9 @@ from ..abi.socket import (AF_MAX, AF_UNIX, AF_UNSPEC, CMSGHDR, MMSGHDR, MSG_CMSG
                           SOCK_CLOEXEC, SOCK_DGRAM, SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF, SOCK_NONBLOCK, SOCK_RAW,
                           SOCK_SEQPACKET, SOCK_STREAM, SOCK_TYPE_MASK, SOL_SOCKET, TIMEVAL, UCRED, cmsg_align)
 from ..kernel.errors import SysError
-from ..kernel.waitqueue import Block
+from ..kernel.waitqueue import Block, then
 from ..net import addr
-from ..net.unix import UnixSocket, socketpair as _socketpair, then
+from ..net.unix import UnixSocket, socketpair as _socketpair
 from .args import s32, u32
 from .fs import gather, install_pair, iovecs, scatter
 from .time import read_timespec, write_timespec
