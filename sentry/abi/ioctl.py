@@ -22,8 +22,6 @@ TIOCSPTLCK = 0x40045431
 TIOCGPTLCK = 0x80045439
 TIOCGPTPEER = 0x5441
 
-TERMIOS_SIZE = 36  # struct termios (kernel layout)
-WINSIZE_SIZE = 8  # struct winsize
 INT_SIZE = 4
 # Generic descriptor ioctls.
 FIONCLEX = 0x5450

@@ -57,9 +57,10 @@ TCIFLUSH, TCOFLUSH, TCIOFLUSH = 0, 1, 2
 # TCXONC arguments: suspend or restart output, send VSTOP or VSTART
 TCOOFF, TCOON, TCIOFF, TCION = 0, 1, 2, 3
 
-# Device numbers: /dev/tty, /dev/ptmx, and the major of devpts's replicas.
+# Device numbers: /dev/tty, /dev/console, /dev/ptmx, and the major of devpts's replicas.
 TTYAUX_MAJOR = 5
 TTY_MINOR = 0
+CONSOLE_MINOR = 1
 PTMX_MINOR = 2
 PTS_MAJOR = 136
 DEVPTS_SUPER_MAGIC = 0x1CD1

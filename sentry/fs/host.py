@@ -3,20 +3,22 @@ donates), as files of the sandbox.
 
 Reads never block the sentry: the fd is polled first and the task parks on
 it when it is not ready.  Writes are plain write loops.  fstat shows the fd's
-type and permissions only; ioctls are limited to read-only terminal queries.
+type and permissions only; a plain host fd's ioctls are read-only queries (TCGETS,
+TIOCGWINSZ, FIONREAD of the host fd; TIOCGPGRP), a host terminal's are below.
 
 A host pty the runtime made for a process (a container's init with `process.terminal`, an
 `exec -t`) is a HostTerminal: named /dev/pts/N in the container's devpts (init's is /dev/pts/0
 and /dev/console is a bind of it, as runc makes them), the process's controlling terminal, its
 session's leader in the foreground.  The host pty's line discipline does the terminal's work
-(echo, line editing, termios, which are passed through); the sentry keeps the sessions:
-TIOCSCTTY, TIOC[GS]PGRP, TIOCGSID, /dev/tty, and signals the foreground group when the runtime
-reports a signal character typed (control.py) or a window size is set (unless a host session
-holds the pty, whose runtime process passes on what the host raises: `host_signals`; the
-SIGWINCH the host raises for that size then comes back through it).  Without a devpts on
-/dev/pts, an init's terminal is /dev/console and an exec'd one has no name (`host:[N]`).
-`ringfence do`'s terminal (the caller's own) is always /dev/console.  The name lasts while a
-file is open on the terminal or a session has it.
+(echo, line editing); termios, window size and TCFLSH are passed through to it, TCSBRK[P] and
+TCXONC are accepted as no-ops (the host's TCOOFF would block the sentry's next write to the pty).
+The sentry keeps the sessions: TIOCSCTTY, TIOCNOTTY, TIOC[GS]PGRP, TIOCGSID, /dev/tty, and
+signals the foreground group when the runtime reports a signal character typed (control.py) or
+a window size is set (unless a host session holds the pty, whose runtime process passes on what
+the host raises: `host_signals`; the SIGWINCH the host raises for that size then comes back
+through it).  Without a devpts on /dev/pts, an init's terminal is /dev/console and an exec'd
+one has no name (`host:[N]`).  `ringfence do`'s terminal (the caller's own) is always
+/dev/console.  The name lasts while a file is open on the terminal or a session has it.
 """
 from __future__ import annotations
 
@@ -29,9 +31,10 @@ from ..abi.errno import EAGAIN, EINVAL, EIO, ENOTTY, EPIPE
 from ..abi.fs import (AT_FDCWD, ANON_INODE_FS_MAGIC, INT, O_ACCMODE, O_APPEND, O_NONBLOCK, O_RDWR, POLLERR,
                       POLLHUP, POLLIN, POLLOUT, S_IALLUGO, S_IFCHR, S_IFMT, S_IFREG, makedev)
 from ..abi.ioctl import (FIONREAD, INT_SIZE, TCFLSH, TCGETS, TCSBRK, TCSBRKP, TCSETS, TCSETSF, TCSETSW, TCXONC,
-                         TERMIOS_SIZE, TIOCGPGRP, TIOCGWINSZ, TIOCOUTQ, TIOCSWINSZ, WINSIZE_SIZE)
+                         TIOCGPGRP, TIOCGWINSZ, TIOCOUTQ, TIOCSWINSZ)
 from ..abi.signal import SIGWINCH
-from ..abi.termios import TCIFLUSH, TCIOFLUSH, TCOFLUSH, TCOOFF, TCION
+from ..abi.termios import (CONSOLE_MINOR, TCIFLUSH, TCIOFLUSH, TCOFLUSH, TCOOFF, TCION, TERMIOS, TTYAUX_MAJOR,
+                           WINSIZE)
 from ..kernel.errors import SysError
 from ..kernel.waitqueue import Block
 from ..vfs.dentry import Location, internal_location, internal_mount
@@ -48,9 +51,9 @@ _SIGPIPE = int(signal.SIGPIPE)
 _READ_MAX = 1 << 20
 _READABLE = POLLIN | POLLHUP | POLLERR
 # ioctls passed through to the host fd: request -> size of the result it writes.
-_QUERIES = {TCGETS: TERMIOS_SIZE, TIOCGWINSZ: WINSIZE_SIZE, FIONREAD: INT_SIZE}
+_QUERIES = {TCGETS: TERMIOS.size, TIOCGWINSZ: WINSIZE.size, FIONREAD: INT_SIZE}
 _TERMINAL_QUERIES = {**_QUERIES, TIOCOUTQ: INT_SIZE}
-CONSOLE = makedev(5, 1)  # as Linux numbers /dev/console
+CONSOLE = makedev(TTYAUX_MAJOR, CONSOLE_MINOR)
 CONSOLE_PATH = b"/dev/console"
 
 
@@ -274,35 +277,21 @@ class HostTerminalFile(SessionIoctls, HostFile):
         """One file fewer on the terminal."""
         self.term.file_closed()
 
-    def read(self, t, n: int):
-        """As HostFile's; EIO once the host side hung up."""
-        try:
-            return super().read(t, n)
-        except OSError as err:
-            raise SysError(err.errno) from None
-
-    def write(self, t, data: bytes):
-        """As HostFile's; EIO once the host side hung up."""
-        try:
-            return super().write(t, data)
-        except OSError as err:
-            raise SysError(err.errno) from None
-
     def ioctl(self, t, cmd: int, arg: int) -> int:
-        """Termios and window size on the host pty (TCSETSW without waiting: output is with the
-        host already), a changed size signalling the foreground group (unless the host does:
-        `host_signals`); the session ioctls."""
+        """Termios, window size and TCFLSH on the host pty (TCSETSW without waiting: output is
+        with the host already), a changed size signalling the foreground group (unless the host
+        does: `host_signals`); TCSBRK[P] and TCXONC accepted as no-ops; the session ioctls."""
         fd = self.fd
         if self._query(t, cmd, arg, _TERMINAL_QUERIES):
             return 0
         if cmd in (TCSETS, TCSETSW, TCSETSF):
-            raw = t.mm.read(arg, TERMIOS_SIZE)
+            raw = t.mm.read(arg, TERMIOS.size)
             if cmd == TCSETSF:
                 _host_ioctl(fd, TCFLSH, TCIFLUSH)
             _host_ioctl(fd, TCSETS, raw)
         elif cmd == TIOCSWINSZ:
-            size = t.mm.read(arg, WINSIZE_SIZE)
-            if size != _host_ioctl(fd, TIOCGWINSZ, bytes(WINSIZE_SIZE)):
+            size = t.mm.read(arg, WINSIZE.size)
+            if size != _host_ioctl(fd, TIOCGWINSZ, bytes(WINSIZE.size)):
                 _host_ioctl(fd, TIOCSWINSZ, size)
                 if not self.term.host_signals:
                     self.term.signal_foreground(SIGWINCH)
@@ -310,10 +299,9 @@ class HostTerminalFile(SessionIoctls, HostFile):
             if arg not in (TCIFLUSH, TCOFLUSH, TCIOFLUSH):
                 raise SysError(EINVAL)
             _host_ioctl(fd, TCFLSH, arg)
-        elif cmd == TCXONC:
+        elif cmd == TCXONC:  # (a no-op: the host's TCOOFF would block the sentry's next write)
             if not TCOOFF <= arg <= TCION:
                 raise SysError(EINVAL)
-            _host_ioctl(fd, TCXONC, arg)
         elif cmd not in (TCSBRK, TCSBRKP):  # (tcdrain: nothing waits in the sentry)
             return self._session_ioctl(t, cmd, arg)
         return 0
