@@ -30,6 +30,7 @@ _SIGNAL_CHARS = ((VINTR, SIGINT), (VQUIT, SIGQUIT), (VSUSP, SIGTSTP))
 _INPUT_MODES = ISTRIP | INLCR | IGNCR | ICRNL | IXON
 _LOCAL_MODES = ISIG | ICANON | ECHO | ECHONL
 _SPECIAL_OUTPUT = re.compile(rb"[\x00-\x1f\x7f]")
+_UTF8_CONTINUATION = bytes(range(0x80, 0xC0))  # bytes that take no column
 
 
 def _cntrl(c: int) -> bool:
@@ -342,7 +343,7 @@ class LineDiscipline:
     def _printable(self, run: bytes, utf8: int) -> None:
         if run:
             self.out += run
-            self.column += len(run) - (sum(1 for b in run if b & 0xC0 == 0x80) if utf8 else 0)
+            self.column += len(run.translate(None, _UTF8_CONTINUATION)) if utf8 else len(run)
 
     def _echo(self, c: int) -> None:
         """Echo an input character, a control character as ^X under ECHOCTL (tab excepted)."""
