@@ -117,8 +117,8 @@ class Terminal(Controlling):
     """A master/replica pair: its line discipline, window size, lock, and the session it
     controls with that session's foreground process group."""
 
-    __slots__ = ("devpts", "ldisc", "winsize", "locked", "master_open", "replicas", "opened", "hangups",
-                 "master_q", "replica_q")
+    __slots__ = ("devpts", "ldisc", "winsize", "locked", "master_open", "replicas", "opened", "master_q",
+                 "replica_q")
 
     def __init__(self, t, devpts: DevptsFS):
         super().__init__()
@@ -129,7 +129,6 @@ class Terminal(Controlling):
         self.master_open = True
         self.replicas = 0  # open replica files
         self.opened = False  # a replica was opened once
-        self.hangups = 0  # replica files opened before the last hangup are hung up
         self.master_q = WaitQueue()  # the master's readers and writers
         self.replica_q = WaitQueue()  # the replica's readers and writers
         self.inode = devpts.add(self, t.creds.fsuid, t.creds.fsgid)
@@ -167,7 +166,6 @@ class Terminal(Controlling):
         self.devpts.hide(self.number)
         if not self.replicas:
             self.devpts.release(self.number)
-        self.hangups += 1
         self.hang_up()
         self.wake()
 
@@ -395,11 +393,10 @@ class MasterFile(TerminalFile):
 class ReplicaFile(TerminalFile):
     """The replica (/dev/pts/N): the terminal as its programs see it."""
 
-    __slots__ = ("generation", "_timer")
+    __slots__ = ("_timer",)
 
     def __init__(self, loc: Location, flags: int, term: Terminal):
         super().__init__(loc, flags, term)
-        self.generation = term.hangups
         # A VTIME read waiting: (the task's syscall, its deadline, the input it had seen).
         self._timer: tuple | None = None
         term.replicas += 1
@@ -407,8 +404,8 @@ class ReplicaFile(TerminalFile):
 
     @property
     def hung_up(self) -> bool:
-        """Whether the terminal was hung up since this file was opened."""
-        return self.generation != self.term.hangups
+        """Whether the terminal was hung up (its one master closed: no replica opens after)."""
+        return not self.term.master_open
 
     def release(self) -> None:
         """One replica file fewer (the master reads EIO after the last)."""
