@@ -158,6 +158,8 @@ class TaskService:
         except BaseException:
             if c.sandbox is not None:
                 self._abandon(c.sandbox)
+            if c.init.io is not None:
+                c.init.io.close()
             self._release(c)
             raise
         self.containers[c.id] = c
@@ -182,7 +184,7 @@ class TaskService:
     def _abandon(self, sandbox: Sandbox) -> None:
         """End a sandbox whose container is not created after all: reaped without a trace."""
         for pid in (sandbox.sentry_pid, sandbox.gofer_pid):
-            self._watch[pid] = lambda status: None
+            self._on_exit(pid, lambda status: None)
         sandbox.destroy()
 
     def _pod_of(self, spec) -> Container | None:
