@@ -397,7 +397,7 @@ class ReplicaFile(TerminalFile):
 
     def __init__(self, loc: Location, flags: int, term: Terminal):
         super().__init__(loc, flags, term)
-        # A VTIME read waiting: (the task's syscall, its deadline, the input it had seen).
+        # A VTIME read waiting: (the task, its deadline, the input it had seen).
         self._timer: tuple | None = None
         term.replicas += 1
         term.opened = True
@@ -438,7 +438,7 @@ class ReplicaFile(TerminalFile):
     def _read_raw(self, t, n: int):
         """VMIN bytes (at most n), or what came before VTIME tenths of a second passed
         without more (VMIN > 0: counted from the last byte; VMIN 0: from the call).  The
-        timer lives across the re-runs of the same syscall (one reader at a time)."""
+        timer lives across the re-runs of the task's syscall (one reader at a time)."""
         ldisc = self.term.ldisc
         cc = ldisc.termios.cc
         vmin, vtime = cc[VMIN], cc[VTIME]
@@ -451,10 +451,9 @@ class ReplicaFile(TerminalFile):
             return self._take(n)
         if not vtime or (vmin and not have):
             return self._block()
-        call = t.syscall
         timer = self._timer
         now = time.monotonic()
-        if timer is None or timer[0] is not call or (vmin and have != timer[2]):
+        if timer is None or not t.rerun or timer[0] is not t or (vmin and have != timer[2]):
             deadline = now + vtime / 10
         elif now >= timer[1]:
             return self._take(n)
@@ -462,7 +461,7 @@ class ReplicaFile(TerminalFile):
             deadline = timer[1]
         if self.flags & O_NONBLOCK:
             raise SysError(EAGAIN)
-        self._timer = (call, deadline, have)
+        self._timer = (t, deadline, have)
         return Block(queues=(self.term.replica_q,), deadline=deadline)
 
     def unread(self, data: bytes) -> None:

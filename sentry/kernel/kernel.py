@@ -270,7 +270,6 @@ class Kernel:
             nr = stopped[1]
             args = stopped[2:]
             handler = handlers[nr] if nr < nhandlers else self._unsupported(nr)
-            t.syscall = (handler, args)  # (a new object each call: what outlives one call keys on it)
             try:
                 result = handler(t, *args)
             except SysError as err:
@@ -282,6 +281,7 @@ class Kernel:
                 result = -E.EIO
             if result.__class__ is not int:
                 if result.__class__ is Block:
+                    t.syscall = (handler, args)
                     self._park(t, result)
                     continue
                 if result is NORESUME or t.state is not running:
@@ -553,6 +553,7 @@ class Kernel:
         t.state = TaskState.RUNNING
         self.current = t
         handler, args = t.syscall
+        t.rerun = True
         try:
             result = block.retry() if block.retry is not None else handler(t, *args)
         except SysError as err:
@@ -562,6 +563,7 @@ class Kernel:
         except Exception:
             log.exception("syscall handler failed on re-run", tid=t.tid)
             result = -E.EIO
+        t.rerun = False
         if result.__class__ is Block:
             self._park(t, result)
             return

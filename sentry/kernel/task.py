@@ -145,8 +145,9 @@ class Task:
         self.sigwait_mask = 0  # signals rt_sigtimedwait is waiting for
         self.waker = None  # its wake callback while parked
         self.stopped_result = None  # the %rax it resumes with when its process continues (or thaws)
-        self.syscall = None  # (handler, args) of the syscall being served (re-runs), new each call
-        self.timed_call = None  # (syscall, deadline): when a socket timeout ends that syscall's wait
+        self.syscall = None  # (handler, args) of the syscall parked, for its re-runs
+        self.rerun = False  # the syscall being served is a parked one run again (not a new call)
+        self.timed_until = 0.0  # when a socket timeout ends the wait of the syscall being served
         self.start_time = time.monotonic()  # /proc/PID/task/TID/stat's starttime
         # Time it spent resumed on the platform (until its next stop), and when it was
         # last resumed (0: stopped): its share of its process's CPU time (see cpu_ns).

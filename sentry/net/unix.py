@@ -261,10 +261,9 @@ class UnixSocket(File):
         timeout = self.timeouts.get(option)
         if timeout is None or result.__class__ is not Block:
             return result
-        call, deadline = t.timed_call or (None, 0.0)
-        if call is not t.syscall:
-            deadline = time.monotonic() + timeout
-            t.timed_call = (t.syscall, deadline)
+        if not t.rerun:
+            t.timed_until = time.monotonic() + timeout
+        deadline = t.timed_until
         if time.monotonic() >= deadline:
             if result.partial is not None:
                 return result.partial()
