@@ -15,6 +15,7 @@ from ..abi.fs import O_ACCMODE, O_NONBLOCK, O_WRONLY, POLLHUP
 from ..fs.pipe import Pipe, PipeFile
 from ..kernel.errors import SysError
 from ..kernel.waitqueue import Block, WaitQueue
+from . import fsnotify
 from .dentry import Location
 
 _fifos: dict[tuple[int, int], Fifo] = {}  # the open FIFOs, by the (st_dev, st_ino) of their node
@@ -77,15 +78,17 @@ def open_fifo(loc: Location, flags: int) -> FifoFile:
 
 
 def wait_partner(f: FifoFile):
-    """`f` if its open is complete, else a Block until the other side opens: its retry returns
-    `f`, its cancel (a signal) closes it."""
+    """`f`, reported opened, if its open is complete, else a Block until the other side opens: its
+    retry returns `f` (reported then), its cancel (a signal) releases the end without reporting a
+    close, as Linux's fifo_open waits before the open is reported."""
     fifo = f.pipe
-    if f.readable == f.writable or f.flags & O_NONBLOCK or (fifo.writers if f.readable else fifo.readers):
-        return f
-    start = fifo.w_counter if f.readable else fifo.r_counter
+    done = f.readable == f.writable or f.flags & O_NONBLOCK or (fifo.writers if f.readable else fifo.readers)
+    start = None if done else fifo.w_counter if f.readable else fifo.r_counter
 
     def partner():
-        now = fifo.w_counter if f.readable else fifo.r_counter
-        return f if now != start else Block(queues=(fifo.partners,), retry=partner, cancel=f.unref)
+        if start == (fifo.w_counter if f.readable else fifo.r_counter):
+            return Block(queues=(fifo.partners,), retry=partner, cancel=f.release)
+        fsnotify.opened(f)
+        return f
 
     return partner()

@@ -121,19 +121,19 @@ def open_file(t, dirfd: int, path: bytes, flags: int, mode: int = 0, for_exec: b
     # A terminal sees O_NOCTTY (without it a session leader acquires the terminal as its
     # controlling one); File drops it from the status flags.
     flags = flags & ~O_OPEN_ONLY | (flags & O_NOCTTY if kind == S_IFCHR else 0) | O_LARGEFILE
-    fifo = kind == S_IFIFO and inode.fs.magic != PIPEFS_MAGIC  # (a pipe's own inode reopens that pipe)
-    f = open_fifo(loc, flags) if fifo else inode.open(t, loc, flags)
+    if kind == S_IFIFO and inode.fs.magic != PIPEFS_MAGIC:  # (a pipe's own inode reopens that pipe)
+        return wait_partner(open_fifo(loc, flags))
+    f = inode.open(t, loc, flags)
     fsnotify.opened(f)
     if truncate:
         fsnotify.modified(f)
-    return wait_partner(f) if fifo else f
+    return f
 
 
 def _tmpfile(t, parent: Location, flags: int, mode: int) -> Location:
     """O_TMPFILE: a new regular file without a name on the file system of directory `parent`,
     at a dead dentry named as Linux names it ("#ino"); linkat may name it unless O_EXCL."""
-    if flags & O_TMPFILE_BIT and not flags & O_DIRECTORY or flags & O_CREAT or \
-            flags & O_ACCMODE not in (O_WRONLY, O_RDWR):
+    if not flags & O_DIRECTORY or flags & O_CREAT or flags & O_ACCMODE not in (O_WRONLY, O_RDWR):
         raise SysError(EINVAL)
     if parent.inode.kind != S_IFDIR:
         raise SysError(ENOTDIR)
