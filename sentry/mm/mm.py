@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..abi import sysno
-from ..abi.errno import EACCES, EINVAL, ENOMEM, EPERM
+from ..abi.errno import EACCES, EFAULT, EINVAL, ENOMEM, EPERM
 from ..abi.mm import (
     MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGETLB, MAP_NORESERVE,
     MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE, MAP_STACK, MAP_TYPE, PAGE_SIZE, PROT_ALL,
@@ -107,17 +107,20 @@ class MemoryManager:
 
     # -- program memory access -------------------------------------------
     def read_iovecs(self, addr: int, count: int) -> list[tuple[int, int]]:
-        """The (base, length) pairs of an iovec array of `count` entries."""
-        if count > 1024:
-            raise SysError(EINVAL)
+        """The (base, length) pairs of an iovec array of `count` (at most IOV_MAX) entries: EINVAL
+        if a length or the total overflows ssize_t, else EFAULT if a buffer leaves user space."""
         raw = self.read(addr, 16 * count)
         vecs = [(int.from_bytes(raw[i:i + 8], "little"), int.from_bytes(raw[i + 8:i + 16], "little"))
                 for i in range(0, 16 * count, 16)]
         total = 0
-        for _, length in vecs:
+        fault = False
+        for base, length in vecs:
             total += length
             if length > (1 << 63) - 1 or total > (1 << 63) - 1:
                 raise SysError(EINVAL)
+            fault = fault or base + length > TASK_SIZE
+        if fault:
+            raise SysError(EFAULT)
         return vecs
 
     def read_u64(self, addr: int) -> int:

@@ -8,6 +8,7 @@ encodes results.
 from __future__ import annotations
 
 import functools
+import struct
 import time
 
 from ..abi.errno import (E2BIG, EACCES, EAGAIN, EBADF, EFAULT, EFBIG, EINTR, EINVAL, EISDIR, ENODEV, ENOENT, ENOTDIR,
@@ -41,6 +42,7 @@ from ..vfs.walk import Walker, path_of
 from .args import s32, s64, u32
 
 _NS = 1_000_000_000
+_SIGSET_ARG = struct.Struct("<QQ")  # pselect6's {const sigset_t *ss, size_t ss_len}
 _STAT_AT_FLAGS = AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT
 
 
@@ -147,14 +149,11 @@ def pwrite64(t, fd, buf, count, offset, *_):
 
 
 def iovecs(t, iov: int, iovcnt: int) -> list[tuple[int, int]]:
-    """The (base, length) pairs of an iovec array; EFAULT if one leaves user space."""
+    """The (base, length) pairs of an iovec array (see MemoryManager.read_iovecs)."""
     n = s32(iovcnt)
     if not 0 <= n <= IOV_MAX:
         raise SysError(EINVAL)
-    vecs = t.mm.read_iovecs(iov, n)
-    if any(base + length > TASK_SIZE for base, length in vecs):
-        raise SysError(EFAULT)
-    return vecs
+    return t.mm.read_iovecs(iov, n)
 
 
 def _read_into(t, f: File, vecs: list[tuple[int, int]], offset: int | None = None):
@@ -1099,7 +1098,7 @@ def select(t, nfds, readfds, writefds, exceptfds, timeout, *_):
 def pselect6(t, nfds, readfds, writefds, exceptfds, timeout, sigmask, *_):
     """pselect6(2): select with a timespec timeout; `sigmask` points to {sigset_t *, size}, the
     signal mask during the wait."""
-    mask_addr, size = (t.mm.read_u64(sigmask), t.mm.read_u64(sigmask + 8)) if sigmask else (0, 0)
+    mask_addr, size = _SIGSET_ARG.unpack(t.mm.read(sigmask, 16)) if sigmask else (0, 0)
     deadline = _deadline(t, timeout, False)
     return with_sigmask(t, mask_addr, size,
                         lambda: _select(t, nfds, (readfds, writefds, exceptfds), deadline, timeout, False))
