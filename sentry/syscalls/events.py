@@ -7,7 +7,7 @@ import time
 from ..abi.epoll import (EP_MAX_EVENTS, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EPOLLEXCLUSIVE,
                          EPOLLEXCLUSIVE_OK_BITS)
 from ..abi.errno import EACCES, EEXIST, EINVAL, ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR, EPERM
-from ..abi.fs import AT_FDCWD, O_CLOEXEC, O_NONBLOCK, PATH_MAX, POLLERR, POLLHUP, R_OK, S_IFDIR
+from ..abi.fs import AT_FDCWD, O_CLOEXEC, O_NONBLOCK, POLLERR, POLLHUP, R_OK, S_IFDIR
 from ..abi.inotify import (ALL_INOTIFY_BITS, IN_CLOEXEC, IN_DONT_FOLLOW, IN_MASK_ADD, IN_MASK_CREATE, IN_NONBLOCK,
                            IN_ONLYDIR)
 from ..fs.anon import EFD_SEMAPHORE, EpollFile, EpollItem, EventFile, SignalFile, TimerFile
@@ -17,8 +17,8 @@ from ..kernel.errors import SysError
 from ..kernel.signals import read_sigset, with_sigmask
 from ..kernel.waitqueue import Block
 from ..vfs.perm import may_access
-from ..vfs.walk import Walker
 from .args import s32, u32
+from .fs import _resolve
 from .time import (CLOCK_BOOTTIME, CLOCK_BOOTTIME_ALARM, CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_REALTIME_ALARM,
                    _itimerspec, _now_ns, read_timespec)
 
@@ -79,7 +79,8 @@ def epoll_ctl(t, epfd, op, fd, event, *_):
     if op != EPOLL_CTL_DEL and events & EPOLLEXCLUSIVE and (
             op == EPOLL_CTL_MOD or isinstance(target, EpollFile) or events & ~EPOLLEXCLUSIVE_OK_BITS):
         raise SysError(EINVAL)  # (nor with EPOLLONESHOT, nor on an epoll instance)
-    item = dict(ep.live(t.fdtable)).get(fd)
+    ep.live(t.fdtable)  # (drops the items of closed fds)
+    item = ep.interest.get(fd)
     if op == EPOLL_CTL_ADD:
         if item is not None:
             raise SysError(EEXIST)
@@ -219,7 +220,7 @@ def inotify_add_watch(t, fd, path, mask, *_):
     if mask & IN_MASK_ADD and mask & IN_MASK_CREATE or not mask & ALL_INOTIFY_BITS:
         raise SysError(EINVAL)
     group = _file_of(t, fd, InotifyFile)
-    loc = Walker(t).resolve(AT_FDCWD, t.mm.read_cstr(path, PATH_MAX), follow=not mask & IN_DONT_FOLLOW)
+    loc = _resolve(t, AT_FDCWD, path, follow=not mask & IN_DONT_FOLLOW)
     if mask & IN_ONLYDIR and loc.inode.kind != S_IFDIR:
         raise SysError(ENOTDIR)
     if not may_access(t.creds, loc.inode.stat(), R_OK):
