@@ -125,10 +125,10 @@ class Walker:
         """The parent directory of `loc`, crossing mounts, never above the task's root (EXDEV
         there for a RESOLVE_BENEATH walk)."""
         mount, dentry = loc
-        if self.rflags & RESOLVE_BENEATH and mount is self.root.mount and dentry is self.root.dentry:
-            raise SysError(EXDEV)
         while True:
             if mount is self.root.mount and dentry is self.root.dentry:
+                if self.rflags & RESOLVE_BENEATH:
+                    raise SysError(EXDEV)
                 return self.root
             if dentry is not mount.root:
                 return Location(mount, dentry.parent)
