@@ -25,7 +25,6 @@ from ..vfs.inode import Inode
 from .anon import anon_location
 
 _KEPT = IN_ALL_EVENTS | IN_ONESHOT | IN_EXCL_UNLINK  # what a watch's mask keeps of inotify_add_watch's
-_OVERFLOW = (-1, IN_Q_OVERFLOW, 0, b"")
 
 
 def _record(wd: int, mask: int, cookie: int, name: bytes) -> bytes:
@@ -33,6 +32,9 @@ def _record(wd: int, mask: int, cookie: int, name: bytes) -> bytes:
     if name:
         name = name.ljust((len(name) // INOTIFY_EVENT.size + 1) * INOTIFY_EVENT.size, b"\0")
     return INOTIFY_EVENT.pack(wd, mask, cookie, len(name)) + name
+
+
+_OVERFLOW = _record(-1, IN_Q_OVERFLOW, 0, b"")
 
 
 class InotifyFile(File):
@@ -43,7 +45,7 @@ class InotifyFile(File):
 
     def __init__(self, t, flags: int):
         super().__init__(anon_location(t, b"inotify"), O_RDONLY | flags & O_NONBLOCK)
-        self.events: collections.deque[tuple[int, int, int, bytes]] = collections.deque()
+        self.events: collections.deque[bytes] = collections.deque()  # their records
         self.queued = 0  # bytes the queued events take (FIONREAD)
         self.marks: dict[int, fsnotify.Mark] = {}  # by watch descriptor
         self.by_key: dict[object, fsnotify.Mark] = {}  # by the watched file's Inode.identity()
@@ -80,7 +82,7 @@ class InotifyFile(File):
         """Queue an event of watch `mark` (a one-shot watch then ends)."""
         if mask & (IN_MOVE_SELF | IN_DELETE_SELF):
             mask &= ~IN_ISDIR  # as Linux's inotify, which never reported IN_ISDIR with them
-        self._queue((mark.wd, mask, cookie, name))
+        self._queue(_record(mark.wd, mask, cookie, name))
         if mark.mask & IN_ONESHOT:
             fsnotify.remove_mark(mark)
             self.dropped(mark)
@@ -89,18 +91,18 @@ class InotifyFile(File):
         """Watch `mark` ended: forget it and queue IN_IGNORED."""
         if self.marks.pop(mark.wd, None) is not None:
             del self.by_key[mark.key]
-            self._queue((mark.wd, IN_IGNORED, 0, b""))
+            self._queue(_record(mark.wd, IN_IGNORED, 0, b""))
 
-    def _queue(self, event: tuple[int, int, int, bytes]) -> None:
+    def _queue(self, rec: bytes) -> None:
         events = self.events
-        if events and events[-1] == event:
+        if events and events[-1] == rec:
             return
         if len(events) >= MAX_QUEUED_EVENTS:
             if events[-1] == _OVERFLOW:
                 return
-            event = _OVERFLOW
-        events.append(event)
-        self.queued += len(_record(*event))
+            rec = _OVERFLOW
+        events.append(rec)
+        self.queued += len(rec)
         self.q.notify()
 
     # -- the file --------------------------------------------------------------------
@@ -112,7 +114,7 @@ class InotifyFile(File):
             return Block(queues=(self.q,))
         out = bytearray()
         while self.events:
-            rec = _record(*self.events[0])
+            rec = self.events[0]
             if len(out) + len(rec) > n:
                 if not out:
                     raise SysError(EINVAL)
