@@ -14,7 +14,7 @@ from ..abi.errno import EAGAIN, EBADF, EBUSY, EINVAL, EPERM, EPIPE
 from ..abi.fs import (F_GETPIPE_SZ, INT, O_NONBLOCK, O_RDONLY, O_WRONLY, PIPE_BUF, PIPE_DEF_SIZE, PIPE_MAX_SIZE,
                       PIPEFS_MAGIC, POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, S_IFIFO)
 from ..abi.ioctl import FIONREAD
-from ..abi.mm import PAGE_SIZE
+from ..abi.mm import PAGE_SIZE, page_up
 from ..kernel.errors import SysError
 from ..kernel.waitqueue import Block, WaitQueue
 from ..vfs.dentry import internal_location, internal_mount
@@ -54,7 +54,7 @@ class Pipe:
 
     def page_room(self) -> int:
         """Bytes of the pages no content uses: where a splice from a file puts its pages."""
-        return self.capacity - (len(self.buf) + PAGE_SIZE - 1) // PAGE_SIZE * PAGE_SIZE
+        return self.capacity - page_up(len(self.buf))
 
     def take(self, n: int) -> bytes:
         """Remove and return up to `n` bytes from the head, waking writers."""
