@@ -187,7 +187,7 @@ class PipeFile(File):
             raise SysError(EAGAIN)
         if not done:
             return Block(queues=(pipe.wq,))
-        return Block(queues=(pipe.wq,), retry=lambda: self._write(t, data, done))
+        return Block(queues=(pipe.wq,), retry=lambda: self._write(t, data, done), partial=lambda: done)
 
     def ioctl(self, t, cmd: int, arg: int) -> int:
         """FIONREAD: bytes buffered."""

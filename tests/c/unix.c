@@ -679,12 +679,11 @@ static void timeouts(void)
     close(l);
 }
 
-/* A blocking write of 4 MiB to a stream socket nobody reads, interrupted by a signal (SA_RESTART)
- * once the buffer is full: it returns the count it moved, and that is exactly what is queued. */
-static void interrupted_write(void)
+/* A blocking write of 4 MiB to `w` (a stream socket or a pipe nobody reads), interrupted by a
+ * signal (SA_RESTART) once the buffer is full: it returns the count it moved, and that is
+ * exactly what `r` holds. */
+static void interrupted_write(const char *what, int w, int r)
 {
-    int sv[2];
-    MUST(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
     struct sigaction sa = {0}, old;
     sa.sa_handler = on_alarm;
     sa.sa_flags = SA_RESTART;
@@ -692,15 +691,16 @@ static void interrupted_write(void)
     struct itimerval it = {{0, 0}, {0, 100000}};
     setitimer(ITIMER_REAL, &it, NULL);
     static char big[4 << 20];
-    long sent = write(sv[0], big, sizeof big);
+    long sent = write(w, big, sizeof big);
     sigaction(SIGALRM, &old, NULL);
-    printf("interrupted write returns a part: %d\n", sent > 0 && sent < (long)sizeof big);
+    printf("%s: interrupted write returns a part: %d\n", what, sent > 0 && sent < (long)sizeof big);
     long queued = 0, n;
-    while ((n = recv(sv[1], big, sizeof big, MSG_DONTWAIT)) > 0)
+    fcntl(r, F_SETFL, O_NONBLOCK);
+    while ((n = read(r, big, sizeof big)) > 0)
         queued += n;
-    printf("what is queued is what it returned: %d\n", queued == sent);
-    close(sv[0]);
-    close(sv[1]);
+    printf("%s: what is queued is what it returned: %d\n", what, queued == sent);
+    close(w);
+    close(r);
 }
 
 /* sendmmsg and recvmmsg: several datagrams in one call, each message's msg_len set. */
@@ -791,7 +791,11 @@ int main(int argc, char **argv)
     readiness();
     timeouts();
     several_messages();
-    interrupted_write();
+    int sv[2], p[2];
+    MUST(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    interrupted_write("socket", sv[0], sv[1]);
+    MUST(pipe(p));
+    interrupted_write("pipe", p[1], p[0]);
     printf("done\n");
     return 0;
 }
