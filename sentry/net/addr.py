@@ -64,13 +64,13 @@ def bind(t, sock, path: bytes) -> bytes:
 def _bind_path(t, sock, path: bytes) -> bytes:
     """bind() to a path name: the socket node first (EADDRINUSE if the path exists)."""
     try:
-        ops.mknod(t, AT_FDCWD, path, S_IFSOCK | 0o777, 0)
+        node = ops.mknod(t, AT_FDCWD, path, S_IFSOCK | 0o777, 0)
     except SysError as e:
         raise SysError(EADDRINUSE) if e.errno == EEXIST else e
     if sock.bound_key is not None:
         ops.unlink(t, AT_FDCWD, path, False)
         raise SysError(EINVAL)
-    key = Walker(t).resolve(AT_FDCWD, path, follow=False).inode.identity()
+    key = node.identity()
     _BOUND[key] = sock
     sock.bound_key = (_BOUND, key)
     return encode(path)

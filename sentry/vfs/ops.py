@@ -19,6 +19,7 @@ from . import fsnotify
 from .dentry import Dentry, Location
 from .fifo import open_fifo, wait_partner
 from .file import File
+from .inode import Inode
 from .perm import may_access
 from .walk import Walker
 
@@ -185,8 +186,9 @@ def mkdir(t, dirfd: int, path: bytes, mode: int) -> None:
     fsnotify.created(parent.dentry, parent.dentry.add(name, parent.inode.mkdir(name, mode, uid, gid)))
 
 
-def mknod(t, dirfd: int, path: bytes, mode: int, rdev: int) -> None:
-    """mknodat(2): a regular file (type 0 too), FIFO, socket or (with CAP_MKNOD) device node."""
+def mknod(t, dirfd: int, path: bytes, mode: int, rdev: int) -> Inode:
+    """mknodat(2): a regular file (type 0 too), FIFO, socket or (with CAP_MKNOD) device node;
+    the node made."""
     kind = mode & S_IFMT
     if kind == S_IFDIR:
         raise SysError(EPERM)
@@ -204,6 +206,7 @@ def mknod(t, dirfd: int, path: bytes, mode: int, rdev: int) -> None:
             raise SysError(EPERM)
         inode = parent.inode.mknod(name, kind | perm, rdev, uid, gid)
     fsnotify.created(parent.dentry, parent.dentry.add(name, inode))
+    return inode
 
 
 def symlink(t, target: bytes, dirfd: int, path: bytes) -> None:
